@@ -1,0 +1,229 @@
+"""The ``lf-lint`` command: a thin shell over the engine and the renderers.
+
+Exit status: 0 no errors; 1 errors found (or warnings, with ``--fail-on warning``);
+2 usage error or a file that cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+FORMATS = ("full", "concise", "json", "github", "sarif")
+SUBCOMMANDS = ("check", "rule", "rules", "schema")
+
+
+class UsageError(Exception):
+    pass
+
+
+def _codes(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [c.strip().upper() for value in values for c in value.split(",") if c.strip()]
+
+
+def _check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lf-lint",
+        description="Pre-flight checks for LLaMA-Factory training configs.",
+        epilog="Other commands: `lf-lint rules`, `lf-lint rule CODE`, `lf-lint schema`. "
+        "Exit status: 0 clean, 1 problems found, 2 usage or I/O error.",
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE", help="config files (YAML or JSON) to check")
+    parser.add_argument("--format", choices=FORMATS, help="output format (default: full)")
+    parser.add_argument("--select", action="append", metavar="CODES", help="only these rule codes or prefixes (comma-separated)")
+    parser.add_argument("--ignore", action="append", metavar="CODES", help="skip these rule codes or prefixes (comma-separated)")
+    parser.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that makes the exit status 1 (default: error)")
+    parser.add_argument("--llamafactory-version", metavar="X.Y.Z", help="LLaMA-Factory release to model (default: installed, else newest supported)")
+    parser.add_argument("--transformers-version", metavar="X.Y.Z", help="transformers release to model (default: installed, else newest the LLaMA-Factory release allows)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a key as `llamafactory-cli train cfg.yaml KEY=VALUE` does (repeatable)")
+    parser.add_argument("--command", choices=("train", "export", "chat", "api", "webchat"),
+                        help="the llamafactory-cli command the config is for (default: guessed from its keys)")
+    parser.add_argument("--num-gpus", type=int, metavar="N", help="processes per node (default: from NPROC_PER_NODE / CUDA_VISIBLE_DEVICES, else 1)")
+    parser.add_argument("--nnodes", type=int, metavar="N", help="number of nodes (default: NNODES, else 1)")
+    parser.add_argument("--workdir", type=Path, metavar="DIR", help="directory training is launched from; relative paths start there (default: .)")
+    parser.add_argument("--config", type=Path, metavar="PYPROJECT", help="read [tool.lf-lint] from this file instead of the nearest pyproject.toml")
+    parser.add_argument("--isolated", action="store_true", help="ignore any pyproject.toml")
+    parser.add_argument("--show-settings", action="store_true", help="print the resolved settings and versions, then exit")
+    parser.add_argument("--version", action="version", version=f"lf-lint {__version__}")
+    return parser
+
+
+def _settings_for(args: argparse.Namespace):
+    from .settings import find_pyproject, load_settings
+
+    if args.isolated:
+        return load_settings(None)
+    path = args.config if args.config is not None else find_pyproject(Path.cwd())
+    if args.config is not None and not args.config.is_file():
+        raise UsageError(f"--config {args.config}: no such file")
+    return load_settings(path)
+
+
+def _options(args: argparse.Namespace, project):
+    from .engine import LintOptions
+    from .rules import BY_CODE
+
+    def pick(name, default=None):
+        value = getattr(args, name, None)
+        return value if value is not None else project.get(name, default)
+
+    select = _codes(args.select) if args.select is not None else _codes(project.get("select"))
+    ignore = _codes(args.ignore) if args.ignore is not None else _codes(project.get("ignore")) or []
+    for selector in (select or []) + ignore:
+        if selector != "ALL" and not any(code.startswith(selector) for code in BY_CODE):
+            raise UsageError(f"unknown rule selector `{selector}` (see `lf-lint rules`)")
+    command = pick("command")
+    if command is not None and command not in ("train", "export", "chat", "api", "webchat"):
+        raise UsageError(f"[tool.lf-lint] command must be train, export, chat, api or webchat, not {command!r}")
+    workdir = pick("workdir")
+    for name in ("num_gpus", "nnodes"):
+        value = pick(name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    options = LintOptions(
+        llamafactory_version=pick("llamafactory_version"),
+        transformers_version=pick("transformers_version"),
+        command=command,
+        overrides=list(args.overrides),
+        select=select,
+        ignore=ignore,
+        workdir=Path(workdir) if workdir is not None else None,
+        num_gpus=pick("num_gpus"),
+        nnodes=pick("nnodes"),
+    )
+    try:
+        options.resolution()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return options
+
+
+def run_check(argv: list[str]) -> int:
+    parser = _check_parser()
+    args = parser.parse_args(argv)
+    from .settings import SettingsError
+
+    try:
+        project = _settings_for(args)
+        options = _options(args, project)
+        fmt = args.format or project.get("format", "full")
+        if fmt not in FORMATS:
+            raise UsageError(f"[tool.lf-lint] format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        fail_on = args.fail_on or project.get("fail_on", "error")
+        if fail_on not in ("error", "warning", "info"):
+            raise UsageError(f"[tool.lf-lint] fail-on must be error, warning or info, not {fail_on!r}")
+    except (UsageError, SettingsError) as exc:
+        print(f"lf-lint: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    if args.show_settings:
+        return _show_settings(options, project, fmt, fail_on)
+    if not args.files:
+        parser.print_usage(sys.stderr)
+        print("lf-lint: error: no config files given", file=sys.stderr)
+        return EXIT_USAGE
+
+    from .diagnostics import Severity
+    from .engine import lint_file
+    from .output import RENDERERS
+
+    resolution = options.resolution()
+    results = [lint_file(path, options, resolution=resolution) for path in _expand(args.files, project.get("exclude") or [])]
+    sys.stdout.write(RENDERERS[fmt](results))
+    if any(r.io_failure for r in results):
+        return EXIT_USAGE
+    threshold = Severity(fail_on).rank
+    failed = any(d.severity.rank >= threshold for r in results for d in r.diagnostics)
+    return EXIT_FOUND if failed else EXIT_OK
+
+
+def _expand(files: list[str], exclude: list[str]) -> list[str]:
+    import fnmatch
+
+    return [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in exclude)]
+
+
+def _show_settings(options, project, fmt: str, fail_on: str) -> int:
+    resolution = options.resolution()
+    launch = options.launch()
+    lines = [
+        f"pyproject: {project.path or '(none)'}",
+        f"versions: {resolution.target.describe()} ({resolution.source})",
+        *[f"  note: {note}" for note in resolution.notes],
+        f"processes: {launch.describe()}",
+        f"workdir: {options.workdir or Path.cwd()}",
+        f"format: {fmt}",
+        f"fail-on: {fail_on}",
+        f"select: {','.join(options.select) if options.select else 'ALL'}",
+        f"ignore: {','.join(options.ignore) or '(none)'}",
+        f"command: {options.command or '(guessed from keys)'}",
+    ]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def run_rules(argv: list[str]) -> int:
+    from .rules import ALL_RULES
+
+    if argv:
+        print("usage: lf-lint rules", file=sys.stderr)
+        return EXIT_USAGE
+    width = max(len(r.name) for r in ALL_RULES)
+    for rule in ALL_RULES:
+        print(f"{rule.code}  {rule.name:<{width}}  {rule.severity.value:<7}  {rule.summary}")
+    return EXIT_OK
+
+
+def run_rule(argv: list[str]) -> int:
+    from .rules import BY_CODE
+
+    if len(argv) != 1:
+        print("usage: lf-lint rule CODE", file=sys.stderr)
+        return EXIT_USAGE
+    wanted = argv[0].upper()
+    rule = BY_CODE.get(wanted) or next((r for r in BY_CODE.values() if r.name == argv[0].lower()), None)
+    if rule is None:
+        print(f"lf-lint: error: no rule {argv[0]!r} (see `lf-lint rules`)", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(rule.documentation())
+    return EXIT_OK
+
+
+def run_schema(argv: list[str]) -> int:
+    import json
+
+    from .schema import json_schema
+    from .versions import resolve
+
+    parser = argparse.ArgumentParser(prog="lf-lint schema", description="Print the JSON Schema of a config for the given versions.")
+    parser.add_argument("--llamafactory-version")
+    parser.add_argument("--transformers-version")
+    parser.add_argument("--command", choices=("train", "infer"), default="train")
+    args = parser.parse_args(argv)
+    try:
+        target = resolve(args.llamafactory_version, args.transformers_version).target
+    except ValueError as exc:
+        print(f"lf-lint: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(json_schema(target, args.command), indent=1))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        command, rest = argv[0], argv[1:]
+        handler = {"check": run_check, "rule": run_rule, "rules": run_rules, "schema": run_schema}[command]
+        return handler(rest)
+    return run_check(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

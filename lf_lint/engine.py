@@ -1,0 +1,121 @@
+"""Lint one config: load it, build the facts, run the rules, turn findings into diagnostics."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import kinds, suppression
+from .diagnostics import Diagnostic, Severity
+from .launch import Launch, resolve_launch
+from .loading import MAX_FILE_BYTES, START, LoadedConfig, load
+from .rules import ALL_RULES, Context, Finding, Rule
+from .versions import Resolution, resolve
+
+
+@dataclass
+class LintOptions:
+    llamafactory_version: str | None = None
+    transformers_version: str | None = None
+    command: str | None = None  # force "train", "export" or "chat"
+    overrides: list[str] = field(default_factory=list)
+    select: list[str] | None = None
+    ignore: list[str] = field(default_factory=list)
+    workdir: Path | None = None
+    num_gpus: int | None = None
+    nnodes: int | None = None
+    env: dict | None = None
+    max_bytes: int = MAX_FILE_BYTES
+
+    def resolution(self) -> Resolution:
+        return resolve(self.llamafactory_version, self.transformers_version)
+
+    def launch(self) -> Launch:
+        return resolve_launch(self.num_gpus, self.nnodes, self.env)
+
+    def enabled(self, rule: Rule) -> bool:
+        if self.select is not None and not any(suppression.matches(rule.code, s) for s in self.select):
+            return False
+        return not any(suppression.matches(rule.code, s) for s in self.ignore)
+
+
+@dataclass
+class FileResult:
+    path: str
+    resolution: Resolution
+    kind: str
+    command: str
+    diagnostics: list[Diagnostic]
+    lines: list[str]
+    io_failure: bool = False
+
+    @property
+    def errors(self) -> int:
+        return sum(d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+def classify(config: LoadedConfig, forced: str | None) -> tuple[str, str]:
+    """(kind, command) of a loaded file; ``forced`` is the --command option."""
+    if forced:
+        kind = {"train": "train", "export": "export", "chat": "chat", "api": "chat", "webchat": "chat"}[forced]
+        return kind, kinds.command_for(kind)
+    if config.data is not None:
+        kind = kinds.classify(config.data)
+    elif any(p.kind in ("io", "encoding", "too-large") for p in config.problems):
+        kind = "train"  # nothing to classify by; the user named this file
+    else:
+        kind = "train" if kinds.looks_like_lf_config(config.text) else "other"
+    return kind, kinds.command_for(kind)
+
+
+def lint_file(path: str | Path, options: LintOptions, *, text: str | None = None, resolution: Resolution | None = None) -> FileResult:
+    resolution = resolution or options.resolution()
+    config = load(path, resolution.target, text=text, overrides=options.overrides, max_bytes=options.max_bytes)
+    kind, command = classify(config, options.command)
+    workdir = options.workdir or Path.cwd()
+    ctx = Context(config, resolution.target, command if command != "other" else "train", kind, workdir, options.launch())
+    ctx.options["command"] = command
+    findings: list[tuple[Rule, Finding]] = []
+    for rule in ALL_RULES:
+        if command not in rule.applies_to or not options.enabled(rule):
+            continue
+        if rule.needs_config and config.data is None:
+            continue
+        findings.extend((rule, finding) for finding in rule.check(ctx))
+    silenced = suppression.parse(config.text)
+    diagnostics = []
+    for rule, finding in findings:
+        diagnostic = _diagnostic(rule, finding, config)
+        if not silenced.silences(diagnostic.code, diagnostic.line):
+            diagnostics.append(diagnostic)
+    diagnostics.sort(key=lambda d: d.sort_key)
+    io_failure = any(p.kind == "io" for p in config.problems)
+    return FileResult(str(path), resolution, kind, command, diagnostics, config.lines, io_failure)
+
+
+def _diagnostic(rule: Rule, finding: Finding, config: LoadedConfig) -> Diagnostic:
+    span = finding.span
+    if span is None and finding.key is not None:
+        path = finding.key if isinstance(finding.key, tuple) else (finding.key,)
+        span = config.value_span(path) if finding.at == "value" else config.key_span(path)
+        override = config.overridden(path[0]) if path and isinstance(path[0], str) else None
+        if override is not None and path not in config.value_spans:
+            finding = Finding(f"{finding.message} (set by --set {override.text})", finding.key, finding.at, finding.fix, finding.severity)
+    span = span or START
+    return Diagnostic(
+        code=rule.code,
+        name=rule.name,
+        severity=finding.severity or rule.severity,
+        message=finding.message,
+        path=config.path,
+        line=span.line,
+        column=span.column,
+        end_line=span.end_line,
+        end_column=span.end_column,
+        fix=finding.fix,
+    )
+
+
+def env_snapshot() -> dict:
+    return dict(os.environ)

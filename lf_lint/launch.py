@@ -1,0 +1,126 @@
+"""How the training will be launched: processes, distributed mode and the DeepSpeed config.
+
+``llamafactory-cli train`` (launcher.py, 0.9.2-0.9.5) relaunches itself under ``torchrun``
+when ``FORCE_TORCHRUN`` is set or more than one device is visible (and neither Ray nor
+KTransformers is used), with ``--nnodes $NNODES --nproc_per_node ${NPROC_PER_NODE:-devices}``.
+Under torchrun the Trainer's ``parallel_mode`` is DISTRIBUTED and its world size is
+``NNODES * NPROC_PER_NODE``; otherwise one process trains on one device.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Launch:
+    nproc_per_node: int
+    nnodes: int
+    source: str  # "option", "environment" or "assumed"
+    force_torchrun: bool = False
+    ray_workers: int | None = None
+
+    @property
+    def world_size(self) -> int:
+        if self.ray_workers is not None:
+            return self.ray_workers
+        return self.nproc_per_node * self.nnodes
+
+    @property
+    def distributed(self) -> bool:
+        """``training_args.parallel_mode == DISTRIBUTED``: the run goes through torchrun (or Ray)."""
+        return self.force_torchrun or self.world_size > 1 or self.ray_workers is not None
+
+    def describe(self) -> str:
+        how = {"option": "", "environment": " (from the environment)", "assumed": " (assumed; set --num-gpus)"}[self.source]
+        if self.ray_workers is not None:
+            return f"{self.ray_workers} Ray worker(s){how}"
+        if self.nnodes > 1:
+            return f"{self.nnodes} nodes x {self.nproc_per_node} process(es) = {self.world_size}{how}"
+        return f"{self.world_size} process(es){how}"
+
+
+def _env_int(env: dict, name: str) -> int | None:
+    value = env.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _truthy(env: dict, name: str) -> bool:
+    # extras/misc.py::is_env_enabled
+    return env.get(name, "0").strip().lower() in ("true", "y", "1")
+
+
+def resolve_launch(
+    num_gpus: int | None = None,
+    nnodes: int | None = None,
+    env: dict | None = None,
+    ray_num_workers: int | None = None,
+) -> Launch:
+    env = dict(os.environ) if env is None else env
+    force = _truthy(env, "FORCE_TORCHRUN")
+    if _truthy(env, "USE_RAY"):
+        return Launch(1, 1, "environment", force, ray_num_workers or 1)
+    if num_gpus is not None or nnodes is not None:
+        return Launch(num_gpus or 1, nnodes or _env_int(env, "NNODES") or 1, "option", force)
+    world = _env_int(env, "WORLD_SIZE")
+    if world is not None and world > 0:
+        return Launch(world, 1, "environment", True)
+    nodes = _env_int(env, "NNODES") or 1
+    per_node = _env_int(env, "NPROC_PER_NODE")
+    if per_node is None and env.get("CUDA_VISIBLE_DEVICES", "").strip():
+        per_node = len([d for d in env["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()])
+    if per_node is not None and per_node > 0:
+        return Launch(per_node, nodes, "environment", force)
+    return Launch(1, nodes, "assumed" if nodes == 1 else "environment", force)
+
+
+@dataclass(frozen=True)
+class DeepSpeed:
+    """The ``deepspeed`` argument, read the way transformers' HfDeepSpeedConfig reads it."""
+
+    source: str | None  # the path as written, or None for an inline dict
+    config: dict | None
+    problem: str | None = None
+
+    @property
+    def zero_stage(self) -> int | None:
+        if not self.config:
+            return None
+        stage = (self.config.get("zero_optimization") or {}).get("stage")
+        return stage if isinstance(stage, int) else None
+
+    @property
+    def zero3(self) -> bool:
+        """transformers.integrations.is_deepspeed_zero3_enabled()"""
+        return self.zero_stage == 3
+
+    def offloads(self, what: str) -> bool:
+        section = (self.config or {}).get("zero_optimization") or {}
+        device = (section.get(f"offload_{what}") or {}).get("device")
+        return device in ("cpu", "nvme")
+
+
+def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return DeepSpeed(None, value)
+    if not isinstance(value, str):
+        return DeepSpeed(str(value), None, f"`deepspeed` must be a path to a JSON file or a mapping, not {value!r}")
+    path = Path(value)
+    if not path.is_absolute():
+        path = workdir / path
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return DeepSpeed(value, None, f"DeepSpeed config {value} not found (relative paths start at {workdir})")
+    except (OSError, UnicodeDecodeError) as exc:
+        return DeepSpeed(value, None, f"cannot read DeepSpeed config {value}: {exc}")
+    except json.JSONDecodeError as exc:
+        return DeepSpeed(value, None, f"DeepSpeed config {value} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if not isinstance(config, dict):
+        return DeepSpeed(value, None, f"DeepSpeed config {value} must hold a JSON object")
+    return DeepSpeed(value, config)

@@ -1,0 +1,498 @@
+"""Read a config file the way the targeted LLaMA-Factory release reads it, keeping positions.
+
+LLaMA-Factory's ``read_args`` changed between releases (parser.py in each):
+
+* 0.9.2 reads YAML with PyYAML ``yaml.safe_load`` (YAML 1.1: ``1e-4`` is a *string*,
+  a duplicate key silently keeps the last value) and accepts no ``key=value`` overrides.
+* 0.9.3 still uses ``yaml.safe_load`` but merges the result with
+  ``OmegaConf.from_cli(argv[2:])``, so values also pass through OmegaConf.
+* 0.9.4 and 0.9.5 read YAML with ``OmegaConf.load``: OmegaConf's loader adds a float
+  resolver (``1e-4`` is a float), drops the timestamp resolver (dates stay strings) and
+  rejects duplicate keys. ``${...}`` interpolations are not resolved
+  (``to_container(resolve=False)``).
+* ``.json`` configs: ``json.loads`` in 0.9.2/0.9.3, ``OmegaConf.load`` in 0.9.4, and a
+  crash in 0.9.5 (``json.load(Path(...))``).
+
+We compose the document once with PyYAML (the C parser when available) using a resolver
+that copies the target's loader, construct values with PyYAML's own constructor, and
+record a span for every key and value. Nothing here imports omegaconf.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .versions import Target
+
+MAX_FILE_BYTES = 2 * 1024 * 1024  # a training config is a few KB; anything this big is not one
+MAX_EXPANDED_NODES = 100_000  # YAML aliases expanded beyond this are an "alias bomb"
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# OmegaConf 2.x ``_utils.get_yaml_loader``: YAML 1.1 floats plus exponent-only forms.
+_OMEGACONF_FLOAT = re.compile(
+    r"""^(?:
+     [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+# What YAML 1.1 reads as a float; a plain scalar matching OmegaConf's regex but not this
+# one is a float for LF >= 0.9.4 and a string for LF <= 0.9.3.
+_YAML11_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+STR_TAG = "tag:yaml.org,2002:str"
+
+
+class _PyYamlLoader(_BaseLoader):
+    """``yaml.safe_load`` semantics (LLaMA-Factory <= 0.9.3)."""
+
+
+class _OmegaConfLoader(_BaseLoader):
+    """``OmegaConf.load`` semantics (LLaMA-Factory >= 0.9.4), duplicates reported separately."""
+
+
+_OmegaConfLoader.add_implicit_resolver("tag:yaml.org,2002:float", _OMEGACONF_FLOAT, list("-+0123456789."))
+_OmegaConfLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _OmegaConfLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True)
+class ReaderSemantics:
+    """How one LLaMA-Factory release turns a config file into the dict it parses."""
+
+    yaml_reader: str  # "pyyaml" or "omegaconf"
+    duplicate_keys_fatal: bool
+    through_omegaconf: bool  # values pass OmegaConf.create/merge (its value-type rules apply)
+    accepts_overrides: bool  # `llamafactory-cli train cfg.yaml key=value`
+    json_reader: str  # "json", "omegaconf" or "broken"
+
+    @property
+    def loader(self) -> type:
+        return _OmegaConfLoader if self.yaml_reader == "omegaconf" else _PyYamlLoader
+
+
+# One row per LLaMA-Factory release (hparams/parser.py::read_args of that release).
+READER_SEMANTICS = {
+    "0.9.2": ReaderSemantics("pyyaml", False, False, False, "json"),
+    "0.9.3": ReaderSemantics("pyyaml", False, True, True, "json"),
+    "0.9.4": ReaderSemantics("omegaconf", True, True, True, "omegaconf"),
+    "0.9.5": ReaderSemantics("omegaconf", True, True, True, "broken"),
+}
+
+
+@dataclass(frozen=True)
+class Span:
+    """A 1-based region of the source text."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def of_node(cls, node: yaml.Node) -> Span:
+        start, end = node.start_mark, node.end_mark
+        return cls(start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+    @classmethod
+    def at(cls, line: int, column: int, width: int = 1) -> Span:
+        return cls(line, column, line, column + max(width, 1))
+
+
+START = Span(1, 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A scalar as written in the file, with what the target's reader made of it."""
+
+    path: tuple
+    text: str
+    plain: bool  # unquoted, so YAML's implicit typing applied
+    tag: str
+    value: object
+    span: Span
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    path: tuple  # the mapping that holds the key
+    key: str
+    first: Span
+    second: Span
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """The file could not be read as a config: kind is a loader rule's topic."""
+
+    kind: str  # "io", "syntax", "encoding", "too-large", "alias-bomb", "not-mapping", "empty", "unsupported-value"
+    message: str
+    span: Span = START
+
+
+@dataclass
+class Override:
+    """One ``--set key=value`` (``llamafactory-cli train cfg.yaml key=value``)."""
+
+    text: str
+    key: str
+    value: object
+
+
+@dataclass
+class LoadedConfig:
+    """A config as LLaMA-Factory will receive it, with positions for every key and value."""
+
+    path: str
+    text: str
+    format: str  # "yaml" or "json"
+    semantics: ReaderSemantics
+    data: dict | None = None
+    value_spans: dict[tuple, Span] = field(default_factory=dict)
+    key_spans: dict[tuple, Span] = field(default_factory=dict)
+    scalars: list[Scalar] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    problems: list[LoadProblem] = field(default_factory=list)
+    overrides: list[Override] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    def key_span(self, path: tuple) -> Span:
+        return self.key_spans.get(path) or self.value_spans.get(path) or self._nearest(path)
+
+    def value_span(self, path: tuple) -> Span:
+        return self.value_spans.get(path) or self.key_spans.get(path) or self._nearest(path)
+
+    def _nearest(self, path: tuple) -> Span:
+        while path:
+            path = path[:-1]
+            if path in self.value_spans:
+                return self.value_spans[path]
+        return START
+
+    def overridden(self, key: str) -> Override | None:
+        for override in reversed(self.overrides):
+            if override.key == key:
+                return override
+        return None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[str | None, LoadProblem | None]:
+    """File text decoded as UTF-8 (what ``OmegaConf.load`` and ``Path.read_text`` use), or the problem."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            return None, LoadProblem("io", f"{path} is a directory, not a config file")
+        size = p.stat().st_size
+        if size > max_bytes:
+            return None, LoadProblem(
+                "too-large", f"file is {size:,} bytes; a training config is a few KB (limit {max_bytes:,} bytes)"
+            )
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        return None, LoadProblem("io", f"{path}: no such file")
+    except OSError as exc:
+        return None, LoadProblem("io", f"{path}: cannot read ({exc.strerror or exc})")
+    return decode(raw)
+
+
+def decode(raw: bytes) -> tuple[str | None, LoadProblem | None]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, LoadProblem(
+            "encoding",
+            f"byte 0x{raw[exc.start]:02x} at offset {exc.start} is not valid UTF-8 "
+            "(LLaMA-Factory reads configs as UTF-8; is this a binary file?)",
+            Span.at(line, column),
+        )
+    return text, None
+
+
+def load(
+    path: str | Path,
+    target: Target,
+    *,
+    text: str | None = None,
+    overrides: list[str] | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> LoadedConfig:
+    """Load ``path`` (or ``text`` shown as ``path``) as ``target``'s LLaMA-Factory would."""
+    semantics = READER_SEMANTICS[target.llamafactory]
+    name = str(path)
+    fmt = "json" if name.endswith(".json") else "yaml"
+    if text is None:
+        text, problem = read_text(path, max_bytes)
+        if problem is not None:
+            return LoadedConfig(name, "", fmt, semantics, problems=[problem])
+    config = LoadedConfig(name, text, fmt, semantics)
+    if "\x00" in text:
+        index = text.index("\x00")
+        line = text.count("\n", 0, index) + 1
+        column = index - (text.rfind("\n", 0, index) + 1) + 1
+        config.problems.append(LoadProblem("encoding", "NUL byte in the file: this is not a text config", Span.at(line, column)))
+        return config
+    if fmt == "json" and semantics.json_reader == "json":
+        _load_json(config)
+    else:
+        _load_yaml(config, semantics.loader)
+    if config.data is not None and overrides:
+        _apply_overrides(config, overrides)
+    return config
+
+
+def _problem_from_yaml_error(exc: yaml.YAMLError) -> LoadProblem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    span = Span.at(mark.line + 1, mark.column + 1) if mark is not None else START
+    if isinstance(exc, yaml.reader.ReaderError):
+        return LoadProblem("encoding", f"unreadable character: {exc.reason}", span)
+    parts = [p for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p]
+    message = ", ".join(parts) if parts else str(exc).splitlines()[0]
+    return LoadProblem("syntax", f"YAML syntax error: {message}", span)
+
+
+def _load_yaml(config: LoadedConfig, loader_cls: type) -> None:
+    loader = loader_cls(config.text)
+    try:
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                config.problems.append(LoadProblem("empty", "the file is empty: it sets no arguments at all"))
+                return
+            size = _expanded_size(node)
+            if size > MAX_EXPANDED_NODES:
+                config.problems.append(
+                    LoadProblem(
+                        "alias-bomb",
+                        f"YAML aliases expand this document to more than {MAX_EXPANDED_NODES:,} values "
+                        "(an 'alias bomb'); LLaMA-Factory would hang copying it",
+                        Span.of_node(node),
+                    )
+                )
+                return
+            _find_duplicates(node, (), config)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        config.problems.append(_problem_from_yaml_error(exc))
+        return
+    except RecursionError:
+        config.problems.append(LoadProblem("syntax", "the document is nested too deeply to be a config"))
+        return
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a single {type(data).__name__} value"
+        config.problems.append(
+            LoadProblem("not-mapping", f"the top level is {kind}; a config must be a mapping of argument names to values", Span.of_node(node))
+        )
+        return
+    config.data = data
+    _record_positions(node, (), config, set())
+
+
+def _load_json(config: LoadedConfig) -> None:
+    """``json.loads`` semantics (LF 0.9.2/0.9.3); positions come from composing the JSON as YAML."""
+    pairs_seen: list[tuple[str, int]] = []
+
+    def hook(pairs):
+        counts: dict = {}
+        for key, _ in pairs:
+            counts[key] = counts.get(key, 0) + 1
+        pairs_seen.extend((k, c) for k, c in counts.items() if c > 1)
+        return dict(pairs)
+
+    try:
+        data = json.loads(config.text, object_pairs_hook=hook)
+    except json.JSONDecodeError as exc:
+        config.problems.append(LoadProblem("syntax", f"JSON syntax error: {exc.msg}", Span.at(exc.lineno, exc.colno)))
+        return
+    except RecursionError:
+        config.problems.append(LoadProblem("syntax", "the document is nested too deeply to be a config"))
+        return
+    if not isinstance(data, dict):
+        config.problems.append(LoadProblem("not-mapping", "the top level of the JSON is not an object"))
+        return
+    config.data = data
+    loader = _PyYamlLoader(config.text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node) <= MAX_EXPANDED_NODES:
+            _find_duplicates(node, (), config)
+            _record_positions(node, (), config, set(), record_scalars=False)
+    except yaml.YAMLError:
+        pass  # valid JSON that PyYAML cannot compose: values are right, positions fall back to line 1
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of values the document has once aliases are expanded (computed without expanding)."""
+    memo: dict[int, int] = {}
+    # iterative post-order so deep documents cannot exhaust the stack
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            children = _children(node)
+            memo[key] = min(1 + sum(memo.get(id(c), 1) for c in children), MAX_EXPANDED_NODES + 1)
+            continue
+        if key in memo:
+            continue
+        if key in on_path:  # a recursive alias expands without end
+            memo[key] = MAX_EXPANDED_NODES + 1
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in memo)
+    return memo[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _find_duplicates(node: yaml.Node, path: tuple, config: LoadedConfig, depth: int = 0) -> None:
+    # OmegaConf's loader compares the keys of each mapping's own entries (before '<<' merges),
+    # and only keys that resolved to plain strings.
+    if depth > 64:
+        return
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == STR_TAG:
+                if key_node.value in seen:
+                    config.duplicates.append(
+                        Duplicate(path, key_node.value, Span.of_node(seen[key_node.value]), Span.of_node(key_node))
+                    )
+                seen[key_node.value] = key_node
+                _find_duplicates(value_node, path + (key_node.value,), config, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _find_duplicates(item, path + (index,), config, depth + 1)
+
+
+def _scalar_key(node: yaml.Node) -> object:
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == STR_TAG:
+            return node.value
+        try:
+            return _PyYamlLoader("").construct_object(node)
+        except yaml.YAMLError:
+            return node.value
+    return None
+
+
+def _record_positions(node: yaml.Node, path: tuple, config: LoadedConfig, seen: set, record_scalars: bool = True) -> None:
+    """Spans of every value (and key) below ``node``; shared (aliased) nodes are visited once."""
+    stack = [(node, path)]
+    while stack:
+        current, current_path = stack.pop()
+        config.value_spans.setdefault(current_path, Span.of_node(current))
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                key = _scalar_key(key_node)
+                if key is None:
+                    continue
+                child = current_path + (key,)
+                config.key_spans[child] = Span.of_node(key_node)  # the last duplicate wins, like the value
+                config.value_spans.pop(child, None)
+                stack.append((value_node, child))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend((item, current_path + (i,)) for i, item in enumerate(current.value))
+        elif record_scalars and isinstance(current, yaml.ScalarNode):
+            config.scalars.append(
+                Scalar(current_path, current.value, current.style in (None, ""), current.tag, _value_at(config.data, current_path), Span.of_node(current))
+            )
+
+
+def _value_at(data: object, path: tuple) -> object:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def parse_override(text: str, semantics: ReaderSemantics) -> Override:
+    """One ``key=value`` token as ``OmegaConf.from_cli`` reads it (value parsed by OmegaConf's YAML loader)."""
+    index = text.find("=")
+    if index == -1:
+        return Override(text, text, None)
+    key, raw = text[:index], text[index + 1 :]
+    value = yaml.load(raw, Loader=_OmegaConfLoader) if raw else None
+    return Override(text, key, value)
+
+
+def _apply_overrides(config: LoadedConfig, tokens: list[str]) -> None:
+    for token in tokens:
+        try:
+            override = parse_override(token, config.semantics)
+        except yaml.YAMLError as exc:
+            problem = _problem_from_yaml_error(exc)
+            config.problems.append(LoadProblem("override", f"--set {token}: {problem.message}"))
+            continue
+        config.overrides.append(override)
+        parts = override.key.split(".")
+        target = config.data
+        for part in parts[:-1]:
+            if not isinstance(target.get(part), dict):
+                target[part] = {}
+            target = target[part]
+        old = target.get(parts[-1])
+        if isinstance(old, dict) and isinstance(override.value, dict):
+            _deep_merge(old, override.value)
+        else:
+            target[parts[-1]] = override.value
+        path = tuple(parts)
+        config.value_spans.pop(path, None)
+        config.scalars = [s for s in config.scalars if s.path[: len(path)] != path]
+
+
+def _deep_merge(base: dict, extra: dict) -> None:
+    for key, value in extra.items():
+        if isinstance(base.get(key), dict) and isinstance(value, dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value

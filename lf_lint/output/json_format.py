@@ -1,0 +1,26 @@
+"""The machine-readable contract (documented in README.md): one JSON object for the whole run."""
+
+from __future__ import annotations
+
+import json
+
+from ..engine import FileResult
+from ..versions import Target
+
+
+def _versions(target: Target) -> dict:
+    return {"llamafactory": target.llamafactory, "transformers": target.transformers}
+
+
+def file_record(result: FileResult) -> dict:
+    return {
+        "path": result.path,
+        "kind": result.kind,
+        "versions": _versions(result.resolution.target),
+        "diagnostics": [d.to_dict() for d in result.diagnostics],
+        "plan": None,
+    }
+
+
+def render(results: list[FileResult], **_: object) -> str:
+    return json.dumps({"files": [file_record(r) for r in results]}, indent=2) + "\n"

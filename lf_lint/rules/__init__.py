@@ -1,0 +1,18 @@
+"""The registry of rules: every rule module lists its rules in ``RULES``; this collects them."""
+
+from __future__ import annotations
+
+from . import reading, schema_rules, upstream_lf, upstream_transformers
+from .base import Context, Example, Finding, Rule
+
+ALL_RULES: list[Rule] = [
+    *reading.RULES,
+    *schema_rules.RULES,
+    *upstream_lf.RULES,
+    *upstream_transformers.RULES,
+]
+BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
+
+assert len(BY_CODE) == len(ALL_RULES), "duplicate rule code"
+
+__all__ = ["ALL_RULES", "BY_CODE", "Context", "Example", "Finding", "Rule"]

@@ -1,0 +1,105 @@
+"""What a rule is, what it sees (``Context``) and what it yields (``Finding``).
+
+A rule reads facts from the context and yields findings; it never reads files or prints.
+Each rule carries its own documentation (what it does, why, a failing and a passing
+example), which ``lf-lint rule CODE`` prints and the test suite runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from ..args import Args
+from ..diagnostics import Severity
+from ..launch import DeepSpeed, Launch, read_deepspeed
+from ..loading import LoadedConfig, Span
+from ..schema import FieldTable, SchemaProblem, field_table, json_schema, validate
+from ..versions import Target
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem a rule found. ``key`` is the config path it concerns (a str for a top-level key)."""
+
+    message: str
+    key: str | tuple | None = None
+    at: str = "key"  # point at the "key" or its "value"
+    fix: str | None = None
+    severity: Severity | None = None  # overrides the rule's default
+    span: Span | None = None  # an explicit location instead of ``key``
+
+
+@dataclass
+class Context:
+    """Everything known about one config; expensive facts are computed on first use."""
+
+    config: LoadedConfig
+    target: Target
+    command: str  # "train" or "infer"
+    kind: str  # what the file looks like: "train", "export", "chat", ...
+    workdir: Path
+    launch: Launch
+    options: dict = field(default_factory=dict)
+
+    @property
+    def data(self) -> dict:
+        return self.config.data or {}
+
+    @cached_property
+    def table(self) -> FieldTable:
+        return field_table(self.target, self.command)
+
+    @cached_property
+    def schema_problems(self) -> list[SchemaProblem]:
+        return validate(self.data, json_schema(self.target, self.command), self.table)
+
+    @cached_property
+    def args(self) -> Args:
+        return Args(self.data, self.table, self.schema_problems)
+
+    @cached_property
+    def deepspeed(self) -> DeepSpeed | None:
+        return read_deepspeed(self.args.get("deepspeed"), self.workdir)
+
+    @property
+    def zero3(self) -> bool:
+        return self.deepspeed is not None and self.deepspeed.zero3
+
+
+@dataclass(frozen=True)
+class Example:
+    """A config snippet, laid over a minimal valid config unless ``complete``."""
+
+    yaml: str
+    complete: bool = False
+    options: dict = field(default_factory=dict)  # lint options: num_gpus, versions, ...
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    severity: Severity
+    summary: str  # one line, for `lf-lint rules`
+    what: str
+    why: str
+    check: Callable[[Context], Iterable[Finding]]
+    example: Example | None = None
+    use_instead: Example | None = None
+    upstream: str | None = None  # the upstream function whose behaviour the rule mirrors
+    applies_to: tuple[str, ...] = ("train",)  # commands whose configs it checks
+    needs_config: bool = True  # False for rules about the file itself (syntax, encoding)
+
+    def documentation(self) -> str:
+        parts = [f"# {self.code} {self.name} ({self.severity.value})", "", self.summary, "", "## What it does", "", self.what.strip()]
+        parts += ["", "## Why is this bad?", "", self.why.strip()]
+        if self.example is not None:
+            parts += ["", "## Example", "", "```yaml", self.example.yaml.strip(), "```"]
+        if self.use_instead is not None:
+            parts += ["", "## Use instead", "", "```yaml", self.use_instead.yaml.strip(), "```"]
+        if self.upstream:
+            parts += ["", "## Upstream", "", self.upstream.strip()]
+        return "\n".join(parts) + "\n"

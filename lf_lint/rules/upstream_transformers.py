@@ -1,0 +1,3 @@
+"""transformers TrainingArguments checks (placeholder)."""
+
+RULES = []

@@ -1,0 +1,86 @@
+"""Project defaults from ``[tool.lf-lint]`` in the nearest ``pyproject.toml``.
+
+The table uses the long option names with dashes (``llamafactory-version``, ``fail-on``,
+``num-gpus``...). Options given on the command line win over it. Relative paths in it
+(``workdir``) are relative to the pyproject.toml that sets them.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.9/3.10
+    import tomli as tomllib
+
+
+class SettingsError(ValueError):
+    """A [tool.lf-lint] table lf-lint cannot use (reported as a usage error, exit status 2)."""
+
+
+# option name in [tool.lf-lint] -> (attribute, expected type)
+KNOWN = {
+    "select": ("select", list),
+    "ignore": ("ignore", list),
+    "fail-on": ("fail_on", str),
+    "format": ("format", str),
+    "llamafactory-version": ("llamafactory_version", str),
+    "transformers-version": ("transformers_version", str),
+    "num-gpus": ("num_gpus", int),
+    "nnodes": ("nnodes", int),
+    "workdir": ("workdir", str),
+    "command": ("command", str),
+    "exclude": ("exclude", list),
+}
+
+
+@dataclass
+class ProjectSettings:
+    path: Path | None
+    values: dict
+
+    def get(self, attribute: str, default=None):
+        return self.values.get(attribute, default)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(path: Path | None) -> ProjectSettings:
+    if path is None:
+        return ProjectSettings(None, {})
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
+    table = document.get("tool", {}).get("lf-lint")
+    if table is None:
+        return ProjectSettings(path, {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"{path}: [tool.lf-lint] must be a table")
+    values = {}
+    for key, value in table.items():
+        if key not in KNOWN:
+            raise SettingsError(f"{path}: unknown option `{key}` in [tool.lf-lint] (known: {', '.join(sorted(KNOWN))})")
+        attribute, kind = KNOWN[key]
+        if kind is list and isinstance(value, str):
+            value = [value]
+        if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise SettingsError(f"{path}: [tool.lf-lint] `{key}` must be a {kind.__name__}, not {value!r}")
+        if attribute == "workdir":
+            value = str((path.parent / value).resolve())
+        values[attribute] = value
+    return ProjectSettings(path, values)

@@ -1,0 +1,147 @@
+"""Which LLaMA-Factory and transformers releases a lint models.
+
+A lint always models one pair of releases (a ``Target``). By default that is the
+pair installed in the current environment, read from package metadata without
+importing either package; otherwise the newest pair lf-lint supports. Every
+version-dependent behaviour is looked up in a table keyed by these versions
+(the loader table in loading.py, the step arithmetic in steps.py), never by
+scattered comparisons.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+SUPPORTED_LLAMAFACTORY = ("0.9.2", "0.9.3", "0.9.4", "0.9.5")
+OLDEST_TRANSFORMERS = "4.45.0"
+NEWEST_TRANSFORMERS = "5.6.0"
+
+# The newest transformers each LLaMA-Factory release allows (its wheel's Requires-Dist).
+_NEWEST_TRANSFORMERS_FOR = {"0.9.2": "4.49.0", "0.9.3": "4.52.4", "0.9.4": "4.57.1", "0.9.5": "5.6.0"}
+
+
+class VersionError(ValueError):
+    """A version string lf-lint cannot read."""
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"4.57.1"`` -> ``(4, 57, 1)``; pre-release and local tails are ignored (``0.9.6.dev0`` -> ``(0, 9, 6)``)."""
+    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(text))
+    if not match:
+        raise VersionError(f"not a version number: {text!r}")
+    parts = tuple(int(p) for p in match.group(1).split("."))
+    return parts + (0,) * (3 - len(parts)) if len(parts) < 3 else parts
+
+
+def version_text(version: tuple[int, ...]) -> str:
+    return ".".join(str(p) for p in version)
+
+
+@dataclass(frozen=True)
+class Target:
+    """The LLaMA-Factory and transformers releases whose behaviour is modelled."""
+
+    llamafactory: str
+    transformers: str
+
+    @property
+    def lf(self) -> tuple[int, ...]:
+        return parse_version(self.llamafactory)
+
+    @property
+    def tf(self) -> tuple[int, ...]:
+        return parse_version(self.transformers)
+
+    @property
+    def tf_minor(self) -> str:
+        major, minor = self.tf[:2]
+        return f"{major}.{minor}"
+
+    def describe(self) -> str:
+        return f"LLaMA-Factory {self.llamafactory}, transformers {self.transformers}"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A target plus how it was chosen, for the 'versions modelled' line and notes."""
+
+    target: Target
+    source: str  # "option", "environment" or "default"
+    notes: tuple[str, ...] = ()
+
+
+def newest_transformers_for(llamafactory: str) -> str:
+    return _NEWEST_TRANSFORMERS_FOR[nearest_llamafactory(llamafactory)]
+
+
+def nearest_llamafactory(version: str) -> str:
+    """The supported LLaMA-Factory release whose behaviour ``version`` has."""
+    wanted = parse_version(version)
+    best = SUPPORTED_LLAMAFACTORY[0]
+    for candidate in SUPPORTED_LLAMAFACTORY:
+        if parse_version(candidate) <= wanted[:3]:
+            best = candidate
+    return best
+
+
+def clamp_transformers(version: str) -> str:
+    wanted = parse_version(version)
+    if wanted < parse_version(OLDEST_TRANSFORMERS):
+        return OLDEST_TRANSFORMERS
+    if wanted > parse_version(NEWEST_TRANSFORMERS):
+        return NEWEST_TRANSFORMERS
+    return version_text(wanted)
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution, from its metadata (the package is not imported)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def resolve(llamafactory: str | None = None, transformers: str | None = None) -> Resolution:
+    """Pick the target: explicit versions win, then the installed packages, then the newest supported pair."""
+    notes: list[str] = []
+    sources = []
+
+    lf_text = llamafactory
+    if lf_text is not None:
+        sources.append("option")
+    else:
+        lf_text = installed_version("llamafactory")
+        if lf_text is not None:
+            sources.append("environment")
+    if lf_text is None:
+        lf_text = SUPPORTED_LLAMAFACTORY[-1]
+        sources.append("default")
+    lf_model = nearest_llamafactory(lf_text)
+    if version_text(parse_version(lf_text)) != lf_model:
+        notes.append(
+            f"LLaMA-Factory {lf_text} is not a supported release; modelling {lf_model} "
+            f"(supported: {', '.join(SUPPORTED_LLAMAFACTORY)})."
+        )
+
+    tf_text = transformers
+    if tf_text is not None:
+        sources.append("option")
+    else:
+        tf_text = installed_version("transformers")
+        if tf_text is not None:
+            sources.append("environment")
+        else:
+            tf_text = newest_transformers_for(lf_model)
+            sources.append("default")
+    tf_model = clamp_transformers(tf_text)
+    if parse_version(tf_model) != parse_version(tf_text):
+        notes.append(
+            f"transformers {tf_text} is outside the supported range "
+            f"{OLDEST_TRANSFORMERS} - {NEWEST_TRANSFORMERS}; modelling {tf_model}."
+        )
+
+    source = "option" if "option" in sources else "environment" if "environment" in sources else "default"
+    return Resolution(Target(lf_model, tf_model), source, tuple(notes))
