@@ -62,7 +62,7 @@ def classify(config: LoadedConfig, forced: str | None) -> tuple[str, str]:
         return kind, kinds.command_for(kind)
     if config.data is not None:
         kind = kinds.classify(config.data)
-    elif any(p.kind in ("io", "encoding", "too-large") for p in config.problems):
+    elif any(p.kind in ("io", "encoding", "too-large", "empty") for p in config.problems):
         kind = "train"  # nothing to classify by; the user named this file
     else:
         kind = "train" if kinds.looks_like_lf_config(config.text) else "other"

@@ -28,7 +28,7 @@ V1_MARKERS = frozenset({"train_dataset", "micro_batch_size", "model_class", "pef
 ACCELERATE_MARKERS = frozenset({"compute_environment", "distributed_type", "num_machines", "machine_rank", "main_training_function"})
 DEEPSPEED_MARKERS = frozenset({"zero_optimization", "train_micro_batch_size_per_gpu", "train_batch_size", "zero_allow_untested_optimizer"})
 
-_ANCHOR_LINE = re.compile(r"^\s*[\"']?(" + "|".join(sorted(LF_ANCHORS)) + r")[\"']?\s*:", re.M)
+_ANCHOR_LINE = re.compile(r"^\s*(?:-\s+)?[\"']?(" + "|".join(sorted(LF_ANCHORS)) + r")[\"']?\s*:", re.M)
 
 
 def classify(data: object) -> str:

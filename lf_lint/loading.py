@@ -303,7 +303,8 @@ def _load_yaml(config: LoadedConfig, loader_cls: type) -> None:
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        config.problems.append(_problem_from_yaml_error(exc))
+        problem = _problem_from_yaml_error(exc)
+        config.problems.append(LoadProblem(problem.kind, problem.message, _clamp(problem.span, config.text)))
         return
     except RecursionError:
         config.problems.append(LoadProblem("syntax", "the document is nested too deeply to be a config"))
@@ -316,6 +317,14 @@ def _load_yaml(config: LoadedConfig, loader_cls: type) -> None:
         return
     config.data = data
     _record_positions(node, (), config, set())
+
+
+def _clamp(span: Span, text: str) -> Span:
+    """Errors at the end of the stream point after the last line; show them at its end instead."""
+    lines = text.splitlines() or [""]
+    if span.line <= len(lines):
+        return span
+    return Span.at(len(lines), len(lines[-1]) + 1)
 
 
 def _load_json(config: LoadedConfig) -> None:

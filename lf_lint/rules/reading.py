@@ -46,7 +46,7 @@ SYNTAX = Rule(
     use_instead=Example("learning_rate: 1.0e-4\nstage: sft"),
     check=_problems(("syntax",)),
     needs_config=False,
-    applies_to=("train", "infer", "other"),
+    applies_to=("train", "infer"),
 )
 
 NOT_MAPPING = Rule(
@@ -61,7 +61,7 @@ NOT_MAPPING = Rule(
     use_instead=Example("stage: sft\ndo_train: true"),
     check=_problems(("not-mapping",)),
     needs_config=False,
-    applies_to=("train", "infer", "other"),
+    applies_to=("train", "infer"),
 )
 
 EMPTY = Rule(
@@ -76,7 +76,7 @@ EMPTY = Rule(
     use_instead=Example("model_name_or_path: Qwen/Qwen3-0.6B"),
     check=_problems(("empty",)),
     needs_config=False,
-    applies_to=("train", "infer", "other"),
+    applies_to=("train", "infer"),
 )
 
 ALIAS_BOMB = Rule(
@@ -90,7 +90,7 @@ ALIAS_BOMB = Rule(
     "(the 'billion laughs' attack).",
     check=_problems(("alias-bomb",)),
     needs_config=False,
-    applies_to=("train", "infer", "other"),
+    applies_to=("train", "infer"),
 )
 
 
