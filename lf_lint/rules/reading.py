@@ -397,10 +397,6 @@ def _check_kind(ctx: Context):
         "export": "an export config (`llamafactory-cli export`): checked against the arguments of get_infer_args",
         "chat": "an inference config (`llamafactory-cli chat/api/webchat`): checked against the arguments of get_infer_args",
         "v1": "a LLaMA-Factory v1 config (`USE_V1=1`): not checked",
-        "accelerate": "an accelerate config, not a LLaMA-Factory config: not checked",
-        "deepspeed": "a DeepSpeed config, not a LLaMA-Factory config: not checked",
-        "dataset_info": "a dataset registry (dataset_info.json), not a training config: not checked",
-        "other": "not a LLaMA-Factory config: not checked",
     }
     if ctx.kind in notes:
         yield Finding(f"this looks like {notes[ctx.kind]}", span=Span(1, 1, 1, 2), fix="use --command train to check it as a train config")
@@ -411,9 +407,10 @@ CONFIG_KIND = Rule(
     name="config-kind",
     severity=INFO,
     summary="The file is not a train config (an export/chat config, or not a LLaMA-Factory file at all).",
-    what="Says how lf-lint classified a file that is not a `llamafactory-cli train` config, and what it checked. "
-    "Train configs, export/chat configs, v1 configs, accelerate and DeepSpeed configs and dataset registries "
-    "are told apart by their keys.",
+    what="Says how lf-lint classified a LLaMA-Factory file that is not a `llamafactory-cli train` config "
+    "(an export or chat config, a v1 config) and what it checked. Train configs, export/chat configs, v1 "
+    "configs, accelerate and DeepSpeed configs and dataset registries are told apart by their keys; files "
+    "that are not LLaMA-Factory configs at all are skipped silently (the summary counts them).",
     why="A pre-commit hook sees every YAML file in a repository; lf-lint must not flag files that are not "
     "LLaMA-Factory train configs, and must check export/chat configs against the arguments those commands accept.",
     check=_check_kind,
