@@ -91,18 +91,18 @@ def _options(args: argparse.Namespace, project):
         llamafactory_version=pick("llamafactory_version"),
         transformers_version=pick("transformers_version"),
         command=command,
-        overrides=list(args.overrides),
+        overrides=tuple(args.overrides),
         select=select,
-        ignore=ignore,
+        ignore=tuple(ignore),
         workdir=Path(workdir) if workdir is not None else None,
         num_gpus=pick("num_gpus"),
         nnodes=pick("nnodes"),
     )
     try:
-        options.resolution()
+        resolution = options.resolution()
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    return options
+    return options, resolution
 
 
 def run_check(argv: list[str]) -> int:
@@ -112,7 +112,7 @@ def run_check(argv: list[str]) -> int:
 
     try:
         project = _settings_for(args)
-        options = _options(args, project)
+        options, resolution = _options(args, project)
         fmt = args.format or project.get("format", "full")
         if fmt not in FORMATS:
             raise UsageError(f"[tool.lf-lint] format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -124,7 +124,7 @@ def run_check(argv: list[str]) -> int:
         return EXIT_USAGE
 
     if args.show_settings:
-        return _show_settings(options, project, fmt, fail_on)
+        return _show_settings(options, resolution, project, fmt, fail_on)
     if not args.files:
         parser.print_usage(sys.stderr)
         print("lf-lint: error: no config files given", file=sys.stderr)
@@ -134,7 +134,6 @@ def run_check(argv: list[str]) -> int:
     from .engine import lint_file
     from .output import RENDERERS
 
-    resolution = options.resolution()
     results = [lint_file(path, options, resolution=resolution) for path in _expand(args.files, project.get("exclude") or [])]
     sys.stdout.write(RENDERERS[fmt](results))
     if any(r.io_failure for r in results):
@@ -150,8 +149,7 @@ def _expand(files: list[str], exclude: list[str]) -> list[str]:
     return [f for f in files if not any(fnmatch.fnmatch(f, pattern) for pattern in exclude)]
 
 
-def _show_settings(options, project, fmt: str, fail_on: str) -> int:
-    resolution = options.resolution()
+def _show_settings(options, resolution, project, fmt: str, fail_on: str) -> int:
     launch = options.launch()
     lines = [
         f"pyproject: {project.path or '(none)'}",

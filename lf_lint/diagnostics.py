@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Severity(str, Enum):
@@ -16,8 +16,7 @@ class Severity(str, Enum):
         return {"error": 2, "warning": 1, "info": 0}[self.value]
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     """One problem (or note) found in one file.
 
     ``line``/``column`` are 1-based; ``end_line``/``end_column`` delimit the offending
@@ -36,7 +35,7 @@ class Diagnostic:
     fix: str | None = None
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        data = self._asdict()
         data["severity"] = self.severity.value
         return data
 

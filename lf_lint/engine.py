@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 from . import kinds, suppression
@@ -14,14 +14,13 @@ from .rules import ALL_RULES, Context, Finding, Rule
 from .versions import Resolution, resolve
 
 
-@dataclass
-class LintOptions:
+class LintOptions(NamedTuple):
     llamafactory_version: str | None = None
     transformers_version: str | None = None
     command: str | None = None  # force "train", "export" or "chat"
-    overrides: list[str] = field(default_factory=list)
+    overrides: tuple[str, ...] = ()
     select: list[str] | None = None
-    ignore: list[str] = field(default_factory=list)
+    ignore: tuple[str, ...] = ()
     workdir: Path | None = None
     num_gpus: int | None = None
     nnodes: int | None = None
@@ -40,8 +39,7 @@ class LintOptions:
         return not any(suppression.matches(rule.code, s) for s in self.ignore)
 
 
-@dataclass
-class FileResult:
+class FileResult(NamedTuple):
     path: str
     resolution: Resolution
     kind: str

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 
-@dataclass(frozen=True)
-class Launch:
+class Launch(NamedTuple):
     nproc_per_node: int
     nnodes: int
     source: str  # "option", "environment" or "assumed"
@@ -77,8 +76,7 @@ def resolve_launch(
     return Launch(1, nodes, "assumed" if nodes == 1 else "environment", force)
 
 
-@dataclass(frozen=True)
-class DeepSpeed:
+class DeepSpeed(NamedTuple):
     """The ``deepspeed`` argument, read the way transformers' HfDeepSpeedConfig reads it."""
 
     source: str | None  # the path as written, or None for an inline dict

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from pathlib import Path
 
 import yaml
@@ -74,8 +74,7 @@ _OmegaConfLoader.yaml_implicit_resolvers = {
 }
 
 
-@dataclass(frozen=True)
-class ReaderSemantics:
+class ReaderSemantics(NamedTuple):
     """How one LLaMA-Factory release turns a config file into the dict it parses."""
 
     yaml_reader: str  # "pyyaml" or "omegaconf"
@@ -98,8 +97,7 @@ READER_SEMANTICS = {
 }
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """A 1-based region of the source text."""
 
     line: int
@@ -120,8 +118,7 @@ class Span:
 START = Span(1, 1, 1, 1)
 
 
-@dataclass(frozen=True)
-class Scalar:
+class Scalar(NamedTuple):
     """A scalar as written in the file, with what the target's reader made of it."""
 
     path: tuple
@@ -132,16 +129,14 @@ class Scalar:
     span: Span
 
 
-@dataclass(frozen=True)
-class Duplicate:
+class Duplicate(NamedTuple):
     path: tuple  # the mapping that holds the key
     key: str
     first: Span
     second: Span
 
 
-@dataclass(frozen=True)
-class LoadProblem:
+class LoadProblem(NamedTuple):
     """The file could not be read as a config: kind is a loader rule's topic."""
 
     kind: str  # "io", "syntax", "encoding", "too-large", "alias-bomb", "not-mapping", "empty", "unsupported-value"
@@ -149,8 +144,7 @@ class LoadProblem:
     span: Span = START
 
 
-@dataclass
-class Override:
+class Override(NamedTuple):
     """One ``--set key=value`` (``llamafactory-cli train cfg.yaml key=value``)."""
 
     text: str
@@ -158,21 +152,21 @@ class Override:
     value: object
 
 
-@dataclass
 class LoadedConfig:
     """A config as LLaMA-Factory will receive it, with positions for every key and value."""
 
-    path: str
-    text: str
-    format: str  # "yaml" or "json"
-    semantics: ReaderSemantics
-    data: dict | None = None
-    value_spans: dict[tuple, Span] = field(default_factory=dict)
-    key_spans: dict[tuple, Span] = field(default_factory=dict)
-    scalars: list[Scalar] = field(default_factory=list)
-    duplicates: list[Duplicate] = field(default_factory=list)
-    problems: list[LoadProblem] = field(default_factory=list)
-    overrides: list[Override] = field(default_factory=list)
+    def __init__(self, path: str, text: str, format: str, semantics: ReaderSemantics, problems: list | None = None):
+        self.path = path
+        self.text = text
+        self.format = format  # "yaml" or "json"
+        self.semantics = semantics
+        self.data: dict | None = None
+        self.value_spans: dict[tuple, Span] = {}
+        self.key_spans: dict[tuple, Span] = {}
+        self.scalars: list[Scalar] = []
+        self.duplicates: list[Duplicate] = []
+        self.problems: list[LoadProblem] = problems or []
+        self.overrides: list[Override] = []
 
     @property
     def lines(self) -> list[str]:

@@ -11,9 +11,9 @@ keywords that schema uses; the test suite checks it agrees with ``jsonschema``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from typing import NamedTuple
 from functools import lru_cache
-from importlib import resources
 
 from .versions import Target
 
@@ -60,8 +60,7 @@ BOUNDS: dict[str, dict] = {
 }
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     name: str
     group: str
     owner: str  # "llamafactory" or "transformers"
@@ -77,10 +76,13 @@ class Field:
         return not (isinstance(self.default, dict) and set(self.default) <= {"python", "required"})
 
 
+DATABASE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "fields.json")
+
+
 @lru_cache(maxsize=1)
 def database() -> dict:
-    text = resources.files("lf_lint").joinpath("data", "fields.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    with open(DATABASE_PATH, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def _pick(variants: list[dict], version: str) -> dict | None:
@@ -182,8 +184,7 @@ def json_schema(target: Target, command: str = "train", database: dict | None = 
 # --------------------------------------------------------------------------- validation
 
 
-@dataclass(frozen=True)
-class SchemaProblem:
+class SchemaProblem(NamedTuple):
     kind: str  # "unknown-key", "type", "enum", "range"
     key: str
     value: object

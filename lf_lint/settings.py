@@ -8,13 +8,8 @@ The table uses the long option names with dashes (``llamafactory-version``, ``fa
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.9/3.10
-    import tomli as tomllib
 
 
 class SettingsError(ValueError):
@@ -37,8 +32,7 @@ KNOWN = {
 }
 
 
-@dataclass
-class ProjectSettings:
+class ProjectSettings(NamedTuple):
     path: Path | None
     values: dict
 
@@ -59,9 +53,17 @@ def load_settings(path: Path | None) -> ProjectSettings:
     if path is None:
         return ProjectSettings(None, {})
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"cannot read {path}: {exc}") from exc
+    if "lf-lint" not in text:
+        return ProjectSettings(path, {})  # no [tool.lf-lint]: skip the TOML parser
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.9/3.10
+        import tomli as tomllib
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
     table = document.get("tool", {}).get("lf-lint")

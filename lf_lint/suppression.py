@@ -7,15 +7,14 @@ that line; ``disable-file`` silences them for the whole file, wherever it is wri
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 _DIRECTIVE = re.compile(r"(?:^|\s)#\s*lf-lint:\s*(disable|disable-file)\s*=\s*([A-Za-z0-9_,\s-]+?)\s*(?:#|$)")
 
 
-@dataclass
 class Suppressions:
-    by_line: dict[int, set[str]] = field(default_factory=dict)
-    whole_file: set[str] = field(default_factory=set)
+    def __init__(self) -> None:
+        self.by_line: dict[int, set[str]] = {}
+        self.whole_file: set[str] = set()
 
     def silences(self, code: str, line: int) -> bool:
         codes = self.whole_file | self.by_line.get(line, set())

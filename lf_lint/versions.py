@@ -11,7 +11,8 @@ scattered comparisons.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 SUPPORTED_LLAMAFACTORY = ("0.9.2", "0.9.3", "0.9.4", "0.9.5")
 OLDEST_TRANSFORMERS = "4.45.0"
@@ -38,8 +39,7 @@ def version_text(version: tuple[int, ...]) -> str:
     return ".".join(str(p) for p in version)
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """The LLaMA-Factory and transformers releases whose behaviour is modelled."""
 
     llamafactory: str
@@ -62,8 +62,7 @@ class Target:
         return f"LLaMA-Factory {self.llamafactory}, transformers {self.transformers}"
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(NamedTuple):
     """A target plus how it was chosen, for the 'versions modelled' line and notes."""
 
     target: Target
@@ -95,13 +94,59 @@ def clamp_transformers(version: str) -> str:
 
 
 def installed_version(distribution: str) -> str | None:
-    """The installed version of a distribution, from its metadata (the package is not imported)."""
-    from importlib import metadata
+    """The installed version of a distribution (the package itself is not imported)."""
+    return _installed_versions().get(_normalise(distribution))
 
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+@lru_cache(maxsize=1)
+def _installed_versions() -> dict[str, str]:
+    """Versions of the installed distributions, from their ``*.dist-info`` / ``*.egg-info`` names.
+
+    ``importlib.metadata`` would cost more than the whole lint; the wheel-standard directory
+    name ``<name>-<version>.dist-info`` on ``sys.path`` carries the same information. The
+    first entry on ``sys.path`` wins, as for imports.
+    """
+    import os
+    import sys
+
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            stem, dot, suffix = name.rpartition(".")
+            if suffix not in ("dist-info", "egg-info") or not dot:
+                continue
+            project, _, rest = stem.partition("-")
+            key = _normalise(project)
+            if key in found:
+                continue
+            version = rest.split("-")[0] or _pkg_info_version(os.path.join(entry or ".", name))
+            if version:
+                found[key] = version
+    return found
+
+
+def _pkg_info_version(directory: str) -> str | None:
+    import os
+
+    for filename in ("METADATA", "PKG-INFO"):
+        try:
+            with open(os.path.join(directory, filename), encoding="utf-8") as handle:
+                for line in handle:
+                    if line.startswith("Version:"):
+                        return line.split(":", 1)[1].strip()
+                    if not line.strip():
+                        break
+        except OSError:
+            continue
+    return None
 
 
 def resolve(llamafactory: str | None = None, transformers: str | None = None) -> Resolution:

@@ -8,8 +8,8 @@ example), which ``lf-lint rule CODE`` prints and the test suite runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 from pathlib import Path
 
 from ..args import Args
@@ -20,8 +20,7 @@ from ..schema import FieldTable, SchemaProblem, field_table, json_schema, valida
 from ..versions import Target
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """One problem a rule found. ``key`` is the config path it concerns (a str for a top-level key)."""
 
     message: str
@@ -32,17 +31,17 @@ class Finding:
     span: Span | None = None  # an explicit location instead of ``key``
 
 
-@dataclass
 class Context:
     """Everything known about one config; expensive facts are computed on first use."""
 
-    config: LoadedConfig
-    target: Target
-    command: str  # "train" or "infer"
-    kind: str  # what the file looks like: "train", "export", "chat", ...
-    workdir: Path
-    launch: Launch
-    options: dict = field(default_factory=dict)
+    def __init__(self, config: LoadedConfig, target: Target, command: str, kind: str, workdir: Path, launch: Launch):
+        self.config = config
+        self.target = target
+        self.command = command  # "train" or "infer": whose arguments the config is checked against
+        self.kind = kind  # what the file looks like: "train", "export", "chat", ...
+        self.workdir = workdir
+        self.launch = launch
+        self.options: dict = {}
 
     @property
     def data(self) -> dict:
@@ -69,17 +68,15 @@ class Context:
         return self.deepspeed is not None and self.deepspeed.zero3
 
 
-@dataclass(frozen=True)
-class Example:
+class Example(NamedTuple):
     """A config snippet, laid over a minimal valid config unless ``complete``."""
 
     yaml: str
     complete: bool = False
-    options: dict = field(default_factory=dict)  # lint options: num_gpus, versions, ...
+    options: dict = {}  # lint options (num_gpus, versions, ...); never mutated
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     code: str
     name: str
     severity: Severity
