@@ -22,9 +22,12 @@ Build steps, in order (the order matters: see the notes in VERSION_SETS):
 
 CLI::
 
-    python tests/groundtruth/envs.py [--root DIR] [--force] [--no-lock] NAME... | all
+    python tests/groundtruth/envs.py [--root DIR] [--force] [--no-lock] [--smoke-run] NAME... | all
 
-prints the python path of each env, one per line.  Default root: ``$LF_LINT_GT_ROOT`` or
+prints the python path of each env, one per line (``--smoke-run`` also runs smoke_run.py in each
+env and prints its JSON line to stderr).  Run code in an env with ``run_in_env`` or with the
+environment from ``gt_environ`` (offline, CPU only, a per-env HF_DATASETS_CACHE: datasets 3.x
+cannot read caches written by 4.x).  Default root: ``$LF_LINT_GT_ROOT`` or
 ``~/.cache/lf-lint-groundtruth``.
 """
 
@@ -45,12 +48,16 @@ MARKER = ".lf-lint-env-complete"
 BUILD_LOG = "build.log"
 TORCH_PIN = "torch==2.13.0"
 
-# Runtime imports of llamafactory on the text-training path (verified by tracing sys.modules
-# during a real run_exp: see the report in the commit that added this file).  Packages that LF
-# lists in its metadata but only imports behind an availability check (librosa, av, modelscope,
-# torchdata, gradio, hf-transfer) are left out: they are not imported when training on text.
-# matplotlib stays because `plot_loss: true` makes LF call check_version("matplotlib", mandatory=True)
-# while parsing arguments, so its absence would change what the parser reports.
+# What llamafactory needs at run time besides the pinned set.  Checked by tracing sys.modules
+# through a real run_exp (smoke_run.py) in every set: matplotlib (LF imports extras/ploting when
+# it is installed, and `plot_loss: true` calls check_version("matplotlib", mandatory=True) while
+# parsing), omegaconf, pandas, scipy, protobuf, safetensors, pyyaml, packaging and (0.9.2/0.9.3,
+# through trl 0.9.6) tyro are imported.  fire, einops, sentencepiece, tiktoken, fastapi, uvicorn
+# and sse-starlette are not, but they are small and keep the availability checks of transformers
+# and LF as in a real install, so they stay.  Left out: packages LF lists in its metadata but only
+# imports behind an availability check or for other features (librosa, av, modelscope, torchdata,
+# gradio, hf-transfer, torchvision) -- none is imported when training on text; torchaudio is
+# replaced by the empty stand-in package.
 _COMMON = [
     "omegaconf",
     "fire",
