@@ -59,6 +59,16 @@ BOUNDS: dict[str, dict] = {
 }
 
 
+# String arguments whose ``__post_init__`` splits them on commas with ``split_arg``, which passes a
+# YAML list through unchanged: a list is as good as "a,b" there (DataArguments,
+# FinetuningArguments, LLaMA-Factory 0.9.2-0.9.5). ModelArguments' comma lists call ``str.split``
+# and really need a string.
+LIST_OR_COMMA_STRING = frozenset({
+    "dataset", "eval_dataset", "interleave_probs", "freeze_trainable_modules", "freeze_extra_modules",
+    "lora_target", "oft_target", "additional_target", "galore_target", "apollo_target",
+})  # fmt: skip
+
+
 class Field(NamedTuple):
     name: str
     group: str
@@ -129,6 +139,8 @@ class FieldTable:
 
 def _field(name: str, variant: dict, owner: str) -> Field:
     types = variant.get("json_types")
+    if types and name in LIST_OR_COMMA_STRING and "string" in types and "array" not in types:
+        types = sorted([*types, "array"])
     choices = variant.get("choices")
     return Field(
         name=name,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import reading, schema_rules, upstream_lf, upstream_transformers
+from . import reading, schema_rules, templates, upstream_lf, upstream_transformers
 from .base import Context, Example, Finding, Rule
 
 ALL_RULES: list[Rule] = [
@@ -10,6 +10,7 @@ ALL_RULES: list[Rule] = [
     *schema_rules.RULES,
     *upstream_lf.RULES,
     *upstream_transformers.RULES,
+    *templates.RULES,
 ]
 BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 

@@ -33,7 +33,7 @@ def _eval_steps_missing(ctx: Context):
     logging = _number(a.logging_steps)
     if a.eval_strategy == "steps" and not eval_steps and logging is not None and logging <= 0:
         yield Finding(
-            "transformers stops with `evaluation strategy steps requires either non-zero --eval_steps or --logging_steps`",
+            "transformers stops with: evaluation strategy steps requires either non-zero --eval_steps or --logging_steps",
             key="eval_strategy",
             fix="set eval_steps (e.g. eval_steps: 100)",
         )
@@ -57,7 +57,7 @@ def _logging_steps_zero(ctx: Context):
     a = ctx.args
     if str(a.logging_strategy or "steps") == "steps" and _number(a.logging_steps) == 0:
         yield Finding(
-            "transformers stops with `logging strategy steps requires non-zero --logging_steps`",
+            "transformers stops with: logging strategy steps requires non-zero --logging_steps",
             key="logging_steps",
             at="value",
             fix="set logging_steps to a positive number, or logging_strategy: no",
@@ -84,7 +84,7 @@ def _fractional_steps(ctx: Context):
     for kind, value in _steps_values(a).items():
         if strategies[kind] == "steps" and value is not None and value > 1 and value != int(value):
             yield Finding(
-                f"transformers stops with `--{kind}_steps must be an integer if bigger than 1: {value}`",
+                f"transformers stops with: --{kind}_steps must be an integer if bigger than 1: {value}",
                 key=f"{kind}_steps" if ctx.args.is_set(f"{kind}_steps") else "logging_steps",
                 at="value",
                 fix=f"use a whole number, or a ratio below 1 ({kind}_steps: 0.1 means every 10% of the run)",
@@ -117,8 +117,8 @@ def _best_model(ctx: Context):
     if a.eval_strategy != save:
         exempt = ', except when --save_strategy="best",' if tf >= (5, 4) else ""
         yield Finding(
-            f"transformers stops with `--load_best_model_at_end requires the save and eval strategy to match{exempt} "
-            f"but found eval_strategy {a.eval_strategy!r} and save_strategy {save!r}`",
+            f"transformers stops with: --load_best_model_at_end requires the save and eval strategy to match{exempt} "
+            f"but found eval_strategy {a.eval_strategy!r} and save_strategy {save!r}",
             key="load_best_model_at_end",
             fix=f"set eval_strategy: {save}" if save != "no" else "set both strategies to steps or epoch",
         )
@@ -161,7 +161,7 @@ def _best_model(ctx: Context):
             "--load_best_model_at_end requires the saving steps to be a round multiple of the evaluation steps, "
             f"but found {save_steps}, which is not a round multiple of {eval_steps}."
         )
-    yield Finding(f"transformers stops with `{message}`", key="save_steps" if a.is_set("save_steps") else "load_best_model_at_end",
+    yield Finding(f"transformers stops with: {message}", key="save_steps" if a.is_set("save_steps") else "load_best_model_at_end",
                   fix="make save_steps a multiple of eval_steps")
 
 
@@ -185,10 +185,10 @@ BEST_MODEL = Rule(
 def _fp16_and_bf16(ctx: Context):
     a = ctx.args
     if a.fp16 and a.bf16:
-        yield Finding("transformers stops with `At most one of fp16 and bf16 can be True, but not both`", key="fp16",
+        yield Finding("transformers stops with: At most one of fp16 and bf16 can be True, but not both", key="fp16",
                       fix="keep bf16 on GPUs that support it (Ampere or newer), fp16 otherwise")
     if a.fp16_full_eval and a.bf16_full_eval:
-        yield Finding("transformers stops with `At most one of fp16 and bf16 can be True for full eval, but not both`",
+        yield Finding("transformers stops with: At most one of fp16 and bf16 can be True for full eval, but not both",
                       key="fp16_full_eval")
 
 
@@ -211,7 +211,7 @@ def _scheduler_needs_eval(ctx: Context):
     needs_eval = {"reduce_lr_on_plateau"} | ({"greedy"} if ctx.target.tf >= (5, 0) else set())
     scheduler = str(a.lr_scheduler_type)
     if scheduler in needs_eval and a.eval_strategy == "no":
-        yield Finding(f"transformers stops with `lr_scheduler_type {scheduler} requires an eval strategy`",
+        yield Finding(f"transformers stops with: lr_scheduler_type {scheduler} requires an eval strategy",
                       key="lr_scheduler_type", at="value", fix="set eval_strategy (and val_size or eval_dataset)")
 
 
@@ -236,12 +236,12 @@ def _warmup_values(ctx: Context):
     ratio = a.raw("warmup_ratio") if a.is_set("warmup_ratio") else None
     if tf < (5, 0):
         if isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and not 0 <= ratio <= 1:
-            yield Finding("transformers stops with `warmup_ratio must lie in range [0,1]`", key="warmup_ratio", at="value",
+            yield Finding("transformers stops with: warmup_ratio must lie in range [0,1]", key="warmup_ratio", at="value",
                           fix="write the fraction of the run, e.g. warmup_ratio: 0.1")
         if isinstance(steps, float) or (isinstance(steps, int) and not isinstance(steps, bool) and steps < 0):
             hint = f"on transformers 4.x use warmup_ratio: {steps}" if isinstance(steps, float) and 0 < steps < 1 else "use a whole number of steps"
             yield Finding(
-                "transformers stops with `warmup_steps must be of type int and must be 0 or a positive integer.`"
+                "transformers stops with: warmup_steps must be of type int and must be 0 or a positive integer."
                 + (" (a fraction of the run is `warmup_ratio` before transformers 5.0)" if isinstance(steps, float) else ""),
                 key="warmup_steps", at="value", fix=hint,
             )
@@ -251,7 +251,7 @@ def _warmup_values(ctx: Context):
                 message = (
                     f"Got warmup_steps = {value}, Expected value warmup_steps >= 0" if tf >= (5, 23) else "warmup_steps must be an integer or a float"
                 )
-                yield Finding(f"transformers stops with `{message}`", key=name, at="value")
+                yield Finding(f"transformers stops with: {message}", key=name, at="value")
 
 
 WARMUP_VALUES = Rule(
@@ -275,8 +275,8 @@ def _prefetch(ctx: Context):
     if a.dataloader_prefetch_factor is not None and a.dataloader_num_workers == 0:
         more = "> 0" if ctx.target.tf >= (5, 0) else "> 1"
         yield Finding(
-            "transformers stops with `--dataloader_prefetch_factor can only be set when data is loaded in a different "
-            f"process, i.e. when --dataloader_num_workers {more}.`",
+            "transformers stops with: --dataloader_prefetch_factor can only be set when data is loaded in a different "
+            f"process, i.e. when --dataloader_num_workers {more}.",
             key="dataloader_prefetch_factor", fix="set dataloader_num_workers, or remove dataloader_prefetch_factor",
         )
 
@@ -309,13 +309,13 @@ def _fsdp(ctx: Context):
         return
     unknown = [o for o in options if o not in _FSDP_OPTIONS]
     if unknown:
-        yield Finding(f"transformers stops with `{unknown[0]!r} is not a valid FSDPOption` (valid: {', '.join(_FSDP_OPTIONS)})",
+        yield Finding(f"transformers stops with: {unknown[0]!r} is not a valid FSDPOption (valid: {', '.join(_FSDP_OPTIONS)})",
                       key="fsdp", at="value")
     elif options == ["offload"]:
-        yield Finding("transformers stops with ``--fsdp offload` can't work on its own. It needs to be added to `--fsdp "
-                      "full_shard` or `--fsdp shard_grad_op`.`", key="fsdp", at="value", fix='fsdp: "full_shard offload"')
+        yield Finding("transformers stops with: `--fsdp offload` can't work on its own. It needs to be added to `--fsdp "
+                      "full_shard` or `--fsdp shard_grad_op`.", key="fsdp", at="value", fix='fsdp: "full_shard offload"')
     elif "full_shard" in options and "shard_grad_op" in options:
-        yield Finding("transformers stops with ``--fsdp full_shard` is not compatible with `--fsdp shard_grad_op`.`",
+        yield Finding("transformers stops with: `--fsdp full_shard` is not compatible with `--fsdp shard_grad_op`.",
                       key="fsdp", at="value")
 
 
@@ -338,8 +338,8 @@ def _save_best_needs_metric(ctx: Context):
     a = ctx.args
     if ctx.target.tf >= (4, 47) and str(a.save_strategy) == "best" and not a.metric_for_best_model:
         yield Finding(
-            "transformers stops with ``args.metric_for_best_model` must be provided when using 'best' save_strategy or "
-            "if `args.load_best_model_at_end` is set to `True`.`",
+            "transformers stops with: `args.metric_for_best_model` must be provided when using 'best' save_strategy or "
+            "if `args.load_best_model_at_end` is set to `True`.",
             key="save_strategy", at="value", fix="set metric_for_best_model (e.g. eval_loss)",
         )
     if ctx.target.tf >= (4, 47) and str(a.save_strategy) == "best" and a.eval_strategy == "no":
@@ -384,7 +384,7 @@ OUTPUT_DIR_REQUIRED = Rule(
     why="Before 4.49 `output_dir` is a required argument of `TrainingArguments`; the run stops at start-up.",
     example=Example("model_name_or_path: m\nstage: sft\ndo_train: true\ndataset: d", complete=True,
                     options={"transformers_version": "4.45.2", "llamafactory_version": "0.9.3"}),
-    use_instead=Example("model_name_or_path: m\nstage: sft\ndo_train: true\ndataset: d\noutput_dir: out", complete=True,
+    use_instead=Example("model_name_or_path: m\nstage: sft\ndo_train: true\ndataset: d\noutput_dir: out\nbf16: true", complete=True,
                         options={"transformers_version": "4.45.2", "llamafactory_version": "0.9.3"}),
     upstream="transformers `TrainingArguments` (4.45-4.48: `output_dir: str` without default).",
     check=_output_dir_required,

@@ -1,0 +1,148 @@
+#!/usr/bin/env python
+"""Run many configs through the real ``llamafactory-cli train`` path, up to the start of training.
+
+Runs INSIDE a ground-truth env (envs.py)::
+
+    <env>/bin/python tests/groundtruth/runner.py CASES.json RESULTS.json
+
+CASES.json is a list of cases::
+
+    {"id": "...", "config": "<YAML or JSON text>", "config_name": "cfg.yaml",
+     "overrides": ["key=value", ...], "files": {"data/dataset_info.json": "...", ...},
+     "env": {"ALLOW_EXTRA_ARGS": "1"}}
+
+For each case the runner makes a fresh working directory, writes ``files`` and the config
+there (``__MODEL__`` in the config becomes the path of a tiny local Llama model built once),
+changes into it, sets ``sys.argv = ["llamafactory-cli", config_name, *overrides]`` and calls
+LLaMA-Factory's own ``run_exp()``: the config goes through the release's real ``read_args``
+(PyYAML or OmegaConf), argument parsing, validation, dataset pipeline and Trainer set-up. A
+callback records the Trainer state in ``on_train_begin`` and stops the run before any
+optimizer step. Anything LLaMA-Factory raises on the way is the case's ``error``.
+
+RESULTS.json gets one record per case: ``error`` (or null) and, when training was reached,
+``num_examples``, ``total_steps``, ``num_train_epochs``, ``save_steps``, ``eval_steps``,
+``logging_steps``, ``warmup_steps``, ``world_size``, ``total_train_batch_size``,
+``num_eval_examples``. Only the standard library is imported at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import smoke_run  # noqa: E402  (same folder; builds the tiny model and tokenizer)
+
+
+class _Stop(Exception):
+    """Raised in on_train_begin to end run_exp before the first optimizer step."""
+
+
+def _recorder(seen: dict):
+    from transformers import TrainerCallback
+
+    class Recorder(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            seen.update(
+                total_steps=state.max_steps,
+                num_train_epochs=state.num_train_epochs,
+                save_steps=state.save_steps,
+                eval_steps=state.eval_steps,
+                logging_steps=state.logging_steps,
+                warmup_steps=args.get_warmup_steps(state.max_steps),
+                world_size=args.world_size,
+            )
+            eval_loader = kwargs.get("eval_dataloader")
+            if eval_loader is not None:
+                try:
+                    seen["num_eval_examples"] = len(eval_loader.dataset)
+                except TypeError:
+                    pass
+            raise _Stop()
+
+    return Recorder()
+
+
+def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="case-", dir=work_root))
+    for relpath, content in (case.get("files") or {}).items():
+        target = workdir / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    name = case.get("config_name", "cfg.yaml")
+    (workdir / name).write_text(case["config"].replace("__MODEL__", str(model_dir)))
+
+    saved_env = {k: os.environ.get(k) for k in (case.get("env") or {})}
+    os.environ.update(case.get("env") or {})
+    saved_argv, saved_cwd = sys.argv, os.getcwd()
+    sys.argv = ["llamafactory-cli", name, *case.get("overrides", [])]
+    os.chdir(workdir)
+
+    seen: dict = {}
+    catcher = smoke_run._LineCatcher()
+    trainer_log = logging.getLogger("transformers.trainer")
+    old_level = trainer_log.level
+    trainer_log.addHandler(catcher)
+    trainer_log.setLevel(logging.INFO)
+    started = time.time()
+    result: dict = {"id": case["id"], "error": None}
+    try:
+        run_exp(callbacks=[_recorder(seen)])
+        result["error"] = "run_exp returned without reaching on_train_begin"
+    except _Stop:
+        pass
+    except (Exception, SystemExit) as exc:  # LLaMA-Factory's own refusals are the ground truth
+        result["error"] = f"{type(exc).__name__}: {exc}"[:1500]
+    finally:
+        trainer_log.removeHandler(catcher)
+        trainer_log.setLevel(old_level)
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    result.update(seen)
+    if not result["error"]:
+        result["num_examples"] = smoke_run._grab_int(catcher.lines, "Num examples")
+        result["total_train_batch_size"] = smoke_run._grab_int(catcher.lines, "Total train batch size (w. parallel, distributed & accumulation)")
+    result["seconds"] = round(time.time() - started, 2)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    cases_path, results_path = Path(argv[0]), Path(argv[1])
+    cases = json.loads(cases_path.read_text())
+    real_stdout = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # library chatter goes to stderr
+    with tempfile.TemporaryDirectory(prefix="lf-lint-gt-") as tmp:
+        work = Path(tmp)
+        smoke_run._setdefault_env(work)
+        from llamafactory.train.tuner import run_exp
+
+        import llamafactory
+        import transformers
+
+        model_dir = work / "model"
+        smoke_run.build_model(model_dir, smoke_run.build_tokenizer(model_dir))
+        results = []
+        for case in cases:
+            results.append(run_case(case, model_dir, work, run_exp))
+        results_path.write_text(json.dumps({
+            "llamafactory": llamafactory.__version__,
+            "transformers": transformers.__version__,
+            "results": results,
+        }, indent=1))
+    real_stdout.write(f"{len(results)} cases\n")
+    real_stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
