@@ -15,7 +15,7 @@ BASE = {
     "do_train": True,
     "finetuning_type": "lora",
     "dataset": "identity",
-    "template": "qwen3",
+    "template": "default",
     "output_dir": "saves/run",
     "bf16": True,
 }

@@ -27,7 +27,7 @@ def _check_template(ctx: Context):
     if name not in templates:
         elsewhere = [v for v, meta in database()["llamafactory_releases"].items() if name in meta["templates"]]
         suggestion = _suggest(name, sorted(templates))
-        hint = f"; it exists in LLaMA-Factory {', '.join(elsewhere)}" if elsewhere else ""
+        hint = f" (it exists in LLaMA-Factory {', '.join(elsewhere)})" if elsewhere else ""
         yield Finding(
             f"LLaMA-Factory {ctx.target.llamafactory} stops with: Template {name} does not exist.{hint}",
             key="template",
