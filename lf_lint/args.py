@@ -68,10 +68,9 @@ class Args:
 
     @property
     def eval_strategy(self) -> str:
-        """transformers turns any eval_strategy other than "no" into do_eval=True."""
-        value = self.get("eval_strategy")
-        if value is None and self.is_set("evaluation_strategy"):
-            value = self.raw("evaluation_strategy")
+        """The evaluation strategy; the ``evaluation_strategy`` alias (transformers <= 4.50) overrides it."""
+        alias = self.get("evaluation_strategy") if "evaluation_strategy" in self._table else None
+        value = alias if alias is not None else self.get("eval_strategy")
         return str(value or "no")
 
     @property

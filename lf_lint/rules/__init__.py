@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from . import reading, schema_rules, templates, upstream_lf, upstream_transformers
+from . import distributed, reading, schema_rules, templates, upstream_lf, upstream_transformers, values
 from .base import Context, Example, Finding, Rule
 
 ALL_RULES: list[Rule] = [
     *reading.RULES,
     *schema_rules.RULES,
+    *values.RULES,
     *upstream_lf.RULES,
     *upstream_transformers.RULES,
     *templates.RULES,
+    *distributed.RULES,
 ]
 BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 

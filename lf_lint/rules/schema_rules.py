@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import os
 
@@ -167,6 +168,12 @@ def _check_types(ctx: Context):
         value = problem.value
         if pyyaml and (problem.key,) in exponent_strings and _is_exponent_text(value):
             continue  # LF007 explains YAML 1.1's exponent floats
+        if isinstance(value, (datetime.date, datetime.datetime)):
+            continue  # LF010 explains YAML 1.1's dates
+        if value is None and problem.field is not None and problem.field.json_types == ("boolean",):
+            yield Finding(f"`{problem.key}: null` is not a boolean; LLaMA-Factory treats it as false", key=problem.key,
+                          at="value", fix=f"write {problem.key}: false", severity=WARNING)
+            continue
         expected = " or ".join(problem.field.json_types) if problem.field and problem.field.json_types else "another type"
         fix = None
         if isinstance(value, str) and _parses_as_number(value):
@@ -183,13 +190,25 @@ def _check_types(ctx: Context):
         if field is None or field.json_types is None or not field.init:
             continue
         if isinstance(value, float) and value.is_integer() and "integer" in field.json_types and "number" not in field.json_types:
+            crash = FLOAT_FAILS_AT_START.get(key)
             yield Finding(
-                f"`{key}` is the float {value!r}; the argument is an integer and LLaMA-Factory passes the float "
-                "unchanged (e.g. PyTorch's DataLoader rejects a float batch size)",
+                f"`{key}` is the float {value!r}; the argument is an integer and LLaMA-Factory passes the float unchanged"
+                + (f": {crash}" if crash else " (accepted at start-up, but code that needs an int may fail later)"),
                 key=key,
                 at="value",
                 fix=f"write {int(value)}",
+                severity=None if crash else WARNING,
             )
+
+
+# Integer arguments whose float form stops the run before training (checked against the real
+# LLaMA-Factory by the differential tests); other integers take a float and may fail later.
+FLOAT_FAILS_AT_START = {
+    "per_device_train_batch_size": "PyTorch's DataLoader refuses a float batch size",
+    "max_samples": "`range()` refuses it when the dataset is truncated",
+    "lora_rank": "PEFT refuses a float rank",
+    "seed": "numpy refuses a float seed",
+}
 
 
 def _is_exponent_text(value: object) -> bool:

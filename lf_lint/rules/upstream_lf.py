@@ -722,7 +722,7 @@ NEAT_PACKING_TRANSFORMERS = lf_rule(
     "combination (0.9.5 reimplemented it).",
     upstream=_TRAIN,
     versions=("0.9.4",),
-    when=lambda a, ctx: a.neat_packing and ctx.target.tf > (4, 53, 0),
+    when=lambda a, ctx: a.neat_packing and ctx.target.tf >= (4, 53, 0),
     message="Neat packing is incompatible with transformers>=4.53.0.",
     key="neat_packing",
 )
@@ -734,8 +734,9 @@ TRACKIO_PROJECT = lf_rule(
     why="LLaMA-Factory 0.9.5 validates the Trackio arguments at start-up.",
     upstream="hparams/parser.py::_verify_trackio_args",
     versions=("0.9.5",),
-    when=lambda a, ctx: "trackio" in a.report_to and not a.project,
-    message="`--project` must be specified when using Trackio.",
+    when=lambda a, ctx: "trackio" in a.report_to and (ctx.target.tf < (4, 57) or not a.project),
+    message=lambda ctx: "AttributeError: 'TrainingArguments' object has no attribute 'project' (the `project` argument "
+    "arrived in transformers 4.57)" if ctx.target.tf < (4, 57) else "`--project` must be specified when using Trackio.",
     key="report_to",
 )
 

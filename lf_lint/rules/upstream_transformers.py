@@ -273,7 +273,7 @@ WARMUP_VALUES = Rule(
 def _prefetch(ctx: Context):
     a = ctx.args
     if a.dataloader_prefetch_factor is not None and a.dataloader_num_workers == 0:
-        more = "> 0" if ctx.target.tf >= (5, 0) else "> 1"
+        more = "> 0" if ctx.target.tf >= (5, 2) else "> 1"
         yield Finding(
             "transformers stops with: --dataloader_prefetch_factor can only be set when data is loaded in a different "
             f"process, i.e. when --dataloader_num_workers {more}.",
@@ -299,6 +299,10 @@ _FSDP_OPTIONS = ("full_shard", "shard_grad_op", "no_shard", "hybrid_shard", "hyb
 
 def _fsdp(ctx: Context):
     value = ctx.args.fsdp
+    if value is False and ctx.target.tf_minor == "4.57":
+        yield Finding("transformers 4.57 stops with: TypeError: argument of type 'bool' is not iterable (it only "
+                      "handles `fsdp: true`, a string or a list)", key="fsdp", at="value", fix="remove `fsdp: false`")
+        return
     if value is True:
         options = ["full_shard"]
     elif isinstance(value, str):
@@ -327,8 +331,8 @@ FSDP_OPTIONS = Rule(
     what="Checks the space-separated `fsdp` options: each must be a known FSDPOption, `offload` needs a "
     "sharding strategy, and `full_shard` excludes `shard_grad_op`.",
     why="transformers parses the string into options at start-up and stops on any of these.",
-    example=Example('fsdp: "offload"'),
-    use_instead=Example('fsdp: "full_shard offload"'),
+    example=Example('fsdp: "offload"', options={"num_gpus": 2}),
+    use_instead=Example('fsdp: "full_shard offload"', options={"num_gpus": 2}),
     upstream="transformers `TrainingArguments.__post_init__` (4.45-5.6).",
     check=_fsdp,
 )
@@ -428,7 +432,93 @@ DEPRECATED = Rule(
     check=_deprecated,
 )
 
+# transformers integration_utils.py INTEGRATION_TO_CALLBACK, per release
+_INTEGRATIONS = ("azure_ml", "comet_ml", "mlflow", "neptune", "tensorboard", "wandb", "codecarbon", "clearml", "dagshub", "flyte", "dvclive")
+
+
+def integrations(tf: tuple) -> tuple[str, ...]:
+    extra = (("swanlab",) if tf >= (4, 50) else ()) + (("trackio",) if tf >= (4, 54) else ()) + (("kubeflow",) if tf >= (5, 4) else ())
+    return _INTEGRATIONS + extra
+
+
+def _report_to(ctx: Context):
+    a = ctx.args
+    if not a.is_set("report_to"):
+        return
+    raw = a.raw("report_to")
+    tf = ctx.target.tf
+    if raw is None:
+        if tf >= (5, 0):
+            yield Finding("`report_to: null` becomes [None] on transformers 5.x and the Trainer stops with: None is not "
+                          "supported", key="report_to", at="value", fix="write report_to: none")
+        return
+    values = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
+    if values in (["none"], ["all"]) and not (values == ["all"] and ctx.target.tf_minor == "5.2"):
+        return
+    valid = integrations(tf)
+    for value in values:
+        if value not in valid:
+            shown = "all" if value == "all" else value
+            yield Finding(
+                f"transformers stops when the Trainer is created with: {shown} is not supported, only {', '.join(valid)} are supported."
+                + (" (`report_to: all` is not expanded on transformers 5.2)" if value == "all" else ""),
+                key="report_to", at="value",
+                fix=f"did you mean `{_close(str(value), valid)}`?" if _close(str(value), valid) else "use report_to: none, or an integration above",
+            )
+
+
+def _close(name: str, options: tuple) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(name.lower(), options, n=1, cutoff=0.7)
+    return found[0] if found else None
+
+
+REPORT_TO = Rule(
+    code="LF313",
+    name="unknown-report-to",
+    severity=ERROR,
+    summary="A `report_to` integration the targeted transformers does not know.",
+    what="Checks each `report_to` entry against the integrations of the targeted transformers release "
+    "(swanlab from 4.50, trackio from 4.54, kubeflow from 5.4), and `report_to: null`, which 5.x turns into [None].",
+    why="TrainingArguments accepts any string; the Trainer refuses unknown integrations when it is created, after "
+    "the model and data have loaded.",
+    example=Example("report_to: tensorbord"),
+    use_instead=Example("report_to: tensorboard"),
+    upstream="transformers integrations/integration_utils.py::get_reporting_integration_callbacks via `Trainer.__init__` (4.45-5.6).",
+    check=_report_to,
+)
+
+
+def _empty_cache_steps(ctx: Context):
+    value = ctx.args.raw("torch_empty_cache_steps") if ctx.args.is_set("torch_empty_cache_steps") else None
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if ctx.target.tf >= (4, 50):
+        if not (isinstance(value, int) and value > 0):
+            yield Finding(f"transformers stops with: `torch_empty_cache_steps` must be an integer bigger than 0, got {value}.",
+                          key="torch_empty_cache_steps", at="value")
+    elif value <= 0:
+        yield Finding(f"`torch_empty_cache_steps: {value}` passes transformers {ctx.target.transformers}'s (buggy) check but "
+                      "fails at the first step (modulo by zero or a negative interval)", key="torch_empty_cache_steps",
+                      at="value", severity=WARNING)
+
+
+EMPTY_CACHE_STEPS = Rule(
+    code="LF314",
+    name="invalid-empty-cache-steps",
+    severity=ERROR,
+    summary="`torch_empty_cache_steps` that is not a positive integer.",
+    what="Reports `torch_empty_cache_steps` values transformers 4.50+ refuses (0, negatives, floats); 4.45-4.49 "
+    "let them through (their check used `or` instead of `and`), which only moves the failure into training.",
+    why="The interval is used as a modulus every step.",
+    example=Example("torch_empty_cache_steps: 0"),
+    use_instead=Example("torch_empty_cache_steps: 100"),
+    upstream="transformers `TrainingArguments.__post_init__` (4.45-5.1), `_validate_args` (5.2-5.6).",
+    check=_empty_cache_steps,
+)
+
 RULES = [
     EVAL_STEPS_MISSING, LOGGING_STEPS_ZERO, FRACTIONAL_STEPS, BEST_MODEL, FP16_AND_BF16, SCHEDULER_NEEDS_EVAL,
-    WARMUP_VALUES, PREFETCH, FSDP_OPTIONS, SAVE_BEST, OUTPUT_DIR_REQUIRED, DEPRECATED,
+    WARMUP_VALUES, PREFETCH, FSDP_OPTIONS, SAVE_BEST, OUTPUT_DIR_REQUIRED, DEPRECATED, REPORT_TO, EMPTY_CACHE_STEPS,
 ]  # fmt: skip

@@ -1,0 +1,210 @@
+"""Generated configs for the differential tests against the real LLaMA-Factory.
+
+Standard library only. A case is a config text plus the files it needs (a small dataset
+registry), in the format runner.py reads. ``validation_cases`` lays random "mutations" (the
+mistakes and the legitimate variations people write) over a valid base config; the real
+LLaMA-Factory then decides whether each case starts, and lf-lint must agree.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+MODEL = "__MODEL__"
+
+
+def alpaca_rows(n: int, start: int = 0) -> list[dict]:
+    return [
+        {"instruction": f"Say the number {i}.", "input": "" if i % 3 else f"hint {i % 7}", "output": f"The number is {i}."}
+        for i in range(start, start + n)
+    ]
+
+
+def ranking_rows(n: int) -> list[dict]:
+    return [{"instruction": f"Pick one for {i}.", "input": "", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(n)]
+
+
+def kto_rows(n: int) -> list[dict]:
+    return [{"instruction": f"Rate {i}.", "input": "", "output": f"answer {i}", "label": i % 2 == 0} for i in range(n)]
+
+
+def base_files() -> dict[str, str]:
+    info = {
+        "d": {"file_name": "d.json"},
+        "e": {"file_name": "e.json"},
+        "pref": {"file_name": "pref.json", "ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
+        "kto": {"file_name": "kto.json", "columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}},
+    }
+    return {
+        "data/dataset_info.json": json.dumps(info),
+        "data/d.json": json.dumps(alpaca_rows(101)),
+        "data/e.json": json.dumps(alpaca_rows(37, 500)),
+        "data/pref.json": json.dumps(ranking_rows(40)),
+        "data/kto.json": json.dumps(kto_rows(40)),
+    }
+
+
+BASE = {
+    "model_name_or_path": MODEL,
+    "stage": "sft",
+    "do_train": "true",
+    "finetuning_type": "lora",
+    "template": "default",
+    "dataset": "d",
+    "dataset_dir": "data",
+    "output_dir": "out",
+    "report_to": "none",
+    "per_device_train_batch_size": "4",
+    "gradient_accumulation_steps": "2",
+    "num_train_epochs": "1",
+    "cutoff_len": "64",
+}
+
+# name -> YAML lines laid over BASE (a key given here replaces BASE's, unless "dup:" marks a duplicate)
+MUTATIONS: dict[str, str] = {
+    "typo-key": "num_train_epoch: 2",
+    "renamed-eval-strategy": "evaluation_strategy: steps\nval_size: 0.1",
+    "init-false-key": "compute_dtype: bf16",
+    "lr-exponent": "learning_rate: 1e-4",
+    "lr-quoted": 'learning_rate: "2e-5"',
+    "cutoff-quoted": 'cutoff_len: "64"',
+    "stage-typo": "stage: sf",
+    "scheduler-typo": "lr_scheduler_type: cosin",
+    "finetuning-typo": "finetuning_type: lorra",
+    "optim-typo": "optim: adamw",
+    "batch-zero": "per_device_train_batch_size: 0",
+    "warmup-ratio-big": "warmup_ratio: 1.5",
+    "warmup-ratio-negative": "warmup_ratio: -0.1",
+    "max-samples-zero": "max_samples: 0",
+    "max-samples": "max_samples: 50",
+    "val-and-eval": "val_size: 0.1\neval_dataset: e",
+    "val-size": "val_size: 0.1",
+    "val-size-int": "val_size: 7",
+    "val-size-negative": "val_size: -0.5",
+    "probs-with-concat": "dataset: d,e\ninterleave_probs: 0.5,0.5",
+    "interleave-ok": "dataset: d,e\nmix_strategy: interleave_under\ninterleave_probs: 0.5,0.5",
+    "probs-length": "dataset: d,e\nmix_strategy: interleave_over\ninterleave_probs: 0.2,0.3,0.5",
+    "streaming-max-samples": "streaming: true\nmax_samples: 10",
+    "streaming-no-max-steps": "streaming: true",
+    "mask-and-prompt": "mask_history: true\ntrain_on_prompt: true",
+    "train-on-prompt": "train_on_prompt: true",
+    "quant-full": "quantization_bit: 4\nfinetuning_type: full",
+    "adapter-freeze": "adapter_name_or_path: some/adapter\nfinetuning_type: freeze",
+    "generate-rm": "predict_with_generate: true\nstage: rm\ndataset: pref",
+    "neat-packing-pt": "stage: pt\nneat_packing: true",
+    "neat-packing-sft": "neat_packing: true",
+    "predict-no-generate": "do_predict: true\nval_size: 0.1",
+    "ppo-no-reward": "stage: ppo",
+    "dpo-smoothing": "stage: dpo\ndataset: pref\npref_loss: ipo\ndpo_label_smoothing: 0.1",
+    "dpo-ok": "stage: dpo\ndataset: pref",
+    "rm-ok": "stage: rm\ndataset: pref",
+    "kto-ok": "stage: kto\ndataset: kto",
+    "pt-ok": "stage: pt",
+    "llama-pro-full": "use_llama_pro: true\nfinetuning_type: full",
+    "dora-freeze": "finetuning_type: freeze\nuse_dora: true",
+    "loraplus-full": "finetuning_type: full\nloraplus_lr_ratio: 16",
+    "full-ok": "finetuning_type: full",
+    "freeze-ok": "finetuning_type: freeze",
+    "eval-no-data": "eval_strategy: steps",
+    "best-multiple": "eval_strategy: steps\nval_size: 0.1\nload_best_model_at_end: true\neval_steps: 3\nsave_steps: 5",
+    "best-ok": "eval_strategy: steps\nval_size: 0.1\nload_best_model_at_end: true\neval_steps: 5\nsave_steps: 10",
+    "best-ratio": "eval_strategy: steps\nval_size: 0.1\nload_best_model_at_end: true\neval_steps: 0.1\nsave_steps: 0.3",
+    "best-strategy": "load_best_model_at_end: true\nval_size: 0.1",
+    "logging-zero": "logging_steps: 0",
+    "save-fraction": "save_steps: 2.5",
+    "save-ratio": "save_steps: 0.5",
+    "plateau": "lr_scheduler_type: reduce_lr_on_plateau",
+    "warmup-steps-float": "warmup_steps: 0.1",
+    "warmup-both": "warmup_steps: 3\nwarmup_ratio: 0.1",
+    "template-missing": "template: nonexistent_tpl",
+    "template-qwen3": "template: qwen3",
+    "efficient-eos-prompt": "template: glm4\ntrain_on_prompt: true",
+    "tool-format-missing": "tool_format: nonexistent",
+    "vllm": "infer_backend: vllm",
+    "ppo-logger": "stage: ppo\nreward_model: some/rm\nreport_to: mlflow",
+    "prefetch": "dataloader_prefetch_factor: 2",
+    "fp16-bf16": "fp16: true\nbf16: true",
+    "fsdp-offload": "fsdp: offload",
+    "date-value": "run_name: 2024-01-01",
+    "yes-bool": "do_train: yes",
+    "interpolation": "run_name: ${oc.env:HOME}",
+    "duplicate": "dup:cutoff_len: 32",
+    "save-best-no-metric": "save_strategy: best\neval_strategy: steps\neval_steps: 5\nval_size: 0.1",
+    "split-special": "split_special_tokens: true",
+    "ref-bits": "ref_model_quantization_bit: 2",
+    "pixels": "image_max_pixels: 10",
+    "device-map": "quantization_device_map: auto",
+    "pissa-kto": "pissa_init: true\nstage: kto\ndataset: kto",
+    "galore-lora": "use_galore: true",
+    "lora-target-list": "lora_target: [q_proj, v_proj]",
+    "dataset-list": "dataset: [d, e]",
+    "epochs-negative": "num_train_epochs: -1",
+    "epochs-fraction": "num_train_epochs: 1.5",
+    "max-steps": "max_steps: 7",
+    "grad-norm-negative": "max_grad_norm: -1.0",
+    "seed-negative": "seed: -1",
+    "workers-negative": "dataloader_num_workers: -1",
+    "lora-rank-zero": "lora_rank: 0",
+    "lora-dropout-big": "lora_dropout: 1.5",
+    "cutoff-zero": "cutoff_len: 0",
+    "prep-batch-zero": "preprocessing_batch_size: 0",
+    "prep-workers-zero": "preprocessing_num_workers: 0",
+    "logging-negative": "logging_steps: -5",
+    "save-negative": "save_steps: -5",
+    "lr-negative": "learning_rate: -1.0",
+    "weight-decay-negative": "weight_decay: -0.1",
+    "beta-one": "adam_beta1: 1.0",
+    "label-smoothing-one": "label_smoothing_factor: 1.0",
+    "batch-float": "per_device_train_batch_size: 2.0",
+    "accum-float": "gradient_accumulation_steps: 2.0",
+    "null-bool": "load_best_model_at_end: null",
+    "max-samples-float": "max_samples: 50.0",
+    "cutoff-float": "cutoff_len: 64.0",
+    "lora-rank-float": "lora_rank: 8.0",
+    "seed-float": "seed: 42.0",
+    "max-steps-float": "max_steps: 7.0",
+    "workers-float": "dataloader_num_workers: 1.0",
+    "eval-batch-float": "per_device_eval_batch_size: 2.0\nval_size: 0.1\neval_strategy: epoch",
+    "warmup-steps-whole-float": "warmup_steps: 3.0",
+    "lora-alpha-float": "lora_alpha: 16.0",
+    "no-model": "model_name_or_path: null",
+    "no-dataset": "dataset: null",
+}
+
+
+def render(mapping: dict[str, str], extra: list[str]) -> str:
+    return "".join(f"{k}: {v}\n" for k, v in mapping.items()) + "".join(line + "\n" for line in extra)
+
+
+def build_case(case_id: str, mutation_names: list[str]) -> dict:
+    config = dict(BASE)
+    extra: list[str] = []
+    for name in mutation_names:
+        for line in MUTATIONS[name].splitlines():
+            if line.startswith("dup:"):
+                extra.append(line[4:])
+                continue
+            key, _, value = line.partition(":")
+            config[key.strip()] = value.strip()
+    text = render(config, extra)
+    return {"id": case_id, "config": text, "config_name": "cfg.yaml", "files": base_files(), "mutations": mutation_names}
+
+
+def validation_cases(count: int, seed: int = 0) -> list[dict]:
+    """Every mutation alone, then random pairs, up to ``count`` cases (deterministic)."""
+    rng = random.Random(seed)
+    names = list(MUTATIONS)
+    cases = [build_case("base", [])]
+    cases += [build_case(name, [name]) for name in names]
+    while len(cases) < count:
+        pair = rng.sample(names, 2)
+        keys = [set(_keys(MUTATIONS[n])) for n in pair]
+        if keys[0] & keys[1]:
+            continue
+        cases.append(build_case("+".join(pair), pair))
+    return cases[:count]
+
+
+def _keys(text: str) -> list[str]:
+    return [line[4:].partition(":")[0] if line.startswith("dup:") else line.partition(":")[0] for line in text.splitlines()]
