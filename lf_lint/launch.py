@@ -101,6 +101,40 @@ class DeepSpeed(NamedTuple):
         return device in ("cpu", "nvme")
 
 
+# extras/constants.py::CHECKPOINT_NAMES (LLaMA-Factory 0.9.2-0.9.5): files that mark a finished save
+WEIGHT_FILES = (
+    "adapter_model.safetensors", "adapter_model.bin", "model.safetensors.index.json", "model.safetensors",
+    "pytorch_model.bin.index.json", "pytorch_model.bin",
+)  # fmt: skip
+
+
+class OutputDir(NamedTuple):
+    """What is already in ``output_dir`` (relative to the launch directory)."""
+
+    path: Path
+    exists: bool
+    last_checkpoint: str | None  # transformers trainer_utils.get_last_checkpoint
+    has_weights: bool
+
+
+def read_output_dir(value: object, workdir: Path) -> OutputDir | None:
+    if not isinstance(value, str):
+        return None
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = workdir / path
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return OutputDir(path, False, None, False)
+    numbered = []
+    for name in names:
+        if name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit() and (path / name).is_dir():
+            numbered.append((int(name[len("checkpoint-"):]), name))
+    last = max(numbered)[1] if numbered else None
+    return OutputDir(path, True, last, any((path / n).is_file() for n in WEIGHT_FILES))
+
+
 def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
     if value is None:
         return None
@@ -108,6 +142,12 @@ def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
         return DeepSpeed(None, value)
     if not isinstance(value, str):
         return DeepSpeed(str(value), None, f"`deepspeed` must be a path to a JSON file or a mapping, not {value!r}")
+    if value.lstrip().startswith("{"):  # transformers parses dict-like strings itself (_VALID_DICT_FIELDS)
+        try:
+            inline = json.loads(value)
+        except json.JSONDecodeError as exc:
+            return DeepSpeed(None, None, f"the inline DeepSpeed JSON is not valid: {exc.msg} at column {exc.colno}")
+        return DeepSpeed(None, inline) if isinstance(inline, dict) else DeepSpeed(None, None, "the inline DeepSpeed JSON must be an object")
     path = Path(value)
     if not path.is_absolute():
         path = workdir / path

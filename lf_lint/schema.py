@@ -124,10 +124,17 @@ class FieldTable:
         return field.default if field is not None and field.has_default else None
 
 
+# transformers converts ``fsdp: true`` to ["full_shard"] (and lets ``false`` through except on 4.57,
+# rule LF309), although the field is annotated as a list or a string.
+BOOLEAN_ACCEPTED = frozenset({"fsdp"})
+
+
 def _field(name: str, variant: dict, owner: str) -> Field:
     types = variant.get("json_types")
     if types and name in LIST_OR_COMMA_STRING and "string" in types and "array" not in types:
         types = sorted([*types, "array"])
+    if types and name in BOOLEAN_ACCEPTED and "boolean" not in types:
+        types = sorted([*types, "boolean"])
     choices = variant.get("choices")
     return Field(
         name=name,

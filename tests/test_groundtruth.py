@@ -56,7 +56,7 @@ def lint_case(case: dict, versions: dict, tmp: Path):
     config.write_text(case["config"])
     options = LintOptions(
         llamafactory_version=versions["llamafactory"], transformers_version=versions["transformers"],
-        workdir=workdir, overrides=tuple(case.get("overrides", ())), env={},
+        workdir=workdir, overrides=tuple(case.get("overrides", ())), env={}, num_gpus=case.get("num_gpus", 1),
     )  # fmt: skip
     return lint_file(config, options)
 

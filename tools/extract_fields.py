@@ -187,7 +187,50 @@ def extract_transformers() -> dict:
         "version": _version("transformers"),
         "fields": describe(Seq2SeqTrainingArguments, "TrainingArguments"),
         "enums": enums,
+        "scheduler_kwargs": scheduler_kwargs(),
     }
+
+
+def scheduler_kwargs() -> dict:
+    """For each lr_scheduler_type, the ``lr_scheduler_kwargs`` keys ``get_scheduler`` accepts.
+
+    Probed on the real ``transformers.get_scheduler`` with a one-parameter optimizer: a value
+    of None means the kwargs are not passed on (any key is ignored); otherwise the list holds
+    every candidate key that does not raise "unexpected keyword argument".
+    """
+    import inspect
+
+    import torch
+    import transformers.optimization as opt
+    from transformers.trainer_utils import SchedulerType
+
+    candidates: set[str] = set()
+    for func in opt.TYPE_TO_SCHEDULER_FUNCTION.values():
+        candidates.update(inspect.signature(func).parameters)
+    candidates.update(inspect.signature(torch.optim.lr_scheduler.ReduceLROnPlateau).parameters)
+    for name in dir(opt):
+        obj = getattr(opt, name)
+        if isinstance(obj, type) and issubclass(obj, torch.optim.lr_scheduler.LRScheduler) and obj.__module__ == opt.__name__:
+            candidates.update(inspect.signature(obj).parameters)
+    candidates -= {"optimizer", "num_warmup_steps", "num_training_steps", "self", "args", "kwargs"}
+
+    def accepts(scheduler: str, kwargs: dict) -> bool:
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        try:
+            opt.get_scheduler(scheduler, optimizer, num_warmup_steps=1, num_training_steps=10, scheduler_specific_kwargs=kwargs)
+        except TypeError as exc:
+            return "unexpected keyword argument" not in str(exc)
+        except Exception:  # noqa: BLE001 - a value error means the key itself was accepted
+            return True
+        return True
+
+    result = {}
+    for member in SchedulerType:
+        if accepts(member.value, {"__lf_lint_probe__": 1}):
+            result[member.value] = None
+            continue
+        result[member.value] = sorted(key for key in candidates if accepts(member.value, {key: 1}))
+    return result
 
 
 def extract_llamafactory() -> dict:

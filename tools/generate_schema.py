@@ -116,9 +116,11 @@ def merge(work: Path) -> dict:
     dumps = work / "dumps"
     tf_rows: dict[str, dict[str, dict]] = {}
     tf_versions = []
+    scheduler_kwargs = {}
     for version in TRANSFORMERS_RELEASES:
         data = json.loads((dumps / f"transformers-{version}.json").read_text())
         tf_versions.append(_minor(version))
+        scheduler_kwargs[_minor(version)] = data["scheduler_kwargs"]
         for row in data["fields"]:
             tf_rows.setdefault(row["name"], {})[_minor(version)] = row
 
@@ -144,6 +146,7 @@ def merge(work: Path) -> dict:
         "llamafactory_releases": lf_meta,
         "llamafactory_fields": {name: _variants(rows) for name, rows in sorted(lf_rows.items())},
         "transformers_fields": {name: _variants(rows) for name, rows in sorted(tf_rows.items())},
+        "transformers_scheduler_kwargs": scheduler_kwargs,
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..args import Args
 from ..diagnostics import Severity
-from ..launch import DeepSpeed, Launch, read_deepspeed
+from ..launch import DeepSpeed, Launch, OutputDir, read_deepspeed, read_output_dir
 from ..loading import LoadedConfig, Span
 from ..schema import FieldTable, SchemaProblem, field_table, json_schema, validate
 from ..versions import Target
@@ -62,6 +62,10 @@ class Context:
     @cached_property
     def deepspeed(self) -> DeepSpeed | None:
         return read_deepspeed(self.args.get("deepspeed"), self.workdir)
+
+    @cached_property
+    def output_dir(self) -> OutputDir | None:
+        return read_output_dir(self.args.get("output_dir"), self.workdir)
 
     @property
     def zero3(self) -> bool:

@@ -191,6 +191,8 @@ def _check_types(ctx: Context):
             continue
         if isinstance(value, float) and value.is_integer() and "integer" in field.json_types and "number" not in field.json_types:
             crash = FLOAT_FAILS_AT_START.get(key)
+            if key == "cutoff_len" and ctx.args.packing:
+                crash = "packing multiplies lists by it, which fails with `can't multiply sequence by non-int of type 'float'`"
             yield Finding(
                 f"`{key}` is the float {value!r}; the argument is an integer and LLaMA-Factory passes the float unchanged"
                 + (f": {crash}" if crash else " (accepted at start-up, but code that needs an int may fail later)"),

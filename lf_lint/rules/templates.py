@@ -43,7 +43,7 @@ def _check_template(ctx: Context):
 
 
 UNKNOWN_TEMPLATE = Rule(
-    code="LF290",
+    code="LF270",
     name="unknown-template",
     severity=ERROR,
     summary="A `template` the targeted LLaMA-Factory does not have (or one that refuses `train_on_prompt`).",
@@ -76,7 +76,7 @@ def _check_tool_format(ctx: Context):
 
 
 UNKNOWN_TOOL_FORMAT = Rule(
-    code="LF291",
+    code="LF271",
     name="unknown-tool-format",
     severity=ERROR,
     summary="A `tool_format` the targeted LLaMA-Factory does not have.",

@@ -894,6 +894,79 @@ RESUME_DROPPED = lf_rule(
     key="resume_from_checkpoint",
 )
 
+def _output_dir_state(a: Args, ctx: Context) -> str | None:
+    """get_train_args' auto-resume block: "refuse", "resume" or None."""
+    if a.resume_from_checkpoint is not None or not a.do_train or a.get("overwrite_output_dir"):
+        return None
+    if a.stage in ("rm", "ppo") and a.finetuning_type in ("full", "freeze"):
+        return None
+    out = ctx.output_dir
+    if out is None or not out.exists:
+        return None
+    if out.last_checkpoint is None:
+        return "refuse" if out.has_weights else None
+    return "resume"
+
+
+OUTPUT_DIR_NOT_EMPTY = lf_rule(
+    "LF287", "output-dir-not-empty",
+    summary="`output_dir` already holds a trained model and `overwrite_output_dir` is not set.",
+    what="Looks into `output_dir` (relative to the launch directory): model or adapter weights without any "
+    "`checkpoint-N` folder make LLaMA-Factory refuse to start.",
+    why="LLaMA-Factory protects finished runs from being overwritten; the check comes after every argument check, "
+    "so it is often the last surprise before training.",
+    upstream=_TRAIN,
+    when=lambda a, ctx: _output_dir_state(a, ctx) == "refuse",
+    message="Output directory already exists and is not empty. Please set `overwrite_output_dir`.",
+    key="output_dir",
+    at="value",
+    fix="choose a new output_dir, or add overwrite_output_dir: true",
+)
+
+AUTO_RESUME = lf_rule(
+    "LF288", "auto-resume",
+    summary="`output_dir` has checkpoints, so LLaMA-Factory resumes from the last one.",
+    what="Reports that `output_dir` already contains `checkpoint-N` folders and neither `overwrite_output_dir` nor "
+    "`resume_from_checkpoint` is set.",
+    why="LLaMA-Factory then resumes from the newest checkpoint by itself: the old run's step counter, schedule "
+    "and save/eval intervals win, and a finished run trains nothing (hiyouga/LLaMA-Factory #9325, #7085, #5195).",
+    upstream=_TRAIN,
+    severity=INFO,
+    when=lambda a, ctx: _output_dir_state(a, ctx) == "resume",
+    message=lambda ctx: f"LLaMA-Factory will resume training from {ctx.output_dir.path / ctx.output_dir.last_checkpoint}",
+    key="output_dir",
+    at="value",
+    fix="set overwrite_output_dir: true (or change output_dir) to start over",
+)
+
+YI_SLOW_TOKENIZER = lf_rule(
+    "LF289", "yi-slow-tokenizer",
+    summary="`template: yi` switches to the slow tokenizer (LLaMA-Factory <= 0.9.4).",
+    what="Reports `template: yi` with the fast tokenizer (the default) on 0.9.2-0.9.4.",
+    why="LLaMA-Factory turns `use_fast_tokenizer` off for Yi models by itself and says so: tokenization is slower "
+    "than you may expect.",
+    upstream=_VERIFY,
+    versions=UNTIL_094,
+    severity=INFO,
+    when=lambda a, ctx: a.template == "yi" and a.use_fast_tokenizer,
+    message="We should use slow tokenizer for the Yi models. Change `use_fast_tokenizer` to False.",
+    key="template",
+    applies_to=("train", "infer"),
+)
+
+EVAL_ONLY_NOTES = lf_rule(
+    "LF290", "evaluation-only-run",
+    summary="A run that does not train (`do_train` off) in a way LLaMA-Factory warns about.",
+    what="Reports evaluation-only runs on a 4/8-bit model, and DPO evaluation without a `ref_model`.",
+    why="LLaMA-Factory warns that quantized evaluation scores lower, and that DPO rewards need a reference model.",
+    upstream=_TRAIN,
+    severity=INFO,
+    when=lambda a, ctx: not a.do_train and (a.quantization_bit is not None or (a.stage == "dpo" and a.ref_model is None)),
+    message=lambda ctx: "Evaluating model in 4/8-bit mode may cause lower scores."
+    if ctx.args.quantization_bit is not None else "Specify `ref_model` for computing rewards at evaluation.",
+    key=lambda ctx: "quantization_bit" if ctx.args.quantization_bit is not None else "stage",
+)
+
 RULES = [
     MISSING_MODEL, PIXEL_BOUNDS, EXPORT_QUANT_DATASET, SPLIT_SPECIAL_TOKENS,
     VAL_SIZE_WITHOUT_DATASET, VAL_SIZE_WITH_EVAL_DATASET, INTERLEAVE_WITH_CONCAT, INTERLEAVE_LENGTH,
@@ -905,5 +978,5 @@ RULES = [
     DISTRIBUTED_OPTIMIZER, DEEPSPEED_MEMORY_OPTIMIZER, FP8_QUANTIZATION, INFER_BACKEND, NEAT_PACKING_TRANSFORMERS,
     TRACKIO_PROJECT, ADAPTER_NEEDS_LORA, QUANTIZATION_CONFLICT,
     MIXED_PRECISION, UPCAST_LAYERNORM, RESIZE_VOCAB_TARGET, MEMORY_OPTIMIZER_PRECISION, FP8_ALL_GATHER,
-    NEAT_PACKING_WITHOUT_PACKING, RESUME_DROPPED,
+    NEAT_PACKING_WITHOUT_PACKING, RESUME_DROPPED, OUTPUT_DIR_NOT_EMPTY, AUTO_RESUME, YI_SLOW_TOKENIZER, EVAL_ONLY_NOTES,
 ]  # fmt: skip

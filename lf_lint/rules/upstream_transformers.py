@@ -518,7 +518,58 @@ EMPTY_CACHE_STEPS = Rule(
     check=_empty_cache_steps,
 )
 
+def _scheduler_kwargs(ctx: Context):
+    from ..schema import database
+
+    kwargs = ctx.args.raw("lr_scheduler_kwargs") if ctx.args.is_set("lr_scheduler_kwargs") else None
+    if isinstance(kwargs, str) and kwargs.lstrip().startswith("{"):
+        import json
+
+        try:
+            kwargs = json.loads(kwargs)
+        except json.JSONDecodeError:
+            return
+    if not isinstance(kwargs, dict) or not kwargs:
+        return
+    scheduler = str(ctx.args.lr_scheduler_type)
+    accepted_by = database().get("transformers_scheduler_kwargs", {}).get(ctx.target.tf_minor, {})
+    if scheduler not in accepted_by:
+        return
+    accepted = accepted_by[scheduler]
+    if accepted is None:
+        yield Finding(f"`lr_scheduler_kwargs` is ignored: transformers does not pass extra arguments to the {scheduler} scheduler",
+                      key="lr_scheduler_kwargs", severity=WARNING)
+        return
+    for key in kwargs:
+        if key not in accepted:
+            takers = sorted(name for name, keys in accepted_by.items() if keys and key in keys)
+            hint = f" ({key} belongs to: {', '.join(takers)})" if takers else ""
+            yield Finding(
+                f"transformers stops when it creates the scheduler with: TypeError: the {scheduler} schedule got an unexpected "
+                f"keyword argument '{key}'{hint}",
+                key=("lr_scheduler_kwargs", key), fix=f"{scheduler} accepts: {', '.join(accepted) or 'nothing'}",
+            )
+
+
+SCHEDULER_KWARGS = Rule(
+    code="LF315",
+    name="scheduler-kwargs",
+    severity=ERROR,
+    summary="`lr_scheduler_kwargs` the chosen `lr_scheduler_type` does not take.",
+    what="Checks each key of `lr_scheduler_kwargs` against the arguments the scheduler function of "
+    "`lr_scheduler_type` accepts in the targeted transformers (probed from the real `get_scheduler` of each "
+    "release), and warns when the scheduler ignores them.",
+    why="`get_scheduler` passes the mapping on as keyword arguments; an unknown one is a TypeError when the "
+    "optimizer and scheduler are created, after the model has loaded.",
+    example=Example("lr_scheduler_type: linear\nlr_scheduler_kwargs: {num_cycles: 2}"),
+    use_instead=Example("lr_scheduler_type: cosine_with_restarts\nlr_scheduler_kwargs: {num_cycles: 2}"),
+    upstream="transformers optimization.py::get_scheduler (4.45-5.6).",
+    check=_scheduler_kwargs,
+)
+
+
 RULES = [
     EVAL_STEPS_MISSING, LOGGING_STEPS_ZERO, FRACTIONAL_STEPS, BEST_MODEL, FP16_AND_BF16, SCHEDULER_NEEDS_EVAL,
-    WARMUP_VALUES, PREFETCH, FSDP_OPTIONS, SAVE_BEST, OUTPUT_DIR_REQUIRED, DEPRECATED, REPORT_TO, EMPTY_CACHE_STEPS,
+    WARMUP_VALUES, PREFETCH, FSDP_OPTIONS, SAVE_BEST, OUTPUT_DIR_REQUIRED, DEPRECATED, REPORT_TO, EMPTY_CACHE_STEPS, SCHEDULER_KWARGS,
 ]  # fmt: skip
+

@@ -169,7 +169,26 @@ MUTATIONS: dict[str, str] = {
     "warmup-steps-whole-float": "warmup_steps: 3.0",
     "lora-alpha-float": "lora_alpha: 16.0",
     "no-model": "model_name_or_path: null",
+    "report-to-typo": "report_to: tensorbord",
+    "report-to-null": "report_to: null",
+    "report-to-list": "report_to: [none]",
+    "empty-cache-zero": "torch_empty_cache_steps: 0",
+    "fsdp-false": "fsdp: false",
+    "fsdp-single-process": "fsdp: full_shard",
+    "output-dir-weights": "output_dir: done",
+    "overwrite-output-dir": "output_dir: done\noverwrite_output_dir: true",
+    "optim-sgd": "optim: sgd",
+    "deepspeed-missing-file": "deepspeed: no/such/file.json",
+    "lr-scheduler-kwargs": "lr_scheduler_kwargs: {num_cycles: 2}",
+    "eval-steps-ratio": "eval_strategy: steps\neval_steps: 0.5\nval_size: 0.2",
     "no-dataset": "dataset: null",
+}
+
+
+# files a mutation needs besides the base dataset files
+MUTATION_FILES = {
+    "output-dir-weights": {"done/adapter_model.safetensors": "not really weights"},
+    "overwrite-output-dir": {"done/adapter_model.safetensors": "not really weights"},
 }
 
 
@@ -188,7 +207,10 @@ def build_case(case_id: str, mutation_names: list[str]) -> dict:
             key, _, value = line.partition(":")
             config[key.strip()] = value.strip()
     text = render(config, extra)
-    return {"id": case_id, "config": text, "config_name": "cfg.yaml", "files": base_files(), "mutations": mutation_names}
+    files = base_files()
+    for name in mutation_names:
+        files.update(MUTATION_FILES.get(name, {}))
+    return {"id": case_id, "config": text, "config_name": "cfg.yaml", "files": files, "mutations": mutation_names}
 
 
 def validation_cases(count: int, seed: int = 0) -> list[dict]:

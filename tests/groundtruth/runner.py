@@ -68,6 +68,16 @@ def _recorder(seen: dict):
     return Recorder()
 
 
+def _reset_accelerate() -> None:
+    """Forget the process-wide accelerate state a case created (mixed precision, FSDP plugin, ...)."""
+    try:
+        from accelerate.state import AcceleratorState, PartialState
+    except ImportError:  # pragma: no cover
+        return
+    AcceleratorState._reset_state(True)
+    PartialState._reset_state()
+
+
 def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="case-", dir=work_root))
     for relpath, content in (case.get("files") or {}).items():
@@ -77,7 +87,7 @@ def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
     name = case.get("config_name", "cfg.yaml")
     (workdir / name).write_text(case["config"].replace("__MODEL__", str(model_dir)))
 
-    saved_env = {k: os.environ.get(k) for k in (case.get("env") or {})}
+    saved_env = dict(os.environ)  # TrainingArguments writes ACCELERATE_* variables; each case starts clean
     os.environ.update(case.get("env") or {})
     saved_argv, saved_cwd = sys.argv, os.getcwd()
     sys.argv = ["llamafactory-cli", name, *case.get("overrides", [])]
@@ -103,11 +113,9 @@ def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
         trainer_log.setLevel(old_level)
         os.chdir(saved_cwd)
         sys.argv = saved_argv
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        os.environ.clear()
+        os.environ.update(saved_env)
+        _reset_accelerate()
     result.update(seen)
     if not result["error"]:
         result["num_examples"] = smoke_run._grab_int(catcher.lines, "Num examples")
