@@ -213,12 +213,34 @@ def build_case(case_id: str, mutation_names: list[str]) -> dict:
     return {"id": case_id, "config": text, "config_name": "cfg.yaml", "files": files, "mutations": mutation_names}
 
 
+def special_cases() -> list[dict]:
+    """Cases that differ in how the config reaches LLaMA-Factory, not in its keys."""
+    base = build_case("base", [])
+    as_json = json.dumps({k: _json_value(v) for k, v in BASE.items()}, indent=1)
+    return [
+        dict(base, id="json-config", config=as_json, config_name="cfg.json"),
+        dict(base, id="json-config-typo", config=as_json.replace('"cutoff_len"', '"cutoff_lenn"'), config_name="cfg.json"),
+        dict(base, id="override", overrides=["num_train_epochs=2", "learning_rate=2e-5"]),
+        dict(base, id="override-typo", overrides=["num_train_epoch=2"]),
+        dict(base, id="upper-suffix", config_name="cfg.YAML"),
+        dict(base, id="yml-suffix", config_name="cfg.yml"),
+    ]
+
+
+def _json_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def validation_cases(count: int, seed: int = 0) -> list[dict]:
-    """Every mutation alone, then random pairs, up to ``count`` cases (deterministic)."""
+    """Every mutation alone, the special cases, then random pairs, up to ``count`` cases (deterministic)."""
     rng = random.Random(seed)
     names = list(MUTATIONS)
     cases = [build_case("base", [])]
     cases += [build_case(name, [name]) for name in names]
+    cases += special_cases()
     while len(cases) < count:
         pair = rng.sample(names, 2)
         keys = [set(_keys(MUTATIONS[n])) for n in pair]
