@@ -36,14 +36,14 @@ def classify(data: object) -> str:
     if not isinstance(data, dict):
         return "other"
     keys = {k for k in data if isinstance(k, str)}
+    if "model_name_or_path" not in keys and (keys & V1_MARKERS or ("model" in keys and "template" in keys)):
+        return "v1"
     if keys & LF_ANCHORS:
         if keys & TRAIN_MARKERS:
             return "train"
         if keys & EXPORT_MARKERS:
             return "export"
         return "chat"
-    if keys & V1_MARKERS or ("model" in keys and "template" in keys):
-        return "v1"
     if keys & ACCELERATE_MARKERS:
         return "accelerate"
     if keys & DEEPSPEED_MARKERS:

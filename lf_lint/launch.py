@@ -125,7 +125,7 @@ def read_output_dir(value: object, workdir: Path) -> OutputDir | None:
         path = workdir / path
     try:
         names = os.listdir(path)
-    except OSError:
+    except (OSError, ValueError):
         return OutputDir(path, False, None, False)
     numbered = []
     for name in names:
@@ -155,10 +155,10 @@ def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
         config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return DeepSpeed(value, None, f"DeepSpeed config {value} not found (relative paths start at {workdir})")
-    except (OSError, UnicodeDecodeError) as exc:
-        return DeepSpeed(value, None, f"cannot read DeepSpeed config {value}: {exc}")
     except json.JSONDecodeError as exc:
         return DeepSpeed(value, None, f"DeepSpeed config {value} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        return DeepSpeed(value, None, f"cannot read DeepSpeed config {value!r}: {exc}")
     if not isinstance(config, dict):
         return DeepSpeed(value, None, f"DeepSpeed config {value} must hold a JSON object")
     return DeepSpeed(value, config)

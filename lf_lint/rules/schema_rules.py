@@ -32,6 +32,16 @@ RENAMED = {
 }
 
 
+# Arguments of mcore_adapter's TrainingArguments, which LLaMA-Factory 0.9.4+ parses instead of
+# transformers' when USE_MCA=1 (examples/megatron/*.yaml); lf-lint does not model that mode.
+MCORE_ADAPTER_KEYS = frozenset({
+    "tensor_model_parallel_size", "pipeline_model_parallel_size", "sequence_parallel", "expert_model_parallel_size",
+    "virtual_pipeline_model_parallel_size", "context_parallel_size", "bias_activation_fusion", "apply_rope_fusion",
+    "use_distributed_optimizer", "overlap_param_gather", "overlap_grad_reduce", "moe_grouped_gemm",
+    "moe_token_dispatcher_type", "recompute_granularity",
+})  # fmt: skip
+
+
 def _known_elsewhere(name: str) -> str | None:
     """Where a key exists if not in the targeted versions: 'transformers 4.45-4.50', 'LLaMA-Factory 0.9.5'."""
     db = database()
@@ -81,6 +91,8 @@ def _check_unknown(ctx: Context):
             continue
         suggestion = _suggest(name, accepted)
         message = f"unknown key `{name}`"
+        if name in MCORE_ADAPTER_KEYS:
+            message += " (a Megatron-Core argument: LLaMA-Factory accepts it only under USE_MCA=1 with mcore_adapter installed)"
         if allowed_extra:
             yield Finding(message + " (ignored: ALLOW_EXTRA_ARGS is set)", key=name, severity=WARNING,
                           fix=f"did you mean `{suggestion}`?" if suggestion else None)

@@ -411,10 +411,13 @@ def _deprecated(ctx: Context):
     tf = ctx.target.tf
     for name, replacement, since, removed in _DEPRECATED:
         if ctx.args.is_set(name) and since <= tf < removed and name in ctx.table:
-            message = f"`{name}` is deprecated in transformers {ctx.target.transformers} (removed in {removed[0]}.{removed[1]}); use {replacement}"
+            message = f"`{name}` is deprecated in transformers {ctx.target.transformers} (removed in {removed[0]}.{removed[1]})"
+            severity = None
             if name == "warmup_ratio":
-                message += ". On transformers 5.x it overwrites warmup_steps when set"
-            yield Finding(message, key=name, fix=f"use {replacement}")
+                # LLaMA-Factory 0.9.5 pins transformers <= 5.6, so the removal never reaches its users
+                message += "; it still works here, and a float warmup_steps below 1 is the same ratio"
+                severity = Severity.INFO
+            yield Finding(message, key=name, fix=f"use {replacement}", severity=severity)
 
 
 DEPRECATED = Rule(
