@@ -83,12 +83,12 @@ def _check_unknown(ctx: Context):
                 fix="remove it",
             )
             continue
-        if name in RENAMED or _known_elsewhere(name):
-            continue  # LF102 explains keys that were renamed or belong to other releases
         if ctx.command == "infer" and name in _train_only_names(ctx):
             message = f"`{name}` is a training argument; `llamafactory-cli {ctx.kind}` does not accept it"
             yield Finding(message, key=name, fix="remove it, or use this file with `llamafactory-cli train`")
             continue
+        if name in RENAMED or _known_elsewhere(name):
+            continue  # LF102 explains keys that were renamed or belong to other releases
         suggestion = _suggest(name, accepted)
         message = f"unknown key `{name}`"
         if name in MCORE_ADAPTER_KEYS:
@@ -137,6 +137,8 @@ def _check_renamed(ctx: Context):
         field = ctx.table.get(name)
         if field is not None and not field.init:
             continue
+        if ctx.command == "infer" and name in _train_only_names(ctx):
+            continue  # LF101 says it is a training argument
         elsewhere = _known_elsewhere(name)
         replacement = RENAMED.get(name)
         if replacement is None and elsewhere is None:
@@ -175,7 +177,7 @@ def _check_types(ctx: Context):
     exponent_strings = {s.path for s in ctx.config.scalars if s.plain and isinstance(s.value, str)}
     pyyaml = ctx.config.semantics.yaml_reader == "pyyaml"
     for problem in ctx.schema_problems:
-        if problem.kind != "type":
+        if problem.kind != "type" or (problem.key in EXPLAINED_ELSEWHERE and isinstance(problem.value, (int, float))):
             continue
         value = problem.value
         if pyyaml and (problem.key,) in exponent_strings and _is_exponent_text(value):
@@ -199,7 +201,7 @@ def _check_types(ctx: Context):
         yield Finding(message, key=problem.key, at="value", fix=fix)
     for key, value in ctx.data.items():
         field = ctx.table.get(key) if isinstance(key, str) else None
-        if field is None or field.json_types is None or not field.init:
+        if field is None or field.json_types is None or not field.init or key in EXPLAINED_ELSEWHERE:
             continue
         if isinstance(value, float) and value.is_integer() and "integer" in field.json_types and "number" not in field.json_types:
             crash = FLOAT_FAILS_AT_START.get(key)
@@ -214,6 +216,10 @@ def _check_types(ctx: Context):
                 severity=None if crash else WARNING,
             )
 
+
+# Arguments whose numeric type errors a dedicated rule explains better (LF307: warmup_steps is an
+# int on transformers 4.x and a float on 5.x).
+EXPLAINED_ELSEWHERE = frozenset({"warmup_steps"})
 
 # Integer arguments whose float form stops the run before training (checked against the real
 # LLaMA-Factory by the differential tests); other integers take a float and may fail later.
