@@ -59,7 +59,7 @@ def _heavy_imports(python: str, config: Path) -> list[str]:
     )
     done = subprocess.run([python, "-c", probe, str(config)], capture_output=True, text=True)
     line = [ln for ln in done.stderr.splitlines() if ln.startswith("IMPORTED")]
-    return eval(line[-1].split(" ", 1)[1]) if line else ["<probe failed>"]  # noqa: S307 - our own output
+    return eval(line[-1].split(" ", 1)[1]) if line else ["<probe failed>"]
 
 
 def main() -> int:
@@ -87,7 +87,10 @@ def run(bindir: Path, args: argparse.Namespace) -> int:
         schema = Path(tmp) / "schema.json"
         schema.write_text(subprocess.run([lf_lint, "schema"], capture_output=True, text=True, check=True).stdout)
         for tool, cmd in (
-            ("yamllint", ["-d", "{extends: default, rules: {document-start: disable, line-length: disable}}", str(args.config)]),
+            (
+                "yamllint",
+                ["-d", "{extends: default, rules: {document-start: disable, line-length: disable}}", str(args.config)],
+            ),
             ("check-jsonschema", ["--schemafile", str(schema), str(args.config)]),
         ):
             exe = shutil.which(tool, path=str(bindir))
@@ -103,7 +106,9 @@ def run(bindir: Path, args: argparse.Namespace) -> int:
         for name, cmd in commands.items():
             walls, cpus = _time(cmd, args.runs)
             medians[name] = statistics.median(walls)
-            print(f"{name:<18} {medians[name]:>10.1f} {min(walls):>7.1f} {max(walls):>7.1f} {statistics.median(cpus):>8.1f}")
+            print(
+                f"{name:<18} {medians[name]:>10.1f} {min(walls):>7.1f} {max(walls):>7.1f} {statistics.median(cpus):>8.1f}"
+            )
 
     for other in ("yamllint", "check-jsonschema"):
         if other in medians:

@@ -36,21 +36,63 @@ def _check_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("files", nargs="*", metavar="FILE", help="config files (YAML or JSON) to check")
     parser.add_argument("--format", choices=FORMATS, help="output format (default: full)")
-    parser.add_argument("--select", action="append", metavar="CODES", help="only these rule codes or prefixes (comma-separated)")
-    parser.add_argument("--ignore", action="append", metavar="CODES", help="skip these rule codes or prefixes (comma-separated)")
-    parser.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that makes the exit status 1 (default: error)")
-    parser.add_argument("--llamafactory-version", metavar="X.Y.Z", help="LLaMA-Factory release to model (default: installed, else newest supported)")
-    parser.add_argument("--transformers-version", metavar="X.Y.Z", help="transformers release to model (default: installed, else newest the LLaMA-Factory release allows)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key as `llamafactory-cli train cfg.yaml KEY=VALUE` does (repeatable)")
-    parser.add_argument("--command", choices=("train", "export", "chat", "api", "webchat"),
-                        help="the llamafactory-cli command the config is for (default: guessed from its keys)")
-    parser.add_argument("--num-gpus", type=int, metavar="N", help="processes per node (default: from NPROC_PER_NODE / CUDA_VISIBLE_DEVICES, else 1)")
+    parser.add_argument(
+        "--select", action="append", metavar="CODES", help="only these rule codes or prefixes (comma-separated)"
+    )
+    parser.add_argument(
+        "--ignore", action="append", metavar="CODES", help="skip these rule codes or prefixes (comma-separated)"
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "info"),
+        help="lowest severity that makes the exit status 1 (default: error)",
+    )
+    parser.add_argument(
+        "--llamafactory-version",
+        metavar="X.Y.Z",
+        help="LLaMA-Factory release to model (default: installed, else newest supported)",
+    )
+    parser.add_argument(
+        "--transformers-version",
+        metavar="X.Y.Z",
+        help="transformers release to model (default: installed, else newest the LLaMA-Factory release allows)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key as `llamafactory-cli train cfg.yaml KEY=VALUE` does (repeatable)",
+    )
+    parser.add_argument(
+        "--command",
+        choices=("train", "export", "chat", "api", "webchat"),
+        help="the llamafactory-cli command the config is for (default: guessed from its keys)",
+    )
+    parser.add_argument(
+        "--num-gpus",
+        type=int,
+        metavar="N",
+        help="processes per node (default: from NPROC_PER_NODE / CUDA_VISIBLE_DEVICES, else 1)",
+    )
     parser.add_argument("--nnodes", type=int, metavar="N", help="number of nodes (default: NNODES, else 1)")
-    parser.add_argument("--workdir", type=Path, metavar="DIR", help="directory training is launched from; relative paths start there (default: .)")
-    parser.add_argument("--config", type=Path, metavar="PYPROJECT", help="read [tool.lf-lint] from this file instead of the nearest pyproject.toml")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        metavar="DIR",
+        help="directory training is launched from; relative paths start there (default: .)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PYPROJECT",
+        help="read [tool.lf-lint] from this file instead of the nearest pyproject.toml",
+    )
     parser.add_argument("--isolated", action="store_true", help="ignore any pyproject.toml")
-    parser.add_argument("--show-settings", action="store_true", help="print the resolved settings and versions, then exit")
+    parser.add_argument(
+        "--show-settings", action="store_true", help="print the resolved settings and versions, then exit"
+    )
     parser.add_argument("--version", action="version", version=f"lf-lint {__version__}")
     return parser
 
@@ -134,7 +176,9 @@ def run_check(argv: list[str]) -> int:
     from .engine import lint_file
     from .output import RENDERERS
 
-    results = [lint_file(path, options, resolution=resolution) for path in _expand(args.files, project.get("exclude") or [])]
+    results = [
+        lint_file(path, options, resolution=resolution) for path in _expand(args.files, project.get("exclude") or [])
+    ]
     sys.stdout.write(RENDERERS[fmt](results))
     if any(r.io_failure for r in results):
         return EXIT_USAGE
@@ -200,7 +244,9 @@ def run_schema(argv: list[str]) -> int:
     from .schema import json_schema
     from .versions import resolve
 
-    parser = argparse.ArgumentParser(prog="lf-lint schema", description="Print the JSON Schema of a config for the given versions.")
+    parser = argparse.ArgumentParser(
+        prog="lf-lint schema", description="Print the JSON Schema of a config for the given versions."
+    )
     parser.add_argument("--llamafactory-version")
     parser.add_argument("--transformers-version")
     parser.add_argument("--command", choices=("train", "infer"), default="train")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from . import kinds, suppression
 from .diagnostics import Diagnostic, Severity
@@ -67,12 +66,21 @@ def classify(config: LoadedConfig, forced: str | None) -> tuple[str, str]:
     return kind, kinds.command_for(kind)
 
 
-def lint_file(path: str | Path, options: LintOptions, *, text: str | None = None, resolution: Resolution | None = None) -> FileResult:
+def lint_file(
+    path: str | Path, options: LintOptions, *, text: str | None = None, resolution: Resolution | None = None
+) -> FileResult:
     resolution = resolution or options.resolution()
-    config = load(path, resolution.target, text=text, overrides=options.overrides, max_bytes=options.max_bytes)
+    config = load(path, resolution.target, text=text, overrides=list(options.overrides), max_bytes=options.max_bytes)
+    return lint_config(config, options, resolution)
+
+
+def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resolution) -> FileResult:
+    """Run the rules on a loaded config."""
     kind, command = classify(config, options.command)
     workdir = options.workdir or Path.cwd()
-    ctx = Context(config, resolution.target, command if command != "other" else "train", kind, workdir, options.launch())
+    ctx = Context(
+        config, resolution.target, command if command != "other" else "train", kind, workdir, options.launch()
+    )
     ctx.options["command"] = command
     findings: list[tuple[Rule, Finding]] = []
     for rule in ALL_RULES:
@@ -89,7 +97,7 @@ def lint_file(path: str | Path, options: LintOptions, *, text: str | None = None
             diagnostics.append(diagnostic)
     diagnostics.sort(key=lambda d: d.sort_key)
     io_failure = any(p.kind == "io" for p in config.problems)
-    return FileResult(str(path), resolution, kind, command, diagnostics, config.lines, io_failure)
+    return FileResult(config.path, resolution, kind, command, diagnostics, config.lines, io_failure)
 
 
 def _diagnostic(rule: Rule, finding: Finding, config: LoadedConfig) -> Diagnostic:
@@ -99,7 +107,13 @@ def _diagnostic(rule: Rule, finding: Finding, config: LoadedConfig) -> Diagnosti
         span = config.value_span(path) if finding.at == "value" else config.key_span(path)
         override = config.overridden(path[0]) if path and isinstance(path[0], str) else None
         if override is not None and path not in config.value_spans:
-            finding = Finding(f"{finding.message} (set by --set {override.text})", finding.key, finding.at, finding.fix, finding.severity)
+            finding = Finding(
+                f"{finding.message} (set by --set {override.text})",
+                finding.key,
+                finding.at,
+                finding.fix,
+                finding.severity,
+            )
     span = span or START
     return Diagnostic(
         code=rule.code,
@@ -113,7 +127,3 @@ def _diagnostic(rule: Rule, finding: Finding, config: LoadedConfig) -> Diagnosti
         end_column=span.end_column,
         fix=finding.fix,
     )
-
-
-def env_snapshot() -> dict:
-    return dict(os.environ)

@@ -25,14 +25,18 @@ TRAIN_MARKERS = frozenset({
 })  # fmt: skip
 EXPORT_MARKERS = frozenset({"export_dir", "export_size", "export_device", "export_quantization_bit"})
 V1_MARKERS = frozenset({"train_dataset", "micro_batch_size", "model_class", "peft_config", "dist_config"})
-ACCELERATE_MARKERS = frozenset({"compute_environment", "distributed_type", "num_machines", "machine_rank", "main_training_function"})
-DEEPSPEED_MARKERS = frozenset({"zero_optimization", "train_micro_batch_size_per_gpu", "train_batch_size", "zero_allow_untested_optimizer"})
+ACCELERATE_MARKERS = frozenset(
+    {"compute_environment", "distributed_type", "num_machines", "machine_rank", "main_training_function"}
+)
+DEEPSPEED_MARKERS = frozenset(
+    {"zero_optimization", "train_micro_batch_size_per_gpu", "train_batch_size", "zero_allow_untested_optimizer"}
+)
 
 _ANCHOR_LINE = re.compile(r"^\s*(?:-\s+)?[\"']?(" + "|".join(sorted(LF_ANCHORS)) + r")[\"']?\s*:", re.M)
 
 
 def classify(data: object) -> str:
-    """"train", "export", "chat", "v1", "accelerate", "deepspeed", "dataset_info" or "other"."""
+    """ "train", "export", "chat", "v1", "accelerate", "deepspeed", "dataset_info" or "other"."""
     if not isinstance(data, dict):
         return "other"
     keys = {k for k in data if isinstance(k, str)}
@@ -48,7 +52,11 @@ def classify(data: object) -> str:
         return "accelerate"
     if keys & DEEPSPEED_MARKERS:
         return "deepspeed"
-    if data and all(isinstance(v, dict) and ({"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"} & set(v)) for v in data.values()):
+    if data and all(
+        isinstance(v, dict)
+        and ({"file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"} & set(v))
+        for v in data.values()
+    ):
         return "dataset_info"
     return "other"
 

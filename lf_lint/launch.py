@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 
 class Launch(NamedTuple):
@@ -34,7 +34,9 @@ class Launch(NamedTuple):
         return self.force_torchrun or self.world_size > 1 or self.ray_workers is not None
 
     def describe(self) -> str:
-        how = {"option": "", "environment": " (from the environment)", "assumed": " (assumed; set --num-gpus)"}[self.source]
+        how = {"option": "", "environment": " (from the environment)", "assumed": " (assumed; set --num-gpus)"}[
+            self.source
+        ]
         if self.ray_workers is not None:
             return f"{self.ray_workers} Ray worker(s){how}"
         if self.nnodes > 1:
@@ -129,8 +131,8 @@ def read_output_dir(value: object, workdir: Path) -> OutputDir | None:
         return OutputDir(path, False, None, False)
     numbered = []
     for name in names:
-        if name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit() and (path / name).is_dir():
-            numbered.append((int(name[len("checkpoint-"):]), name))
+        if name.startswith("checkpoint-") and name[len("checkpoint-") :].isdigit() and (path / name).is_dir():
+            numbered.append((int(name[len("checkpoint-") :]), name))
     last = max(numbered)[1] if numbered else None
     return OutputDir(path, True, last, any((path / n).is_file() for n in WEIGHT_FILES))
 
@@ -147,7 +149,11 @@ def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
             inline = json.loads(value)
         except json.JSONDecodeError as exc:
             return DeepSpeed(None, None, f"the inline DeepSpeed JSON is not valid: {exc.msg} at column {exc.colno}")
-        return DeepSpeed(None, inline) if isinstance(inline, dict) else DeepSpeed(None, None, "the inline DeepSpeed JSON must be an object")
+        return (
+            DeepSpeed(None, inline)
+            if isinstance(inline, dict)
+            else DeepSpeed(None, None, "the inline DeepSpeed JSON must be an object")
+        )
     path = Path(value)
     if not path.is_absolute():
         path = workdir / path
@@ -156,7 +162,11 @@ def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
     except FileNotFoundError:
         return DeepSpeed(value, None, f"DeepSpeed config {value} not found (relative paths start at {workdir})")
     except json.JSONDecodeError as exc:
-        return DeepSpeed(value, None, f"DeepSpeed config {value} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        return DeepSpeed(
+            value,
+            None,
+            f"DeepSpeed config {value} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+        )
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL byte in the path
         return DeepSpeed(value, None, f"cannot read DeepSpeed config {value!r}: {exc}")
     if not isinstance(config, dict):

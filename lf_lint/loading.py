@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -252,13 +252,38 @@ def load(
         index = text.index("\x00")
         line = text.count("\n", 0, index) + 1
         column = index - (text.rfind("\n", 0, index) + 1) + 1
-        config.problems.append(LoadProblem("encoding", "NUL byte in the file: this is not a text config", Span.at(line, column)))
+        config.problems.append(
+            LoadProblem("encoding", "NUL byte in the file: this is not a text config", Span.at(line, column))
+        )
         return config
     if fmt == "json" and semantics.json_reader == "json":
         _load_json(config)
     else:
         _load_yaml(config, semantics.loader)
     if config.data is not None and overrides:
+        _apply_overrides(config, overrides)
+    return config
+
+
+def load_mapping(
+    mapping: dict, target: Target, *, name: str = "<config>", overrides: list[str] | None = None
+) -> LoadedConfig:
+    """A config given as a Python mapping (the API): the values are taken as they are, as
+    ``run_exp(args=dict)`` takes them; positions come from a YAML rendering of the mapping."""
+    import copy
+
+    semantics = READER_SEMANTICS[target.llamafactory]
+    text = yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True)
+    config = LoadedConfig(name, text, "yaml", semantics)
+    config.data = copy.deepcopy(mapping)
+    loader = _PyYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _record_positions(node, (), config, set(), record_scalars=False)
+    finally:
+        loader.dispose()
+    if overrides:
         _apply_overrides(config, overrides)
     return config
 
@@ -306,7 +331,11 @@ def _load_yaml(config: LoadedConfig, loader_cls: type) -> None:
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a single {type(data).__name__} value"
         config.problems.append(
-            LoadProblem("not-mapping", f"the top level is {kind}; a config must be a mapping of argument names to values", Span.of_node(node))
+            LoadProblem(
+                "not-mapping",
+                f"the top level is {kind}; a config must be a mapping of argument names to values",
+                Span.of_node(node),
+            )
         )
         return
     config.data = data
@@ -420,7 +449,9 @@ def _scalar_key(node: yaml.Node) -> object:
     return None
 
 
-def _record_positions(node: yaml.Node, path: tuple, config: LoadedConfig, seen: set, record_scalars: bool = True) -> None:
+def _record_positions(
+    node: yaml.Node, path: tuple, config: LoadedConfig, seen: set, record_scalars: bool = True
+) -> None:
     """Spans of every value (and key) below ``node``; shared (aliased) nodes are visited once."""
     stack = [(node, path)]
     while stack:
@@ -442,7 +473,14 @@ def _record_positions(node: yaml.Node, path: tuple, config: LoadedConfig, seen: 
             stack.extend((item, current_path + (i,)) for i, item in enumerate(current.value))
         elif record_scalars and isinstance(current, yaml.ScalarNode):
             config.scalars.append(
-                Scalar(current_path, current.value, current.style in (None, ""), current.tag, _value_at(config.data, current_path), Span.of_node(current))
+                Scalar(
+                    current_path,
+                    current.value,
+                    current.style in (None, ""),
+                    current.tag,
+                    _value_at(config.data, current_path),
+                    Span.of_node(current),
+                )
             )
 
 

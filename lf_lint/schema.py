@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import NamedTuple
 from functools import lru_cache
+from typing import NamedTuple
 
 from .versions import Target
 
@@ -243,7 +243,9 @@ def validate(data: dict, schema: dict, table: FieldTable | None = None) -> list[
             if not any(_JSON_TYPE_TESTS[t](value) for t in type_list):
                 expected = " or ".join(type_list)
                 problems.append(
-                    SchemaProblem("type", key, value, f"{value!r} is a {json_type_name(value)}, expected {expected}", field)
+                    SchemaProblem(
+                        "type", key, value, f"{value!r} is a {json_type_name(value)}, expected {expected}", field
+                    )
                 )
                 continue
         if "enum" in prop and not _in_enum(value, prop["enum"]):

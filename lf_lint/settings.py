@@ -8,8 +8,8 @@ The table uses the long option names with dashes (``llamafactory-version``, ``fa
 from __future__ import annotations
 
 import sys
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 
 class SettingsError(ValueError):

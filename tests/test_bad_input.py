@@ -78,7 +78,7 @@ def test_huge_file_is_refused_without_parsing(tmp_path, capsys):
 def test_alias_bomb_reported(tmp_path, capsys):
     lines = [BASE, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 9):
-        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     path = tmp_path / "cfg.yaml"
     path.write_text("\n".join(lines) + "\n")
     status, files = run_json(capsys, str(path))
@@ -114,7 +114,11 @@ _keys = st.one_of(
                      "eval_strategy", "deepspeed", "quantization_bit", "finetuning_type", "report_to"]),
     st.text(min_size=1, max_size=12),
 )  # fmt: skip
-_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

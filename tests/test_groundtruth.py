@@ -30,7 +30,11 @@ import cases as gt_cases  # noqa: E402
 import envs as gt_envs  # noqa: E402
 
 ENABLED = os.environ.get("LF_LINT_GROUNDTRUTH") == "1"
-ENV_NAMES = [n for n in os.environ.get("LF_LINT_GT_ENVS", "lf092-tf449,lf093-tf451,lf094-tf457,lf095-tf457,lf095-tf56").split(",") if n]
+ENV_NAMES = [
+    n
+    for n in os.environ.get("LF_LINT_GT_ENVS", "lf092-tf449,lf093-tf451,lf094-tf457,lf095-tf457,lf095-tf56").split(",")
+    if n
+]
 CASE_COUNT = int(os.environ.get("LF_LINT_GT_CASES", "160"))
 
 pytestmark = pytest.mark.skipif(not ENABLED, reason="set LF_LINT_GROUNDTRUTH=1 to run against the real LLaMA-Factory")

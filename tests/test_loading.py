@@ -108,7 +108,18 @@ def test_json_config_uses_json_semantics_on_old_releases(tmp_path):
 
 @pytest.mark.parametrize(
     "token",
-    ["learning_rate=2e-5", "x=[1,2]", "y=null", "z='1e-4'", "flag", "empty=", "a.b=1", "--lr=1", "s=hello world", "t=yes"],
+    [
+        "learning_rate=2e-5",
+        "x=[1,2]",
+        "y=null",
+        "z='1e-4'",
+        "flag",
+        "empty=",
+        "a.b=1",
+        "--lr=1",
+        "s=hello world",
+        "t=yes",
+    ],
 )
 def test_override_values_parse_like_omegaconf_from_cli(token):
     expected = OmegaConf.to_container(OmegaConf.from_cli([token]))
@@ -124,7 +135,9 @@ def test_override_values_parse_like_omegaconf_from_cli(token):
 
 def test_overrides_merge_like_omegaconf(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("stage: sft\nlearning_rate: 1.0e-4\ndeepspeed: {zero_optimization: {stage: 2}, bf16: {enabled: true}}\n")
+    path.write_text(
+        "stage: sft\nlearning_rate: 1.0e-4\ndeepspeed: {zero_optimization: {stage: 2}, bf16: {enabled: true}}\n"
+    )
     tokens = ["learning_rate=2e-5", "deepspeed.zero_optimization.stage=3", "stage=dpo", "stage=rm"]
     expected = OmegaConf.to_container(OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_cli(tokens)))
     assert load(path, NEW, overrides=tokens).data == expected
@@ -133,7 +146,7 @@ def test_overrides_merge_like_omegaconf(tmp_path):
 def test_alias_bomb_is_refused_without_expanding(tmp_path):
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 12):
-        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]")
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
     path = tmp_path / "bomb.yaml"
     path.write_text("\n".join(lines) + "\n")
     config = load(path, NEW)

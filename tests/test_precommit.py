@@ -42,7 +42,9 @@ def test_hook_flags_train_configs_only(tmp_path):
     (repo / "accelerate.yaml").write_text(ACCELERATE)
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "ci.yaml").write_text(WORKFLOW)
-    (repo / "pyproject.toml").write_text('[tool.lf-lint]\nllamafactory-version = "0.9.5"\ntransformers-version = "4.57.1"\n')
+    (repo / "pyproject.toml").write_text(
+        '[tool.lf-lint]\nllamafactory-version = "0.9.5"\ntransformers-version = "4.57.1"\n'
+    )
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
     env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"), GIT_AUTHOR_NAME="t",

@@ -31,7 +31,9 @@ def test_shipped_editor_schemas_match_the_database(version):
     shipped = json.loads((ROOT / "schemas" / f"llamafactory-{version}.schema.json").read_text())
     assert shipped == json_schema(Target(version, newest_transformers_for(version)))
     newest = json.loads((ROOT / "schemas" / "llamafactory.schema.json").read_text())
-    assert newest == json_schema(Target(SUPPORTED_LLAMAFACTORY[-1], newest_transformers_for(SUPPORTED_LLAMAFACTORY[-1])))
+    assert newest == json_schema(
+        Target(SUPPORTED_LLAMAFACTORY[-1], newest_transformers_for(SUPPORTED_LLAMAFACTORY[-1]))
+    )
 
 
 def test_database_records_its_sources():

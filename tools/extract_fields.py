@@ -99,8 +99,11 @@ def _json_shape(tp):
             if sub_types is None:
                 return None, None
             types.update(sub_types)
-        restricting = [a for a in members if typing.get_origin(a) is typing.Literal
-                       or (isinstance(a, type) and issubclass(a, enum.Enum))]
+        restricting = [
+            a
+            for a in members
+            if typing.get_origin(a) is typing.Literal or (isinstance(a, type) and issubclass(a, enum.Enum))
+        ]
         choices = None
         if restricting and len(restricting) == len(members):
             choices = [v for a in restricting for v in _json_shape(a)[1]]
@@ -115,7 +118,7 @@ def _json_shape(tp):
 def _resolved_hints(cls):
     try:
         return typing.get_type_hints(cls)
-    except Exception:  # noqa: BLE001 - some annotations reference optional packages
+    except Exception:
         return {}
 
 
@@ -136,7 +139,7 @@ def describe(cls, group: str) -> list[dict]:
         elif f.default_factory is not _MISSING:
             try:
                 default = _jsonable(f.default_factory())
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 default = {"python": f"<factory failed: {exc!r}>"}
         else:
             default = {"required": True}
@@ -210,17 +213,23 @@ def scheduler_kwargs() -> dict:
     candidates.update(inspect.signature(torch.optim.lr_scheduler.ReduceLROnPlateau).parameters)
     for name in dir(opt):
         obj = getattr(opt, name)
-        if isinstance(obj, type) and issubclass(obj, torch.optim.lr_scheduler.LRScheduler) and obj.__module__ == opt.__name__:
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, torch.optim.lr_scheduler.LRScheduler)
+            and obj.__module__ == opt.__name__
+        ):
             candidates.update(inspect.signature(obj).parameters)
     candidates -= {"optimizer", "num_warmup_steps", "num_training_steps", "self", "args", "kwargs"}
 
     def accepts(scheduler: str, kwargs: dict) -> bool:
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
         try:
-            opt.get_scheduler(scheduler, optimizer, num_warmup_steps=1, num_training_steps=10, scheduler_specific_kwargs=kwargs)
+            opt.get_scheduler(
+                scheduler, optimizer, num_warmup_steps=1, num_training_steps=10, scheduler_specific_kwargs=kwargs
+            )
         except TypeError as exc:
             return "unexpected keyword argument" not in str(exc)
-        except Exception:  # noqa: BLE001 - a value error means the key itself was accepted
+        except Exception:
             return True
         return True
 
@@ -249,13 +258,15 @@ def extract_llamafactory() -> dict:
         templates[name] = {
             "efficient_eos": bool(getattr(tpl, "efficient_eos", False)),
             "multimodal": plugin is not None and type(plugin).__name__ != "BasePlugin",
-            "reasoning": bool(getattr(tpl, "enable_thinking", None) is not None and type(tpl).__name__ == "ReasoningTemplate"),
+            "reasoning": bool(
+                getattr(tpl, "enable_thinking", None) is not None and type(tpl).__name__ == "ReasoningTemplate"
+            ),
         }
     try:
         from llamafactory.data.tool_utils import TOOLS
 
         tools = sorted(TOOLS)
-    except Exception:  # noqa: BLE001
+    except Exception:
         tools = None
     return {
         "package": "llamafactory",

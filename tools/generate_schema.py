@@ -155,7 +155,7 @@ def write_outputs(db: dict) -> None:
     DATABASE.write_text(json.dumps(db, indent=1, sort_keys=True) + "\n")
 
     sys.path.insert(0, str(ROOT))
-    from lf_lint import schema as schema_module  # noqa: PLC0415 - needs the fresh fields.json
+    from lf_lint import schema as schema_module
     from lf_lint.versions import Target, newest_transformers_for
 
     newest = None
@@ -171,8 +171,11 @@ def write_outputs(db: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "lf-lint-schemagen")
-    parser.add_argument("--groundtruth-root", type=Path, default=Path(os.environ.get(
-        "LF_LINT_GT_ROOT", Path.home() / ".cache" / "lf-lint-groundtruth")))
+    parser.add_argument(
+        "--groundtruth-root",
+        type=Path,
+        default=Path(os.environ.get("LF_LINT_GT_ROOT", Path.home() / ".cache" / "lf-lint-groundtruth")),
+    )
     parser.add_argument("--only-merge", action="store_true", help="reuse the cached dumps")
     args = parser.parse_args()
     if not args.only_merge:

@@ -44,7 +44,9 @@ def render(results: list[FileResult], **_: object) -> str:
                                     "startLine": d.line,
                                     "startColumn": d.column,
                                     "endLine": max(d.end_line, d.line),
-                                    "endColumn": max(d.end_column, d.column + 1) if d.end_line <= d.line else d.end_column,
+                                    "endColumn": max(d.end_column, d.column + 1)
+                                    if d.end_line <= d.line
+                                    else d.end_column,
                                 },
                             }
                         }

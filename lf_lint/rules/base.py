@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import cached_property
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from ..args import Args
 from ..diagnostics import Severity
@@ -95,7 +95,15 @@ class Rule(NamedTuple):
     needs_config: bool = True  # False for rules about the file itself (syntax, encoding)
 
     def documentation(self) -> str:
-        parts = [f"# {self.code} {self.name} ({self.severity.value})", "", self.summary, "", "## What it does", "", self.what.strip()]
+        parts = [
+            f"# {self.code} {self.name} ({self.severity.value})",
+            "",
+            self.summary,
+            "",
+            "## What it does",
+            "",
+            self.what.strip(),
+        ]
         parts += ["", "## Why is this bad?", "", self.why.strip()]
         if self.example is not None:
             parts += ["", "## Example", "", "```yaml", self.example.yaml.strip(), "```"]

@@ -55,7 +55,12 @@ def deepspeed_mismatches(ctx: Context) -> list[str]:
     pairs = [
         ("train_micro_batch_size_per_gpu", batch, "per_device_train_batch_size", not a.auto_find_batch_size),
         ("gradient_accumulation_steps", accumulation, "gradient_accumulation_steps", True),
-        ("train_batch_size", ctx.launch.world_size * batch * accumulation, "train_batch_size (calculated)", not a.auto_find_batch_size),
+        (
+            "train_batch_size",
+            ctx.launch.world_size * batch * accumulation,
+            "train_batch_size (calculated)",
+            not a.auto_find_batch_size,
+        ),
         ("gradient_clipping", a.max_grad_norm, "max_grad_norm", True),
         ("optimizer.params.lr", a.learning_rate, "learning_rate", True),
         ("optimizer.params.betas", [a.adam_beta1, a.adam_beta2], "adam_beta1+adam_beta2", True),
@@ -89,11 +94,16 @@ def _check_mismatch(ctx: Context):
     if mismatches:
         yield Finding(
             "transformers stops at the start of training with: Please correct the following DeepSpeed config values "
-            "that mismatch TrainingArguments values: " + "; ".join(mismatches)
-            + (f" (world size {ctx.launch.world_size}: {ctx.launch.describe()})" if any("train_batch_size" in m for m in mismatches) else ""),
+            "that mismatch TrainingArguments values: "
+            + "; ".join(mismatches)
+            + (
+                f" (world size {ctx.launch.world_size}: {ctx.launch.describe()})"
+                if any("train_batch_size" in m for m in mismatches)
+                else ""
+            ),
             key="deepspeed",
             at="value",
-            fix="set these DeepSpeed values to \"auto\"",
+            fix='set these DeepSpeed values to "auto"',
         )
 
 
@@ -104,13 +114,17 @@ DEEPSPEED_MISMATCH = Rule(
     summary="A DeepSpeed config value that contradicts the training arguments (batch size, accumulation, lr, ...).",
     what="Compares the DeepSpeed config with the training arguments the way transformers does: micro-batch, "
     "accumulation, total batch (world size x micro-batch x accumulation), gradient clipping, optimizer lr/betas/"
-    "eps/weight decay, scheduler peak lr, and fp16/bf16. Values set to \"auto\" are filled in and never differ.",
+    'eps/weight decay, scheduler peak lr, and fp16/bf16. Values set to "auto" are filled in and never differ.',
     why="transformers records every mismatch while parsing and raises them all when training starts, after the "
     "model and data have loaded (`Please correct the following DeepSpeed config values ...`).",
-    example=Example("deepspeed: {train_micro_batch_size_per_gpu: 4, zero_optimization: {stage: 2}}\nper_device_train_batch_size: 2",
-                    options={"num_gpus": 2}),
-    use_instead=Example('deepspeed: {train_micro_batch_size_per_gpu: "auto", zero_optimization: {stage: 2}}\nper_device_train_batch_size: 2',
-                        options={"num_gpus": 2}),
+    example=Example(
+        "deepspeed: {train_micro_batch_size_per_gpu: 4, zero_optimization: {stage: 2}}\nper_device_train_batch_size: 2",
+        options={"num_gpus": 2},
+    ),
+    use_instead=Example(
+        'deepspeed: {train_micro_batch_size_per_gpu: "auto", zero_optimization: {stage: 2}}\nper_device_train_batch_size: 2',
+        options={"num_gpus": 2},
+    ),
     upstream="transformers integrations/deepspeed.py::HfTrainerDeepSpeedConfig.trainer_config_process and "
     "trainer_config_finalize (4.45-5.6).",
     check=_check_mismatch,

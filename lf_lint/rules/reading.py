@@ -146,7 +146,11 @@ def _check_yaml11_float(ctx: Context):
         yield Finding(
             f"`{scalar.text}` is read as the string {scalar.text!r}, not a number, by LLaMA-Factory "
             f"{ctx.target.llamafactory} (PyYAML follows YAML 1.1, where a float needs a decimal point)"
-            + ("; training then fails in the optimizer with `'<=' not supported between 'float' and 'str'`" if numeric else ""),
+            + (
+                "; training then fails in the optimizer with `'<=' not supported between 'float' and 'str'`"
+                if numeric
+                else ""
+            ),
             key=scalar.path,
             at="value",
             span=scalar.span,
@@ -224,12 +228,18 @@ def _check_yaml11_numbers(ctx: Context):
         if _OCTAL.match(scalar.text):
             yield Finding(
                 f"`{scalar.text}` has a leading zero, so YAML 1.1 reads it as the octal number {scalar.value}",
-                key=scalar.path, at="value", span=scalar.span, fix=f"write {scalar.value} (or {scalar.text.lstrip('0') or '0'} if decimal was meant)",
+                key=scalar.path,
+                at="value",
+                span=scalar.span,
+                fix=f"write {scalar.value} (or {scalar.text.lstrip('0') or '0'} if decimal was meant)",
             )
         elif _SEXAGESIMAL.match(scalar.text):
             yield Finding(
                 f"`{scalar.text}` is a base-60 number in YAML 1.1: LLaMA-Factory reads {scalar.value}",
-                key=scalar.path, at="value", span=scalar.span, fix=f"quote it (\"{scalar.text}\") if text was meant",
+                key=scalar.path,
+                at="value",
+                span=scalar.span,
+                fix=f'quote it ("{scalar.text}") if text was meant',
             )
 
 
@@ -239,8 +249,7 @@ YAML11_NUMBER = Rule(
     severity=WARNING,
     summary="A leading zero (octal) or a colon (base 60) changes the number YAML 1.1 reads.",
     what="Reports unquoted integers written as `010` (read as 8) or `1:30` (read as 90).",
-    why="LLaMA-Factory's YAML 1.1 loaders read these differently from what most people, and YAML 1.2 "
-    "tools, expect.",
+    why="LLaMA-Factory's YAML 1.1 loaders read these differently from what most people, and YAML 1.2 tools, expect.",
     example=Example("save_steps: 0500"),
     use_instead=Example("save_steps: 500"),
     check=_check_yaml11_numbers,
@@ -263,7 +272,14 @@ def _check_dates(ctx: Context):
             else:
                 message = f"`{scalar.text}` is read as a date object, not a string, by LLaMA-Factory {ctx.target.llamafactory}"
                 severity = WARNING
-            yield Finding(message, key=scalar.path, at="value", span=scalar.span, fix=f'quote it: "{scalar.text}"', severity=severity)
+            yield Finding(
+                message,
+                key=scalar.path,
+                at="value",
+                span=scalar.span,
+                fix=f'quote it: "{scalar.text}"',
+                severity=severity,
+            )
 
 
 DATE_VALUE = Rule(
@@ -399,7 +415,11 @@ def _check_kind(ctx: Context):
         "v1": "a LLaMA-Factory v1 config (`USE_V1=1`): not checked",
     }
     if ctx.kind in notes:
-        yield Finding(f"this looks like {notes[ctx.kind]}", span=Span(1, 1, 1, 2), fix="use --command train to check it as a train config")
+        yield Finding(
+            f"this looks like {notes[ctx.kind]}",
+            span=Span(1, 1, 1, 2),
+            fix="use --command train to check it as a train config",
+        )
 
 
 CONFIG_KIND = Rule(

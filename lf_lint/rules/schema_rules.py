@@ -94,8 +94,12 @@ def _check_unknown(ctx: Context):
         if name in MCORE_ADAPTER_KEYS:
             message += " (a Megatron-Core argument: LLaMA-Factory accepts it only under USE_MCA=1 with mcore_adapter installed)"
         if allowed_extra:
-            yield Finding(message + " (ignored: ALLOW_EXTRA_ARGS is set)", key=name, severity=WARNING,
-                          fix=f"did you mean `{suggestion}`?" if suggestion else None)
+            yield Finding(
+                message + " (ignored: ALLOW_EXTRA_ARGS is set)",
+                key=name,
+                severity=WARNING,
+                fix=f"did you mean `{suggestion}`?" if suggestion else None,
+            )
             continue
         yield Finding(
             message + ": LLaMA-Factory stops with `Some keys are not used by the HfArgumentParser`",
@@ -153,7 +157,11 @@ def _check_renamed(ctx: Context):
             message += f"; use `{replacement}`"
             if ctx.args.is_set(replacement):
                 message += f" (already set to {ctx.args.raw(replacement)!r})"
-        yield Finding(message, key=name, fix=f"rename it to `{replacement}`" if replacement else "remove it, or target a release that has it")
+        yield Finding(
+            message,
+            key=name,
+            fix=f"rename it to `{replacement}`" if replacement else "remove it, or target a release that has it",
+        )
 
 
 RENAMED_KEY = Rule(
@@ -166,8 +174,12 @@ RENAMED_KEY = Rule(
     "well-known old names (`sft_packing`, `max_source_length`), naming the key to use instead.",
     why="Configs copied from older tutorials or written for a newer release fail with `Some keys are not "
     "used by the HfArgumentParser` (hiyouga/LLaMA-Factory #7927, #7677, #5328).",
-    example=Example("evaluation_strategy: steps\neval_steps: 100\nval_size: 0.1", options={"transformers_version": "4.57.1"}),
-    use_instead=Example("eval_strategy: steps\neval_steps: 100\nval_size: 0.1", options={"transformers_version": "4.57.1"}),
+    example=Example(
+        "evaluation_strategy: steps\neval_steps: 100\nval_size: 0.1", options={"transformers_version": "4.57.1"}
+    ),
+    use_instead=Example(
+        "eval_strategy: steps\neval_steps: 100\nval_size: 0.1", options={"transformers_version": "4.57.1"}
+    ),
     check=_check_renamed,
     applies_to=("train", "infer"),
 )
@@ -185,10 +197,17 @@ def _check_types(ctx: Context):
         if isinstance(value, (datetime.date, datetime.datetime)):
             continue  # LF010 explains YAML 1.1's dates
         if value is None and problem.field is not None and problem.field.json_types == ("boolean",):
-            yield Finding(f"`{problem.key}: null` is not a boolean; LLaMA-Factory treats it as false", key=problem.key,
-                          at="value", fix=f"write {problem.key}: false", severity=WARNING)
+            yield Finding(
+                f"`{problem.key}: null` is not a boolean; LLaMA-Factory treats it as false",
+                key=problem.key,
+                at="value",
+                fix=f"write {problem.key}: false",
+                severity=WARNING,
+            )
             continue
-        expected = " or ".join(problem.field.json_types) if problem.field and problem.field.json_types else "another type"
+        expected = (
+            " or ".join(problem.field.json_types) if problem.field and problem.field.json_types else "another type"
+        )
         fix = None
         if isinstance(value, str) and _parses_as_number(value):
             fix = f"remove the quotes: {problem.key}: {value}"
@@ -203,7 +222,12 @@ def _check_types(ctx: Context):
         field = ctx.table.get(key) if isinstance(key, str) else None
         if field is None or field.json_types is None or not field.init or key in EXPLAINED_ELSEWHERE:
             continue
-        if isinstance(value, float) and value.is_integer() and "integer" in field.json_types and "number" not in field.json_types:
+        if (
+            isinstance(value, float)
+            and value.is_integer()
+            and "integer" in field.json_types
+            and "number" not in field.json_types
+        ):
             crash = FLOAT_FAILS_AT_START.get(key)
             if key == "cutoff_len" and ctx.args.packing:
                 crash = "packing multiplies lists by it, which fails with `can't multiply sequence by non-int of type 'float'`"
@@ -262,8 +286,8 @@ WRONG_TYPE = Rule(
     summary="A value of the wrong type (a string where a number is expected, a list where a string is...).",
     what="Checks each value against the type of its argument in the targeted release: booleans, integers, "
     "floats, strings, lists and mappings. A float such as `2.0` where an integer is required is reported too.",
-    why="`HfArgumentParser.parse_dict` does no type conversion: `learning_rate: \"2e-5\"` reaches the "
-    "optimizer as a string, `cutoff_len: \"1024\"` crashes the packer, `max_samples: 9000,1000` is a string "
+    why='`HfArgumentParser.parse_dict` does no type conversion: `learning_rate: "2e-5"` reaches the '
+    'optimizer as a string, `cutoff_len: "1024"` crashes the packer, `max_samples: 9000,1000` is a string '
     "(hiyouga/LLaMA-Factory #4149, #6349).",
     example=Example('learning_rate: "2.0e-5"'),
     use_instead=Example("learning_rate: 2.0e-5"),

@@ -32,7 +32,9 @@ def _check_template(ctx: Context):
             f"LLaMA-Factory {ctx.target.llamafactory} stops with: Template {name} does not exist.{hint}",
             key="template",
             at="value",
-            fix=f"did you mean `{suggestion}`?" if suggestion else "see `template` in LLaMA-Factory's README for the list",
+            fix=f"did you mean `{suggestion}`?"
+            if suggestion
+            else "see `template` in LLaMA-Factory's README for the list",
         )
     elif ctx.args.train_on_prompt and templates[name]["efficient_eos"]:
         yield Finding(

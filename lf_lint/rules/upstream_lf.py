@@ -84,7 +84,8 @@ def _num(value: object, default: float = 0.0) -> float:
 # ----------------------------------------------------------------------------- ModelArguments
 
 MISSING_MODEL = lf_rule(
-    "LF201", "missing-model",
+    "LF201",
+    "missing-model",
     summary="No `model_name_or_path`.",
     what="Reports a config without `model_name_or_path` (or with it set to null).",
     why="Every command needs a model; LLaMA-Factory refuses to start without one.",
@@ -94,21 +95,29 @@ MISSING_MODEL = lf_rule(
     key=None,
     fix="set model_name_or_path to a hub id or a local directory",
     example=Example("stage: sft\ndo_train: true\ndataset: d\noutput_dir: out", complete=True),
-    use_instead=Example("model_name_or_path: Qwen/Qwen3-0.6B\nstage: sft\ndo_train: true\ndataset: d\noutput_dir: out\nbf16: true", complete=True),
+    use_instead=Example(
+        "model_name_or_path: Qwen/Qwen3-0.6B\nstage: sft\ndo_train: true\ndataset: d\noutput_dir: out\nbf16: true",
+        complete=True,
+    ),
     applies_to=("train", "infer"),
 )
 
 PIXEL_BOUNDS = lf_rule(
-    "LF202", "pixel-bounds",
+    "LF202",
+    "pixel-bounds",
     summary="`image_max_pixels` (or `video_max_pixels`) smaller than the minimum.",
     what="Reports `image_max_pixels < image_min_pixels` and `video_max_pixels < video_min_pixels` (defaults included).",
     why="The multimodal processor cannot resize into an empty range; LLaMA-Factory refuses it.",
     upstream="hparams/model_args.py::ProcessorArguments.__post_init__",
     versions=FROM_093,
-    when=lambda a, ctx: _num(a.image_max_pixels) < _num(a.image_min_pixels) or _num(a.video_max_pixels) < _num(a.video_min_pixels),
-    message=lambda ctx: "`image_max_pixels` cannot be smaller than `image_min_pixels`."
-    if _num(ctx.args.image_max_pixels) < _num(ctx.args.image_min_pixels)
-    else "`video_max_pixels` cannot be smaller than `video_min_pixels`.",
+    when=lambda a, ctx: (
+        _num(a.image_max_pixels) < _num(a.image_min_pixels) or _num(a.video_max_pixels) < _num(a.video_min_pixels)
+    ),
+    message=lambda ctx: (
+        "`image_max_pixels` cannot be smaller than `image_min_pixels`."
+        if _num(ctx.args.image_max_pixels) < _num(ctx.args.image_min_pixels)
+        else "`video_max_pixels` cannot be smaller than `video_min_pixels`."
+    ),
     key=lambda ctx: _set(ctx.args, "image_max_pixels", "image_min_pixels", "video_max_pixels", "video_min_pixels"),
     example=Example("image_max_pixels: 1000\nimage_min_pixels: 4096"),
     use_instead=Example("image_max_pixels: 262144\nimage_min_pixels: 4096"),
@@ -116,7 +125,8 @@ PIXEL_BOUNDS = lf_rule(
 )
 
 EXPORT_QUANT_DATASET = lf_rule(
-    "LF203", "export-quantization-dataset",
+    "LF203",
+    "export-quantization-dataset",
     summary="`export_quantization_bit` without `export_quantization_dataset`.",
     what="Reports an export quantization bit width without the calibration dataset GPTQ needs.",
     why="LLaMA-Factory refuses the config when the arguments are parsed.",
@@ -129,7 +139,8 @@ EXPORT_QUANT_DATASET = lf_rule(
 )
 
 SPLIT_SPECIAL_TOKENS = lf_rule(
-    "LF204", "split-special-tokens-fast-tokenizer",
+    "LF204",
+    "split-special-tokens-fast-tokenizer",
     summary="`split_special_tokens` with a fast tokenizer (LLaMA-Factory <= 0.9.4).",
     what="Reports `split_special_tokens: true` while `use_fast_tokenizer` is true (its default).",
     why="Up to 0.9.4 LLaMA-Factory only supports splitting special tokens with slow tokenizers and refuses the "
@@ -141,7 +152,9 @@ SPLIT_SPECIAL_TOKENS = lf_rule(
     key="split_special_tokens",
     fix="add use_fast_tokenizer: false",
     example=Example("split_special_tokens: true", options={"llamafactory_version": "0.9.4"}),
-    use_instead=Example("split_special_tokens: true\nuse_fast_tokenizer: false", options={"llamafactory_version": "0.9.4"}),
+    use_instead=Example(
+        "split_special_tokens: true\nuse_fast_tokenizer: false", options={"llamafactory_version": "0.9.4"}
+    ),
     applies_to=("train", "infer"),
 )
 
@@ -150,7 +163,8 @@ SPLIT_SPECIAL_TOKENS = lf_rule(
 _DATA = "hparams/data_args.py::DataArguments.__post_init__"
 
 VAL_SIZE_WITHOUT_DATASET = lf_rule(
-    "LF210", "val-size-without-dataset",
+    "LF210",
+    "val-size-without-dataset",
     summary="`val_size` without a `dataset` to split.",
     what="Reports `val_size` greater than 0 when no `dataset` is set.",
     why="The validation split is taken from the training datasets; LLaMA-Factory refuses it without them.",
@@ -161,7 +175,8 @@ VAL_SIZE_WITHOUT_DATASET = lf_rule(
 )
 
 VAL_SIZE_WITH_EVAL_DATASET = lf_rule(
-    "LF211", "val-size-with-eval-dataset",
+    "LF211",
+    "val-size-with-eval-dataset",
     summary="Both `val_size` and `eval_dataset`.",
     what="Reports `val_size` greater than 0 together with `eval_dataset`.",
     why="There are two ways to get evaluation data, and LLaMA-Factory accepts only one.",
@@ -175,7 +190,8 @@ VAL_SIZE_WITH_EVAL_DATASET = lf_rule(
 )
 
 INTERLEAVE_WITH_CONCAT = lf_rule(
-    "LF212", "interleave-probs-with-concat",
+    "LF212",
+    "interleave-probs-with-concat",
     summary="`interleave_probs` with `mix_strategy: concat`.",
     what="Reports `interleave_probs` when the datasets are concatenated (the default `mix_strategy`).",
     why="Probabilities only mean something when datasets are interleaved; LLaMA-Factory refuses the config.",
@@ -203,15 +219,20 @@ def _probs_length_message(ctx: Context) -> str:
 
 
 INTERLEAVE_LENGTH = lf_rule(
-    "LF213", "interleave-probs-length",
+    "LF213",
+    "interleave-probs-length",
     summary="`interleave_probs` does not have one probability per dataset.",
     what="Reports `interleave_probs` whose length differs from the number of `dataset` names (or of "
     "`eval_dataset` names: the same probabilities are used for both).",
     why="LLaMA-Factory refuses the config when the arguments are parsed.",
     upstream=_DATA,
-    when=lambda a, ctx: a.interleave_probs is not None and a.mix_strategy != "concat" and (
-        (a.dataset is not None and len(a.datasets) != len(_probs(a)))
-        or (a.eval_dataset is not None and len(a.eval_datasets) != len(_probs(a)))
+    when=lambda a, ctx: (
+        a.interleave_probs is not None
+        and a.mix_strategy != "concat"
+        and (
+            (a.dataset is not None and len(a.datasets) != len(_probs(a)))
+            or (a.eval_dataset is not None and len(a.eval_datasets) != len(_probs(a)))
+        )
     ),
     message=_probs_length_message,
     key="interleave_probs",
@@ -220,7 +241,8 @@ INTERLEAVE_LENGTH = lf_rule(
 )
 
 STREAMING_VAL_SIZE = lf_rule(
-    "LF214", "streaming-fractional-val-size",
+    "LF214",
+    "streaming-fractional-val-size",
     summary="A fractional `val_size` in streaming mode.",
     what="Reports `streaming: true` with `val_size` between 0 and 1.",
     why="A stream has no length to take a fraction of; LLaMA-Factory requires a number of examples.",
@@ -232,7 +254,8 @@ STREAMING_VAL_SIZE = lf_rule(
 )
 
 STREAMING_MAX_SAMPLES = lf_rule(
-    "LF215", "streaming-max-samples",
+    "LF215",
+    "streaming-max-samples",
     summary="`max_samples` in streaming mode.",
     what="Reports `max_samples` together with `streaming: true`.",
     why="LLaMA-Factory refuses the combination when the arguments are parsed.",
@@ -243,7 +266,8 @@ STREAMING_MAX_SAMPLES = lf_rule(
 )
 
 MASK_HISTORY_TRAIN_ON_PROMPT = lf_rule(
-    "LF216", "mask-history-with-train-on-prompt",
+    "LF216",
+    "mask-history-with-train-on-prompt",
     summary="`mask_history` together with `train_on_prompt`.",
     what="Reports `mask_history: true` and `train_on_prompt: true` in the same config.",
     why="One trains on prompts, the other masks earlier turns; LLaMA-Factory refuses the pair.",
@@ -260,12 +284,15 @@ MASK_HISTORY_TRAIN_ON_PROMPT = lf_rule(
 _FT = "hparams/finetuning_args.py::FinetuningArguments.__post_init__"
 
 QUANT_BITS = lf_rule(
-    "LF220", "reference-model-quantization-bits",
+    "LF220",
+    "reference-model-quantization-bits",
     summary="`ref_model_quantization_bit`/`reward_model_quantization_bit` other than 4 or 8.",
     what="Reports quantization bit widths for the reference or reward model that are not 4 or 8.",
     why="LLaMA-Factory asserts the value when the arguments are parsed.",
     upstream=_FT,
-    when=lambda a, ctx: a.ref_model_quantization_bit not in (None, 4, 8) or a.reward_model_quantization_bit not in (None, 4, 8),
+    when=lambda a, ctx: (
+        a.ref_model_quantization_bit not in (None, 4, 8) or a.reward_model_quantization_bit not in (None, 4, 8)
+    ),
     message="AssertionError: We only accept 4-bit or 8-bit quantization.",
     key=lambda ctx: _set(ctx.args, "ref_model_quantization_bit", "reward_model_quantization_bit"),
     at="value",
@@ -273,7 +300,8 @@ QUANT_BITS = lf_rule(
 )
 
 PPO_REWARD_MODEL = lf_rule(
-    "LF221", "ppo-without-reward-model",
+    "LF221",
+    "ppo-without-reward-model",
     summary="PPO without a `reward_model`.",
     what="Reports `stage: ppo` without `reward_model`.",
     why="PPO optimises against a reward model; LLaMA-Factory refuses to start without one.",
@@ -299,19 +327,26 @@ def _reward_type_mismatch(a: Args) -> str | None:
 
 
 PPO_REWARD_TYPE = lf_rule(
-    "LF222", "ppo-reward-model-type",
+    "LF222",
+    "ppo-reward-model-type",
     summary="`reward_model_type: lora` for a full or freeze PPO run.",
     what="Reports a LoRA (or OFT) reward model when the PPO policy itself is not trained with LoRA (OFT).",
     why="The reward adapter is loaded onto the policy model, which only works when the policy is an adapter too.",
     upstream=_FT,
-    when=lambda a, ctx: _reward_type_mismatch(a) == "lora" or (_reward_type_mismatch(a) == "oft" and ctx.target.llamafactory in FROM_094),
-    message=lambda ctx: f"`reward_model_type` cannot be {_reward_type_mismatch(ctx.args)} for Freeze/Full PPO training.",
+    when=lambda a, ctx: (
+        _reward_type_mismatch(a) == "lora"
+        or (_reward_type_mismatch(a) == "oft" and ctx.target.llamafactory in FROM_094)
+    ),
+    message=lambda ctx: (
+        f"`reward_model_type` cannot be {_reward_type_mismatch(ctx.args)} for Freeze/Full PPO training."
+    ),
     key="reward_model_type",
     applies_to=("train", "infer"),
 )
 
 DPO_LABEL_SMOOTHING = lf_rule(
-    "LF223", "dpo-label-smoothing",
+    "LF223",
+    "dpo-label-smoothing",
     summary="`dpo_label_smoothing` with a DPO loss other than sigmoid.",
     what="Reports `dpo_label_smoothing` above 0 in a DPO run whose `pref_loss` is not `sigmoid`.",
     why="Label smoothing (cDPO) is defined for the sigmoid loss only; LLaMA-Factory refuses other losses.",
@@ -325,7 +360,8 @@ DPO_LABEL_SMOOTHING = lf_rule(
 )
 
 LLAMA_PRO_FULL = lf_rule(
-    "LF224", "llama-pro-full",
+    "LF224",
+    "llama-pro-full",
     summary="`use_llama_pro` with full fine-tuning.",
     what="Reports `use_llama_pro: true` with `finetuning_type: full`.",
     why="LLaMA Pro trains only the expanded blocks; LLaMA-Factory allows it with freeze or LoRA training only.",
@@ -337,7 +373,8 @@ LLAMA_PRO_FULL = lf_rule(
 )
 
 LORA_WITH_MEMORY_OPTIMIZERS = lf_rule(
-    "LF225", "lora-with-galore-apollo-badam",
+    "LF225",
+    "lora-with-galore-apollo-badam",
     summary="LoRA together with GaLore, APOLLO or BAdam.",
     what="Reports `finetuning_type: lora` with `use_galore`, `use_apollo` or `use_badam`.",
     why="These optimisers replace full-parameter training; they cannot be combined with LoRA adapters.",
@@ -351,7 +388,8 @@ LORA_WITH_MEMORY_OPTIMIZERS = lf_rule(
 )
 
 MEMORY_OPTIMIZERS_TOGETHER = lf_rule(
-    "LF226", "galore-apollo-badam-together",
+    "LF226",
+    "galore-apollo-badam-together",
     summary="More than one of GaLore, APOLLO and BAdam.",
     what="Reports configs that enable two or three of `use_galore`, `use_apollo` and `use_badam`.",
     why="Each replaces the optimiser; LLaMA-Factory accepts only one.",
@@ -363,7 +401,8 @@ MEMORY_OPTIMIZERS_TOGETHER = lf_rule(
 )
 
 PISSA_STAGE = lf_rule(
-    "LF227", "pissa-stage",
+    "LF227",
+    "pissa-stage",
     summary="PiSSA initialisation in PPO, KTO or DPO with a reference model.",
     what="Reports `pissa_init: true` in PPO or KTO, or in DPO with a loss that uses a reference model "
     "(any `pref_loss` but orpo and simpo).",
@@ -387,7 +426,8 @@ def _lora_only_option(a: Args) -> str | None:
 
 
 LORA_ONLY_OPTION = lf_rule(
-    "LF228", "lora-only-option",
+    "LF228",
+    "lora-only-option",
     summary="A LoRA-only option (`loraplus_lr_ratio`, `use_rslora`, `use_dora`, `pissa_init`) without LoRA.",
     what="Reports LoRA variants and LoRA+ set when `finetuning_type` is not `lora`.",
     why="They configure the LoRA adapter; LLaMA-Factory refuses them for full, freeze and OFT training.",
@@ -418,7 +458,8 @@ def _sft_only(a: Args) -> str | None:
 
 
 SFT_ONLY = lf_rule(
-    "LF230", "sft-only-option",
+    "LF230",
+    "sft-only-option",
     summary="`predict_with_generate`, `neat_packing`, `train_on_prompt` or `mask_history` outside SFT.",
     what="Reports options that only the SFT stage implements when `stage` is pt, rm, ppo, dpo or kto.",
     why="LLaMA-Factory refuses them before loading anything.",
@@ -431,7 +472,8 @@ SFT_ONLY = lf_rule(
 )
 
 PREDICT_NEEDS_GENERATE = lf_rule(
-    "LF231", "predict-needs-generate",
+    "LF231",
+    "predict-needs-generate",
     summary="`do_predict` in SFT without `predict_with_generate`.",
     what="Reports `do_predict: true` in an SFT config without `predict_with_generate: true`.",
     why="LLaMA-Factory saves predictions by generating them; it refuses to predict otherwise.",
@@ -442,7 +484,8 @@ PREDICT_NEEDS_GENERATE = lf_rule(
 )
 
 RM_PPO_BEST_MODEL = lf_rule(
-    "LF232", "rm-ppo-load-best-model",
+    "LF232",
+    "rm-ppo-load-best-model",
     summary="`load_best_model_at_end` in the RM or PPO stage.",
     what="Reports `load_best_model_at_end: true` with `stage: rm` or `stage: ppo`.",
     why="These stages save value heads and adapters in their own way; LLaMA-Factory refuses the option.",
@@ -485,7 +528,8 @@ def _effective_report_to(a: Args, ctx: Context) -> list[str]:
 
 
 PPO_CONSTRAINTS = lf_rule(
-    "LF233", "ppo-constraints",
+    "LF233",
+    "ppo-constraints",
     summary="A PPO config LLaMA-Factory refuses (evaluation only, S^2-Attn, LoRA reward with Unsloth, loggers).",
     what="Reports PPO configs without `do_train`, with `shift_attn`, with a LoRA reward model under Unsloth or "
     "KTransformers, or logging to something other than wandb/tensorboard (and trackio from 0.9.5). With "
@@ -510,13 +554,15 @@ DEEPSPEED_NEEDS_TORCHRUN = Rule(
     why="`llamafactory-cli train` only starts torchrun for several GPUs or `FORCE_TORCHRUN=1`; DeepSpeed "
     "needs it, so LLaMA-Factory stops with ``Please use `FORCE_TORCHRUN=1` to launch DeepSpeed training.``",
     check=lambda ctx: (
-        [Finding(
-            f"LLaMA-Factory {ctx.target.llamafactory} stops with ``Please use `FORCE_TORCHRUN=1` to launch DeepSpeed "
-            f"training.`` when it runs on {ctx.launch.describe()}",
-            key="deepspeed",
-            fix="launch with FORCE_TORCHRUN=1 llamafactory-cli train ..., or check with --num-gpus N",
-            severity=ERROR if ctx.launch.source != "assumed" else WARNING,
-        )]
+        [
+            Finding(
+                f"LLaMA-Factory {ctx.target.llamafactory} stops with ``Please use `FORCE_TORCHRUN=1` to launch DeepSpeed "
+                f"training.`` when it runs on {ctx.launch.describe()}",
+                key="deepspeed",
+                fix="launch with FORCE_TORCHRUN=1 llamafactory-cli train ..., or check with --num-gpus N",
+                severity=ERROR if ctx.launch.source != "assumed" else WARNING,
+            )
+        ]
         if ctx.args.deepspeed is not None and not ctx.launch.distributed
         else []
     ),
@@ -526,7 +572,8 @@ DEEPSPEED_NEEDS_TORCHRUN = Rule(
 )
 
 STREAMING_MAX_STEPS = lf_rule(
-    "LF235", "streaming-needs-max-steps",
+    "LF235",
+    "streaming-needs-max-steps",
     summary="`streaming: true` without `max_steps`.",
     what="Reports streaming datasets when `max_steps` is not set.",
     why="A stream has no length, so the number of steps cannot be derived from epochs (hiyouga/LLaMA-Factory "
@@ -538,7 +585,8 @@ STREAMING_MAX_STEPS = lf_rule(
 )
 
 TRAIN_NEEDS_DATASET = lf_rule(
-    "LF236", "train-needs-dataset",
+    "LF236",
+    "train-needs-dataset",
     summary="`do_train` without a `dataset`.",
     what="Reports `do_train: true` when no `dataset` is named.",
     why="There is nothing to train on; LLaMA-Factory stops.",
@@ -547,7 +595,10 @@ TRAIN_NEEDS_DATASET = lf_rule(
     message="Please specify dataset for training.",
     key="do_train",
     example=Example("model_name_or_path: m\nstage: sft\ndo_train: true\noutput_dir: out", complete=True),
-    use_instead=Example("model_name_or_path: m\nstage: sft\ndo_train: true\noutput_dir: out\ndataset: identity\nbf16: true", complete=True),
+    use_instead=Example(
+        "model_name_or_path: m\nstage: sft\ndo_train: true\noutput_dir: out\ndataset: identity\nbf16: true",
+        complete=True,
+    ),
 )
 
 
@@ -555,11 +606,19 @@ def _eval_data_problem(a: Args, ctx: Context) -> tuple[str, str] | None:
     needs = a.do_eval or a.do_predict
     if ctx.target.llamafactory in FROM_094:
         if (needs or a.predict_with_generate) and a.eval_dataset is None and _num(a.val_size) < 1e-6:
-            key = "eval_strategy" if a.eval_strategy != "no" and not a.is_set("do_eval") else _set(a, "do_eval", "do_predict", "predict_with_generate") or "eval_strategy"
+            key = (
+                "eval_strategy"
+                if a.eval_strategy != "no" and not a.is_set("do_eval")
+                else _set(a, "do_eval", "do_predict", "predict_with_generate") or "eval_strategy"
+            )
             return "Please make sure eval_dataset be provided or val_size >1e-6", key
         return None
     if needs and a.eval_dataset is None and _num(a.val_size) < 1e-6:
-        key = "eval_strategy" if a.eval_strategy != "no" and not a.is_set("do_eval") else _set(a, "do_eval", "do_predict") or "eval_strategy"
+        key = (
+            "eval_strategy"
+            if a.eval_strategy != "no" and not a.is_set("do_eval")
+            else _set(a, "do_eval", "do_predict") or "eval_strategy"
+        )
         return "Please specify dataset for evaluation.", key
     if a.predict_with_generate and a.eval_dataset is None:
         return "Cannot use `predict_with_generate` if `eval_dataset` is None.", "predict_with_generate"
@@ -567,7 +626,8 @@ def _eval_data_problem(a: Args, ctx: Context) -> tuple[str, str] | None:
 
 
 EVAL_NEEDS_DATA = lf_rule(
-    "LF237", "eval-needs-data",
+    "LF237",
+    "eval-needs-data",
     summary="Evaluation or prediction without `eval_dataset` or `val_size`.",
     what="Reports `do_eval`, `do_predict`, `predict_with_generate` or any `eval_strategy` other than `no` "
     "(which turns `do_eval` on) when there is neither an `eval_dataset` nor a `val_size`.",
@@ -593,7 +653,8 @@ def _generate_problem(a: Args, ctx: Context) -> str | None:
 
 
 PREDICT_WITH_GENERATE = lf_rule(
-    "LF238", "predict-with-generate-conflict",
+    "LF238",
+    "predict-with-generate-conflict",
     summary="`predict_with_generate` with DeepSpeed ZeRO-3 or `compute_accuracy`.",
     what="Reports `predict_with_generate: true` together with a ZeRO-3 DeepSpeed config or `compute_accuracy`.",
     why="Generation cannot run on ZeRO-3-partitioned weights, and accuracy is computed from logits that "
@@ -605,7 +666,8 @@ PREDICT_WITH_GENERATE = lf_rule(
 )
 
 DEVICE_MAP_TRAINING = lf_rule(
-    "LF239", "quantization-device-map-training",
+    "LF239",
+    "quantization-device-map-training",
     summary="`quantization_device_map: auto` while training.",
     what="Reports `quantization_device_map: auto` with `do_train: true`.",
     why="A model split across devices by `device_map` cannot be trained by the Trainer; LLaMA-Factory refuses it.",
@@ -631,7 +693,8 @@ def _zero3_problem(a: Args, ctx: Context) -> tuple[str, str] | None:
 
 
 ZERO3_CONFLICT = lf_rule(
-    "LF240", "zero3-conflict",
+    "LF240",
+    "zero3-conflict",
     summary="An option LLaMA-Factory cannot combine with DeepSpeed ZeRO-3 (PiSSA, `pure_bf16`, Unsloth, KTransformers).",
     what="Reads the `deepspeed` config (file or inline) and, when it is ZeRO stage 3, reports `pissa_init`, "
     "`pure_bf16`, `use_unsloth` and `use_kt`.",
@@ -640,7 +703,9 @@ ZERO3_CONFLICT = lf_rule(
     when=lambda a, ctx: _zero3_problem(a, ctx) is not None,
     message=lambda ctx: _zero3_problem(ctx.args, ctx)[0],
     key=lambda ctx: _zero3_problem(ctx.args, ctx)[1],
-    example=Example("deepspeed: {zero_optimization: {stage: 3}}\npure_bf16: true\nbf16: false", options={"num_gpus": 2}),
+    example=Example(
+        "deepspeed: {zero_optimization: {stage: 3}}\npure_bf16: true\nbf16: false", options={"num_gpus": 2}
+    ),
     use_instead=Example("deepspeed: {zero_optimization: {stage: 3}}", options={"num_gpus": 2}),
 )
 
@@ -661,7 +726,8 @@ def _distributed_problem(a: Args, ctx: Context) -> tuple[str, str] | None:
 
 
 DISTRIBUTED_OPTIMIZER = lf_rule(
-    "LF241", "distributed-layerwise-optimizer",
+    "LF241",
+    "distributed-layerwise-optimizer",
     summary="Layer-wise GaLore/APOLLO or BAdam in a multi-process run LLaMA-Factory refuses.",
     what="For distributed launches (`--num-gpus` > 1, `FORCE_TORCHRUN`), reports layer-wise GaLore or APOLLO, "
     "ratio-mode BAdam, and layer-wise BAdam without DeepSpeed ZeRO-3.",
@@ -673,7 +739,8 @@ DISTRIBUTED_OPTIMIZER = lf_rule(
 )
 
 DEEPSPEED_MEMORY_OPTIMIZER = lf_rule(
-    "LF242", "deepspeed-galore-apollo",
+    "LF242",
+    "deepspeed-galore-apollo",
     summary="GaLore or APOLLO with DeepSpeed.",
     what="Reports `use_galore` or `use_apollo` together with a `deepspeed` config.",
     why="Both replace the optimiser in a way DeepSpeed does not support; LLaMA-Factory refuses the pair.",
@@ -684,7 +751,8 @@ DEEPSPEED_MEMORY_OPTIMIZER = lf_rule(
 )
 
 FP8_QUANTIZATION = lf_rule(
-    "LF243", "fp8-with-quantization",
+    "LF243",
+    "fp8-with-quantization",
     summary="FP8 training together with `quantization_bit`.",
     what="Reports `fp8: true` with a quantized model (`quantization_bit`).",
     why="FP8 mixed precision needs full-precision weights to cast; LLaMA-Factory refuses quantized ones.",
@@ -703,19 +771,25 @@ def _backend_message(ctx: Context) -> str:
 
 
 INFER_BACKEND = lf_rule(
-    "LF244", "infer-backend-in-training",
+    "LF244",
+    "infer-backend-in-training",
     summary="`infer_backend` other than `huggingface` in a train config.",
     what="Reports `infer_backend: vllm` (or `sglang`) in a config for `llamafactory-cli train`.",
     why="vLLM and SGLang only serve inference; training refuses them.",
     upstream=_TRAIN,
-    when=lambda a, ctx: (a.infer_backend == "vllm") if ctx.target.llamafactory == "0.9.2" else a.infer_backend not in (None, "huggingface"),
+    when=lambda a, ctx: (
+        (a.infer_backend == "vllm")
+        if ctx.target.llamafactory == "0.9.2"
+        else a.infer_backend not in (None, "huggingface")
+    ),
     message=_backend_message,
     key="infer_backend",
     at="value",
 )
 
 NEAT_PACKING_TRANSFORMERS = lf_rule(
-    "LF245", "neat-packing-transformers",
+    "LF245",
+    "neat-packing-transformers",
     summary="`neat_packing` with transformers >= 4.53 (LLaMA-Factory 0.9.4).",
     what="Reports `neat_packing: true` when LLaMA-Factory 0.9.4 runs on transformers 4.53 or newer.",
     why="0.9.4's neat packing relies on attention internals that changed in transformers 4.53; it refuses the "
@@ -728,15 +802,20 @@ NEAT_PACKING_TRANSFORMERS = lf_rule(
 )
 
 TRACKIO_PROJECT = lf_rule(
-    "LF246", "trackio-needs-project",
+    "LF246",
+    "trackio-needs-project",
     summary="`report_to: trackio` without `project`.",
     what="Reports Trackio logging without the `project` it requires.",
     why="LLaMA-Factory 0.9.5 validates the Trackio arguments at start-up.",
     upstream="hparams/parser.py::_verify_trackio_args",
     versions=("0.9.5",),
     when=lambda a, ctx: "trackio" in a.report_to and (ctx.target.tf < (4, 57) or not a.project),
-    message=lambda ctx: "AttributeError: 'TrainingArguments' object has no attribute 'project' (the `project` argument "
-    "arrived in transformers 4.57)" if ctx.target.tf < (4, 57) else "`--project` must be specified when using Trackio.",
+    message=lambda ctx: (
+        "AttributeError: 'TrainingArguments' object has no attribute 'project' (the `project` argument "
+        "arrived in transformers 4.57)"
+        if ctx.target.tf < (4, 57)
+        else "`--project` must be specified when using Trackio."
+    ),
     key="report_to",
 )
 
@@ -751,7 +830,8 @@ def _adapters(a: Args) -> list[str]:
 
 
 ADAPTER_NEEDS_LORA = lf_rule(
-    "LF260", "adapter-needs-lora",
+    "LF260",
+    "adapter-needs-lora",
     summary="`adapter_name_or_path` without LoRA.",
     what="Reports an adapter to load when `finetuning_type` is not `lora`.",
     why="Adapters are LoRA weights; LLaMA-Factory refuses them for full, freeze and OFT training.",
@@ -782,7 +862,8 @@ def _quantization_problem(a: Args, ctx: Context) -> tuple[str, str] | None:
 
 
 QUANTIZATION_CONFLICT = lf_rule(
-    "LF261", "quantization-conflict",
+    "LF261",
+    "quantization-conflict",
     summary="Quantization with full/freeze training, PiSSA, `resize_vocab`, a new adapter or several adapters.",
     what="Reports `quantization_bit` with `finetuning_type: full` or `freeze` (OFT is allowed from 0.9.4), "
     "and with `pissa_init`, `resize_vocab`, `create_new_adapter` on an adapter, or more than one adapter.",
@@ -800,7 +881,8 @@ QUANTIZATION_CONFLICT = lf_rule(
 # ----------------------------------------------------------------------------- warnings
 
 MIXED_PRECISION = lf_rule(
-    "LF280", "no-mixed-precision",
+    "LF280",
+    "no-mixed-precision",
     summary="Training in full fp32 (neither `bf16` nor `fp16`).",
     what="Reports training configs that set none of `bf16: true`, `fp16: true` and `pure_bf16: true`.",
     why="fp32 training needs about twice the activation memory and is several times slower on GPUs with "
@@ -817,7 +899,8 @@ MIXED_PRECISION = lf_rule(
 )
 
 UPCAST_LAYERNORM = lf_rule(
-    "LF281", "quantized-without-upcast-layernorm",
+    "LF281",
+    "quantized-without-upcast-layernorm",
     summary="Quantized training without `upcast_layernorm`.",
     what="Reports QLoRA training (`quantization_bit` set) without `upcast_layernorm: true`.",
     why="LLaMA-Factory recommends computing layer norms in fp32 for quantized models for stability.",
@@ -830,20 +913,28 @@ UPCAST_LAYERNORM = lf_rule(
 )
 
 RESIZE_VOCAB_TARGET = lf_rule(
-    "LF282", "resize-vocab-without-additional-target",
+    "LF282",
+    "resize-vocab-without-additional-target",
     summary="LoRA with `resize_vocab` but the embeddings not trainable.",
     what="Reports LoRA training with `resize_vocab: true` and no `additional_target`.",
     why="New token embeddings stay at their random initialisation unless the embedding layers are trained too.",
     upstream=_TRAIN,
     severity=WARNING,
-    when=lambda a, ctx: a.do_train and a.finetuning_type == "lora" and a.quantization_bit is None and a.resize_vocab and a.additional_target is None,
+    when=lambda a, ctx: (
+        a.do_train
+        and a.finetuning_type == "lora"
+        and a.quantization_bit is None
+        and a.resize_vocab
+        and a.additional_target is None
+    ),
     message="Remember to add embedding layers to `additional_target` to make the added tokens trainable.",
     key="resize_vocab",
     fix="add additional_target: embed_tokens,lm_head",
 )
 
 MEMORY_OPTIMIZER_PRECISION = lf_rule(
-    "LF283", "galore-apollo-mixed-precision",
+    "LF283",
+    "galore-apollo-mixed-precision",
     summary="GaLore or APOLLO without `pure_bf16`.",
     what="Reports GaLore/APOLLO training without `pure_bf16: true`.",
     why="With mixed precision the fp32 master weights and optimiser states come back, which defeats the memory "
@@ -857,7 +948,8 @@ MEMORY_OPTIMIZER_PRECISION = lf_rule(
 )
 
 FP8_ALL_GATHER = lf_rule(
-    "LF284", "fp8-all-gather-without-fp8",
+    "LF284",
+    "fp8-all-gather-without-fp8",
     summary="`fp8_enable_fsdp_float8_all_gather` without `fp8`.",
     what="Reports the FSDP float8 all-gather option when `fp8` is off.",
     why="LLaMA-Factory turns `fp8` on by itself in that case, which may not be what you meant.",
@@ -870,7 +962,8 @@ FP8_ALL_GATHER = lf_rule(
 )
 
 NEAT_PACKING_WITHOUT_PACKING = lf_rule(
-    "LF285", "neat-packing-without-packing",
+    "LF285",
+    "neat-packing-without-packing",
     summary="`neat_packing` without `packing` (LLaMA-Factory 0.9.2).",
     what="Reports `neat_packing: true` without `packing: true` on 0.9.2, which turns packing on itself.",
     why="Neat packing is a variant of packing; 0.9.2 enables packing silently, which changes the example count.",
@@ -883,16 +976,20 @@ NEAT_PACKING_WITHOUT_PACKING = lf_rule(
 )
 
 RESUME_DROPPED = lf_rule(
-    "LF286", "resume-not-supported",
+    "LF286",
+    "resume-not-supported",
     summary="`resume_from_checkpoint` in a full/freeze RM or PPO run.",
     what="Reports `resume_from_checkpoint` with `stage: rm` or `ppo` and `finetuning_type: full` or `freeze`.",
     why="LLaMA-Factory cannot resume these runs: it drops the setting and trains from scratch.",
     upstream=_TRAIN,
     severity=WARNING,
-    when=lambda a, ctx: a.stage in ("rm", "ppo") and a.finetuning_type in ("full", "freeze") and a.resume_from_checkpoint is not None,
+    when=lambda a, ctx: (
+        a.stage in ("rm", "ppo") and a.finetuning_type in ("full", "freeze") and a.resume_from_checkpoint is not None
+    ),
     message="Cannot resume from checkpoint in current stage.",
     key="resume_from_checkpoint",
 )
+
 
 def _output_dir_state(a: Args, ctx: Context) -> str | None:
     """get_train_args' auto-resume block: "refuse", "resume" or None."""
@@ -909,7 +1006,8 @@ def _output_dir_state(a: Args, ctx: Context) -> str | None:
 
 
 OUTPUT_DIR_NOT_EMPTY = lf_rule(
-    "LF287", "output-dir-not-empty",
+    "LF287",
+    "output-dir-not-empty",
     summary="`output_dir` already holds a trained model and `overwrite_output_dir` is not set.",
     what="Looks into `output_dir` (relative to the launch directory): model or adapter weights without any "
     "`checkpoint-N` folder make LLaMA-Factory refuse to start.",
@@ -924,7 +1022,8 @@ OUTPUT_DIR_NOT_EMPTY = lf_rule(
 )
 
 AUTO_RESUME = lf_rule(
-    "LF288", "auto-resume",
+    "LF288",
+    "auto-resume",
     summary="`output_dir` has checkpoints, so LLaMA-Factory resumes from the last one.",
     what="Reports that `output_dir` already contains `checkpoint-N` folders and neither `overwrite_output_dir` nor "
     "`resume_from_checkpoint` is set.",
@@ -933,14 +1032,17 @@ AUTO_RESUME = lf_rule(
     upstream=_TRAIN,
     severity=INFO,
     when=lambda a, ctx: _output_dir_state(a, ctx) == "resume",
-    message=lambda ctx: f"LLaMA-Factory will resume training from {ctx.output_dir.path / ctx.output_dir.last_checkpoint}",
+    message=lambda ctx: (
+        f"LLaMA-Factory will resume training from {ctx.output_dir.path / ctx.output_dir.last_checkpoint}"
+    ),
     key="output_dir",
     at="value",
     fix="set overwrite_output_dir: true (or change output_dir) to start over",
 )
 
 YI_SLOW_TOKENIZER = lf_rule(
-    "LF289", "yi-slow-tokenizer",
+    "LF289",
+    "yi-slow-tokenizer",
     summary="`template: yi` switches to the slow tokenizer (LLaMA-Factory <= 0.9.4).",
     what="Reports `template: yi` with the fast tokenizer (the default) on 0.9.2-0.9.4.",
     why="LLaMA-Factory turns `use_fast_tokenizer` off for Yi models by itself and says so: tokenization is slower "
@@ -955,15 +1057,21 @@ YI_SLOW_TOKENIZER = lf_rule(
 )
 
 EVAL_ONLY_NOTES = lf_rule(
-    "LF290", "evaluation-only-run",
+    "LF290",
+    "evaluation-only-run",
     summary="A run that does not train (`do_train` off) in a way LLaMA-Factory warns about.",
     what="Reports evaluation-only runs on a 4/8-bit model, and DPO evaluation without a `ref_model`.",
     why="LLaMA-Factory warns that quantized evaluation scores lower, and that DPO rewards need a reference model.",
     upstream=_TRAIN,
     severity=INFO,
-    when=lambda a, ctx: not a.do_train and (a.quantization_bit is not None or (a.stage == "dpo" and a.ref_model is None)),
-    message=lambda ctx: "Evaluating model in 4/8-bit mode may cause lower scores."
-    if ctx.args.quantization_bit is not None else "Specify `ref_model` for computing rewards at evaluation.",
+    when=lambda a, ctx: (
+        not a.do_train and (a.quantization_bit is not None or (a.stage == "dpo" and a.ref_model is None))
+    ),
+    message=lambda ctx: (
+        "Evaluating model in 4/8-bit mode may cause lower scores."
+        if ctx.args.quantization_bit is not None
+        else "Specify `ref_model` for computing rewards at evaluation."
+    ),
     key=lambda ctx: "quantization_bit" if ctx.args.quantization_bit is not None else "stage",
 )
 

@@ -47,7 +47,9 @@ EVAL_STEPS_MISSING = Rule(
     what="Reports `eval_strategy: steps` when `eval_steps` is unset or 0 and `logging_steps` is 0.",
     why="transformers falls back from `eval_steps` to `logging_steps`; with both missing it raises at start-up.",
     example=Example("eval_strategy: steps\nlogging_strategy: epoch\nlogging_steps: 0\nval_size: 0.1"),
-    use_instead=Example("eval_strategy: steps\neval_steps: 100\nlogging_strategy: epoch\nlogging_steps: 0\nval_size: 0.1"),
+    use_instead=Example(
+        "eval_strategy: steps\neval_steps: 100\nlogging_strategy: epoch\nlogging_steps: 0\nval_size: 0.1"
+    ),
     upstream="transformers `TrainingArguments.__post_init__` (4.45-5.6).",
     check=_eval_steps_missing,
 )
@@ -80,7 +82,11 @@ LOGGING_STEPS_ZERO = Rule(
 
 def _fractional_steps(ctx: Context):
     a = ctx.args
-    strategies = {"logging": str(a.logging_strategy or "steps"), "eval": a.eval_strategy, "save": str(a.save_strategy or "steps")}
+    strategies = {
+        "logging": str(a.logging_strategy or "steps"),
+        "eval": a.eval_strategy,
+        "save": str(a.save_strategy or "steps"),
+    }
     for kind, value in _steps_values(a).items():
         if strategies[kind] == "steps" and value is not None and value > 1 and value != int(value):
             yield Finding(
@@ -161,8 +167,11 @@ def _best_model(ctx: Context):
             "--load_best_model_at_end requires the saving steps to be a round multiple of the evaluation steps, "
             f"but found {save_steps}, which is not a round multiple of {eval_steps}."
         )
-    yield Finding(f"transformers stops with: {message}", key="save_steps" if a.is_set("save_steps") else "load_best_model_at_end",
-                  fix="make save_steps a multiple of eval_steps")
+    yield Finding(
+        f"transformers stops with: {message}",
+        key="save_steps" if a.is_set("save_steps") else "load_best_model_at_end",
+        fix="make save_steps a multiple of eval_steps",
+    )
 
 
 BEST_MODEL = Rule(
@@ -175,8 +184,12 @@ BEST_MODEL = Rule(
     "evaluating, including the ratio/absolute mix and the ratio bug of transformers <= 4.52.",
     why="The best checkpoint can only be restored if a checkpoint exists at every evaluation; transformers "
     "checks this at start-up and stops.",
-    example=Example("load_best_model_at_end: true\neval_strategy: steps\neval_steps: 300\nsave_steps: 500\nval_size: 0.1"),
-    use_instead=Example("load_best_model_at_end: true\neval_strategy: steps\neval_steps: 250\nsave_steps: 500\nval_size: 0.1"),
+    example=Example(
+        "load_best_model_at_end: true\neval_strategy: steps\neval_steps: 300\nsave_steps: 500\nval_size: 0.1"
+    ),
+    use_instead=Example(
+        "load_best_model_at_end: true\neval_strategy: steps\neval_steps: 250\nsave_steps: 500\nval_size: 0.1"
+    ),
     upstream="transformers `TrainingArguments.__post_init__` (4.45-5.1), `_validate_args` (5.2-5.6).",
     check=_best_model,
 )
@@ -185,11 +198,16 @@ BEST_MODEL = Rule(
 def _fp16_and_bf16(ctx: Context):
     a = ctx.args
     if a.fp16 and a.bf16:
-        yield Finding("transformers stops with: At most one of fp16 and bf16 can be True, but not both", key="fp16",
-                      fix="keep bf16 on GPUs that support it (Ampere or newer), fp16 otherwise")
+        yield Finding(
+            "transformers stops with: At most one of fp16 and bf16 can be True, but not both",
+            key="fp16",
+            fix="keep bf16 on GPUs that support it (Ampere or newer), fp16 otherwise",
+        )
     if a.fp16_full_eval and a.bf16_full_eval:
-        yield Finding("transformers stops with: At most one of fp16 and bf16 can be True for full eval, but not both",
-                      key="fp16_full_eval")
+        yield Finding(
+            "transformers stops with: At most one of fp16 and bf16 can be True for full eval, but not both",
+            key="fp16_full_eval",
+        )
 
 
 FP16_AND_BF16 = Rule(
@@ -211,8 +229,12 @@ def _scheduler_needs_eval(ctx: Context):
     needs_eval = {"reduce_lr_on_plateau"} | ({"greedy"} if ctx.target.tf >= (5, 0) else set())
     scheduler = str(a.lr_scheduler_type)
     if scheduler in needs_eval and a.eval_strategy == "no":
-        yield Finding(f"transformers stops with: lr_scheduler_type {scheduler} requires an eval strategy",
-                      key="lr_scheduler_type", at="value", fix="set eval_strategy (and val_size or eval_dataset)")
+        yield Finding(
+            f"transformers stops with: lr_scheduler_type {scheduler} requires an eval strategy",
+            key="lr_scheduler_type",
+            at="value",
+            fix="set eval_strategy (and val_size or eval_dataset)",
+        )
 
 
 SCHEDULER_NEEDS_EVAL = Rule(
@@ -236,20 +258,36 @@ def _warmup_values(ctx: Context):
     ratio = a.raw("warmup_ratio") if a.is_set("warmup_ratio") else None
     if tf < (5, 0):
         if isinstance(ratio, (int, float)) and not isinstance(ratio, bool) and not 0 <= ratio <= 1:
-            yield Finding("transformers stops with: warmup_ratio must lie in range [0,1]", key="warmup_ratio", at="value",
-                          fix="write the fraction of the run, e.g. warmup_ratio: 0.1")
+            yield Finding(
+                "transformers stops with: warmup_ratio must lie in range [0,1]",
+                key="warmup_ratio",
+                at="value",
+                fix="write the fraction of the run, e.g. warmup_ratio: 0.1",
+            )
         if isinstance(steps, float) or (isinstance(steps, int) and not isinstance(steps, bool) and steps < 0):
-            hint = f"on transformers 4.x use warmup_ratio: {steps}" if isinstance(steps, float) and 0 < steps < 1 else "use a whole number of steps"
+            hint = (
+                f"on transformers 4.x use warmup_ratio: {steps}"
+                if isinstance(steps, float) and 0 < steps < 1
+                else "use a whole number of steps"
+            )
             yield Finding(
                 "transformers stops with: warmup_steps must be of type int and must be 0 or a positive integer."
-                + (" (a fraction of the run is `warmup_ratio` before transformers 5.0)" if isinstance(steps, float) else ""),
-                key="warmup_steps", at="value", fix=hint,
+                + (
+                    " (a fraction of the run is `warmup_ratio` before transformers 5.0)"
+                    if isinstance(steps, float)
+                    else ""
+                ),
+                key="warmup_steps",
+                at="value",
+                fix=hint,
             )
     else:
         for name, value in (("warmup_steps", steps), ("warmup_ratio", ratio)):
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
                 message = (
-                    f"Got warmup_steps = {value}, Expected value warmup_steps >= 0" if tf >= (5, 23) else "warmup_steps must be an integer or a float"
+                    f"Got warmup_steps = {value}, Expected value warmup_steps >= 0"
+                    if tf >= (5, 23)
+                    else "warmup_steps must be an integer or a float"
                 )
                 yield Finding(f"transformers stops with: {message}", key=name, at="value")
 
@@ -277,7 +315,8 @@ def _prefetch(ctx: Context):
         yield Finding(
             "transformers stops with: --dataloader_prefetch_factor can only be set when data is loaded in a different "
             f"process, i.e. when --dataloader_num_workers {more}.",
-            key="dataloader_prefetch_factor", fix="set dataloader_num_workers, or remove dataloader_prefetch_factor",
+            key="dataloader_prefetch_factor",
+            fix="set dataloader_num_workers, or remove dataloader_prefetch_factor",
         )
 
 
@@ -294,14 +333,27 @@ PREFETCH = Rule(
     check=_prefetch,
 )
 
-_FSDP_OPTIONS = ("full_shard", "shard_grad_op", "no_shard", "hybrid_shard", "hybrid_shard_zero2", "offload", "auto_wrap")
+_FSDP_OPTIONS = (
+    "full_shard",
+    "shard_grad_op",
+    "no_shard",
+    "hybrid_shard",
+    "hybrid_shard_zero2",
+    "offload",
+    "auto_wrap",
+)
 
 
 def _fsdp(ctx: Context):
     value = ctx.args.fsdp
     if value is False and ctx.target.tf_minor == "4.57":
-        yield Finding("transformers 4.57 stops with: TypeError: argument of type 'bool' is not iterable (it only "
-                      "handles `fsdp: true`, a string or a list)", key="fsdp", at="value", fix="remove `fsdp: false`")
+        yield Finding(
+            "transformers 4.57 stops with: TypeError: argument of type 'bool' is not iterable (it only "
+            "handles `fsdp: true`, a string or a list)",
+            key="fsdp",
+            at="value",
+            fix="remove `fsdp: false`",
+        )
         return
     if value is True:
         options = ["full_shard"]
@@ -313,14 +365,25 @@ def _fsdp(ctx: Context):
         return
     unknown = [o for o in options if o not in _FSDP_OPTIONS]
     if unknown:
-        yield Finding(f"transformers stops with: {unknown[0]!r} is not a valid FSDPOption (valid: {', '.join(_FSDP_OPTIONS)})",
-                      key="fsdp", at="value")
+        yield Finding(
+            f"transformers stops with: {unknown[0]!r} is not a valid FSDPOption (valid: {', '.join(_FSDP_OPTIONS)})",
+            key="fsdp",
+            at="value",
+        )
     elif options == ["offload"]:
-        yield Finding("transformers stops with: `--fsdp offload` can't work on its own. It needs to be added to `--fsdp "
-                      "full_shard` or `--fsdp shard_grad_op`.", key="fsdp", at="value", fix='fsdp: "full_shard offload"')
+        yield Finding(
+            "transformers stops with: `--fsdp offload` can't work on its own. It needs to be added to `--fsdp "
+            "full_shard` or `--fsdp shard_grad_op`.",
+            key="fsdp",
+            at="value",
+            fix='fsdp: "full_shard offload"',
+        )
     elif "full_shard" in options and "shard_grad_op" in options:
-        yield Finding("transformers stops with: `--fsdp full_shard` is not compatible with `--fsdp shard_grad_op`.",
-                      key="fsdp", at="value")
+        yield Finding(
+            "transformers stops with: `--fsdp full_shard` is not compatible with `--fsdp shard_grad_op`.",
+            key="fsdp",
+            at="value",
+        )
 
 
 FSDP_OPTIONS = Rule(
@@ -344,12 +407,17 @@ def _save_best_needs_metric(ctx: Context):
         yield Finding(
             "transformers stops with: `args.metric_for_best_model` must be provided when using 'best' save_strategy or "
             "if `args.load_best_model_at_end` is set to `True`.",
-            key="save_strategy", at="value", fix="set metric_for_best_model (e.g. eval_loss)",
+            key="save_strategy",
+            at="value",
+            fix="set metric_for_best_model (e.g. eval_loss)",
         )
     if ctx.target.tf >= (4, 47) and str(a.save_strategy) == "best" and a.eval_strategy == "no":
         yield Finding(
             "`save_strategy: best` saves only after an evaluation, and `eval_strategy` is `no`: no checkpoint will be written",
-            key="save_strategy", at="value", severity=WARNING, fix="set eval_strategy (and val_size or eval_dataset)",
+            key="save_strategy",
+            at="value",
+            severity=WARNING,
+            fix="set eval_strategy (and val_size or eval_dataset)",
         )
 
 
@@ -386,10 +454,16 @@ OUTPUT_DIR_REQUIRED = Rule(
     summary="No `output_dir` on transformers < 4.49.",
     what="Reports a train config without `output_dir` when the targeted transformers has no default for it.",
     why="Before 4.49 `output_dir` is a required argument of `TrainingArguments`; the run stops at start-up.",
-    example=Example("model_name_or_path: m\nstage: sft\ndo_train: true\ndataset: d", complete=True,
-                    options={"transformers_version": "4.45.2", "llamafactory_version": "0.9.3"}),
-    use_instead=Example("model_name_or_path: m\nstage: sft\ndo_train: true\ndataset: d\noutput_dir: out\nbf16: true", complete=True,
-                        options={"transformers_version": "4.45.2", "llamafactory_version": "0.9.3"}),
+    example=Example(
+        "model_name_or_path: m\nstage: sft\ndo_train: true\ndataset: d",
+        complete=True,
+        options={"transformers_version": "4.45.2", "llamafactory_version": "0.9.3"},
+    ),
+    use_instead=Example(
+        "model_name_or_path: m\nstage: sft\ndo_train: true\ndataset: d\noutput_dir: out\nbf16: true",
+        complete=True,
+        options={"transformers_version": "4.45.2", "llamafactory_version": "0.9.3"},
+    ),
     upstream="transformers `TrainingArguments` (4.45-4.48: `output_dir: str` without default).",
     check=_output_dir_required,
 )
@@ -430,17 +504,39 @@ DEPRECATED = Rule(
     "float `warmup_steps` on 5.x).",
     why="The config breaks as soon as transformers is upgraded (hiyouga/LLaMA-Factory #7927), and a deprecated key "
     "can change meaning: on transformers 5.x `warmup_ratio` silently replaces `warmup_steps`.",
-    example=Example("evaluation_strategy: steps\nval_size: 0.1", options={"transformers_version": "4.49.0", "llamafactory_version": "0.9.2"}),
-    use_instead=Example("eval_strategy: steps\nval_size: 0.1", options={"transformers_version": "4.49.0", "llamafactory_version": "0.9.2"}),
+    example=Example(
+        "evaluation_strategy: steps\nval_size: 0.1",
+        options={"transformers_version": "4.49.0", "llamafactory_version": "0.9.2"},
+    ),
+    use_instead=Example(
+        "eval_strategy: steps\nval_size: 0.1",
+        options={"transformers_version": "4.49.0", "llamafactory_version": "0.9.2"},
+    ),
     check=_deprecated,
 )
 
 # transformers integration_utils.py INTEGRATION_TO_CALLBACK, per release
-_INTEGRATIONS = ("azure_ml", "comet_ml", "mlflow", "neptune", "tensorboard", "wandb", "codecarbon", "clearml", "dagshub", "flyte", "dvclive")
+_INTEGRATIONS = (
+    "azure_ml",
+    "comet_ml",
+    "mlflow",
+    "neptune",
+    "tensorboard",
+    "wandb",
+    "codecarbon",
+    "clearml",
+    "dagshub",
+    "flyte",
+    "dvclive",
+)
 
 
 def integrations(tf: tuple) -> tuple[str, ...]:
-    extra = (("swanlab",) if tf >= (4, 50) else ()) + (("trackio",) if tf >= (4, 54) else ()) + (("kubeflow",) if tf >= (5, 4) else ())
+    extra = (
+        (("swanlab",) if tf >= (4, 50) else ())
+        + (("trackio",) if tf >= (4, 54) else ())
+        + (("kubeflow",) if tf >= (5, 4) else ())
+    )
     return _INTEGRATIONS + extra
 
 
@@ -452,8 +548,13 @@ def _report_to(ctx: Context):
     tf = ctx.target.tf
     if raw is None:
         if tf >= (5, 0):
-            yield Finding("`report_to: null` becomes [None] on transformers 5.x and the Trainer stops with: None is not "
-                          "supported", key="report_to", at="value", fix="write report_to: none")
+            yield Finding(
+                "`report_to: null` becomes [None] on transformers 5.x and the Trainer stops with: None is not "
+                "supported",
+                key="report_to",
+                at="value",
+                fix="write report_to: none",
+            )
         return
     values = [raw] if isinstance(raw, str) else raw if isinstance(raw, list) else []
     if values in (["none"], ["all"]) and not (values == ["all"] and ctx.target.tf_minor == "5.2"):
@@ -465,8 +566,11 @@ def _report_to(ctx: Context):
             yield Finding(
                 f"transformers stops when the Trainer is created with: {shown} is not supported, only {', '.join(valid)} are supported."
                 + (" (`report_to: all` is not expanded on transformers 5.2)" if value == "all" else ""),
-                key="report_to", at="value",
-                fix=f"did you mean `{_close(str(value), valid)}`?" if _close(str(value), valid) else "use report_to: none, or an integration above",
+                key="report_to",
+                at="value",
+                fix=f"did you mean `{_close(str(value), valid)}`?"
+                if _close(str(value), valid)
+                else "use report_to: none, or an integration above",
             )
 
 
@@ -499,12 +603,19 @@ def _empty_cache_steps(ctx: Context):
         return
     if ctx.target.tf >= (4, 50):
         if not (isinstance(value, int) and value > 0):
-            yield Finding(f"transformers stops with: `torch_empty_cache_steps` must be an integer bigger than 0, got {value}.",
-                          key="torch_empty_cache_steps", at="value")
+            yield Finding(
+                f"transformers stops with: `torch_empty_cache_steps` must be an integer bigger than 0, got {value}.",
+                key="torch_empty_cache_steps",
+                at="value",
+            )
     elif value <= 0:
-        yield Finding(f"`torch_empty_cache_steps: {value}` passes transformers {ctx.target.transformers}'s (buggy) check but "
-                      "fails at the first step (modulo by zero or a negative interval)", key="torch_empty_cache_steps",
-                      at="value", severity=WARNING)
+        yield Finding(
+            f"`torch_empty_cache_steps: {value}` passes transformers {ctx.target.transformers}'s (buggy) check but "
+            "fails at the first step (modulo by zero or a negative interval)",
+            key="torch_empty_cache_steps",
+            at="value",
+            severity=WARNING,
+        )
 
 
 EMPTY_CACHE_STEPS = Rule(
@@ -520,6 +631,7 @@ EMPTY_CACHE_STEPS = Rule(
     upstream="transformers `TrainingArguments.__post_init__` (4.45-5.1), `_validate_args` (5.2-5.6).",
     check=_empty_cache_steps,
 )
+
 
 def _scheduler_kwargs(ctx: Context):
     from ..schema import database
@@ -540,8 +652,11 @@ def _scheduler_kwargs(ctx: Context):
         return
     accepted = accepted_by[scheduler]
     if accepted is None:
-        yield Finding(f"`lr_scheduler_kwargs` is ignored: transformers does not pass extra arguments to the {scheduler} scheduler",
-                      key="lr_scheduler_kwargs", severity=WARNING)
+        yield Finding(
+            f"`lr_scheduler_kwargs` is ignored: transformers does not pass extra arguments to the {scheduler} scheduler",
+            key="lr_scheduler_kwargs",
+            severity=WARNING,
+        )
         return
     for key in kwargs:
         if key not in accepted:
@@ -550,7 +665,8 @@ def _scheduler_kwargs(ctx: Context):
             yield Finding(
                 f"transformers stops when it creates the scheduler with: TypeError: the {scheduler} schedule got an unexpected "
                 f"keyword argument '{key}'{hint}",
-                key=("lr_scheduler_kwargs", key), fix=f"{scheduler} accepts: {', '.join(accepted) or 'nothing'}",
+                key=("lr_scheduler_kwargs", key),
+                fix=f"{scheduler} accepts: {', '.join(accepted) or 'nothing'}",
             )
 
 
@@ -575,4 +691,3 @@ RULES = [
     EVAL_STEPS_MISSING, LOGGING_STEPS_ZERO, FRACTIONAL_STEPS, BEST_MODEL, FP16_AND_BF16, SCHEDULER_NEEDS_EVAL,
     WARMUP_VALUES, PREFETCH, FSDP_OPTIONS, SAVE_BEST, OUTPUT_DIR_REQUIRED, DEPRECATED, REPORT_TO, EMPTY_CACHE_STEPS, SCHEDULER_KWARGS,
 ]  # fmt: skip
-

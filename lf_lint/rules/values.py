@@ -16,9 +16,15 @@ SUSPICIOUS = {
     "weight_decay": (lambda v: v < 0, "negative weight decay pushes weights away from zero"),
     "label_smoothing_factor": (lambda v: not 0 <= v < 1, "the targets become meaningless outside [0, 1)"),
     "max_grad_norm": (lambda v: v < 0, "a negative norm silently turns gradient clipping off (use 0 to say so)"),
-    "per_device_eval_batch_size": (lambda v: v < 1, "the first evaluation fails: PyTorch's DataLoader needs a positive batch size"),
+    "per_device_eval_batch_size": (
+        lambda v: v < 1,
+        "the first evaluation fails: PyTorch's DataLoader needs a positive batch size",
+    ),
     "preprocessing_batch_size": (lambda v: v < 1, "datasets then maps the whole dataset as one batch"),
-    "max_steps": (lambda v: v == 0, "max_steps: 0 means zero steps on transformers >= 4.49, not 'use epochs' (that is -1)"),
+    "max_steps": (
+        lambda v: v == 0,
+        "max_steps: 0 means zero steps on transformers >= 4.49, not 'use epochs' (that is -1)",
+    ),
 }
 
 

@@ -16,13 +16,20 @@ MODEL = "__MODEL__"
 
 def alpaca_rows(n: int, start: int = 0) -> list[dict]:
     return [
-        {"instruction": f"Say the number {i}.", "input": "" if i % 3 else f"hint {i % 7}", "output": f"The number is {i}."}
+        {
+            "instruction": f"Say the number {i}.",
+            "input": "" if i % 3 else f"hint {i % 7}",
+            "output": f"The number is {i}.",
+        }
         for i in range(start, start + n)
     ]
 
 
 def ranking_rows(n: int) -> list[dict]:
-    return [{"instruction": f"Pick one for {i}.", "input": "", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(n)]
+    return [
+        {"instruction": f"Pick one for {i}.", "input": "", "chosen": f"good {i}", "rejected": f"bad {i}"}
+        for i in range(n)
+    ]
 
 
 def kto_rows(n: int) -> list[dict]:
@@ -33,8 +40,15 @@ def base_files() -> dict[str, str]:
     info = {
         "d": {"file_name": "d.json"},
         "e": {"file_name": "e.json"},
-        "pref": {"file_name": "pref.json", "ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
-        "kto": {"file_name": "kto.json", "columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}},
+        "pref": {
+            "file_name": "pref.json",
+            "ranking": True,
+            "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
+        },
+        "kto": {
+            "file_name": "kto.json",
+            "columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"},
+        },
     }
     return {
         "data/dataset_info.json": json.dumps(info),
@@ -219,7 +233,9 @@ def special_cases() -> list[dict]:
     as_json = json.dumps({k: _json_value(v) for k, v in BASE.items()}, indent=1)
     return [
         dict(base, id="json-config", config=as_json, config_name="cfg.json"),
-        dict(base, id="json-config-typo", config=as_json.replace('"cutoff_len"', '"cutoff_lenn"'), config_name="cfg.json"),
+        dict(
+            base, id="json-config-typo", config=as_json.replace('"cutoff_len"', '"cutoff_lenn"'), config_name="cfg.json"
+        ),
         dict(base, id="override", overrides=["num_train_epochs=2", "learning_rate=2e-5"]),
         dict(base, id="override-typo", overrides=["num_train_epoch=2"]),
         dict(base, id="upper-suffix", config_name="cfg.YAML"),
@@ -251,4 +267,6 @@ def validation_cases(count: int, seed: int = 0) -> list[dict]:
 
 
 def _keys(text: str) -> list[str]:
-    return [line[4:].partition(":")[0] if line.startswith("dup:") else line.partition(":")[0] for line in text.splitlines()]
+    return [
+        line[4:].partition(":")[0] if line.startswith("dup:") else line.partition(":")[0] for line in text.splitlines()
+    ]

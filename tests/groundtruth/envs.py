@@ -83,21 +83,76 @@ _COMMON = [
 # Used only as pip constraints: an entry whose package is not needed installs nothing.  Each set
 # adds the few that differ between sets ("lock").  Build with --no-lock to let pip pick anew.
 _LOCK_COMMON = [
-    "aiohappyeyeballs==2.7.1", "aiohttp==3.14.5", "aiosignal==1.4.0", "annotated-doc==0.0.7",
-    "annotated-types==0.8.0", "anyio==4.16.0", "attrs==26.1.0", "certifi==2026.10.19.post1",
-    "charset-normalizer==3.5.3", "click==8.5.1", "contourpy==1.3.3", "cycler==0.12.1", "dill==0.3.8",
-    "docstring_parser==0.18.0", "einops==0.8.2", "fastapi==0.165.0", "filelock==4.3.1", "fire==0.7.1",
-    "fonttools==4.68.0", "frozenlist==1.8.0", "h11==0.16.0", "hf-xet==1.8.0", "httpcore==1.0.9",
-    "httpx==0.28.1", "idna==3.20", "jinja2==3.1.6", "kiwisolver==1.5.1", "markdown-it-py==4.3.0",
-    "markupsafe==3.0.4", "matplotlib==3.11.2", "mdurl==0.1.2", "mpmath==1.3.0", "multidict==7.2.1",
-    "multiprocess==0.70.16", "networkx==3.6.1", "omegaconf==2.4.0", "opentelemetry-api==1.45.2",
-    "packaging==26.4", "pillow==13.0.0", "propcache==0.5.4", "protobuf==7.36.2", "psutil==7.2.2",
-    "pygments==2.21.0", "pyparsing==3.3.3", "python-dateutil==4.0.0", "pytz==2026.6", "pyyaml==6.0.4",
-    "regex==2026.11.19", "requests==2.34.2", "rich==15.0.0", "safetensors==0.8.0", "scipy==1.17.1",
-    "sentencepiece==0.2.3", "shellingham==1.5.4", "shtab==1.13.0", "sse-starlette==3.7.0",
-    "starlette==1.10.0", "sympy==1.14.0", "termcolor==3.3.0", "tiktoken==0.14.0", "tqdm==4.70.1",
-    "typer==0.29.2", "typing-inspection==0.4.5", "typing_extensions==4.16.0", "tyro==0.8.14",
-    "tzdata==2026.6", "urllib3==2.8.0", "uvicorn==0.54.0", "xxhash==4.1.0", "yarl==1.25.1",
+    "aiohappyeyeballs==2.7.1",
+    "aiohttp==3.14.5",
+    "aiosignal==1.4.0",
+    "annotated-doc==0.0.7",
+    "annotated-types==0.8.0",
+    "anyio==4.16.0",
+    "attrs==26.1.0",
+    "certifi==2026.10.19.post1",
+    "charset-normalizer==3.5.3",
+    "click==8.5.1",
+    "contourpy==1.3.3",
+    "cycler==0.12.1",
+    "dill==0.3.8",
+    "docstring_parser==0.18.0",
+    "einops==0.8.2",
+    "fastapi==0.165.0",
+    "filelock==4.3.1",
+    "fire==0.7.1",
+    "fonttools==4.68.0",
+    "frozenlist==1.8.0",
+    "h11==0.16.0",
+    "hf-xet==1.8.0",
+    "httpcore==1.0.9",
+    "httpx==0.28.1",
+    "idna==3.20",
+    "jinja2==3.1.6",
+    "kiwisolver==1.5.1",
+    "markdown-it-py==4.3.0",
+    "markupsafe==3.0.4",
+    "matplotlib==3.11.2",
+    "mdurl==0.1.2",
+    "mpmath==1.3.0",
+    "multidict==7.2.1",
+    "multiprocess==0.70.16",
+    "networkx==3.6.1",
+    "omegaconf==2.4.0",
+    "opentelemetry-api==1.45.2",
+    "packaging==26.4",
+    "pillow==13.0.0",
+    "propcache==0.5.4",
+    "protobuf==7.36.2",
+    "psutil==7.2.2",
+    "pygments==2.21.0",
+    "pyparsing==3.3.3",
+    "python-dateutil==4.0.0",
+    "pytz==2026.6",
+    "pyyaml==6.0.4",
+    "regex==2026.11.19",
+    "requests==2.34.2",
+    "rich==15.0.0",
+    "safetensors==0.8.0",
+    "scipy==1.17.1",
+    "sentencepiece==0.2.3",
+    "shellingham==1.5.4",
+    "shtab==1.13.0",
+    "sse-starlette==3.7.0",
+    "starlette==1.10.0",
+    "sympy==1.14.0",
+    "termcolor==3.3.0",
+    "tiktoken==0.14.0",
+    "tqdm==4.70.1",
+    "typer==0.29.2",
+    "typing-inspection==0.4.5",
+    "typing_extensions==4.16.0",
+    "tyro==0.8.14",
+    "tzdata==2026.6",
+    "urllib3==2.8.0",
+    "uvicorn==0.54.0",
+    "xxhash==4.1.0",
+    "yarl==1.25.1",
 ]
 
 # name -> spec.  "pins": the packages that define the set (exact versions); "extra": additional
@@ -379,7 +434,12 @@ def run_in_env(name: str, root: Path | str, argv: list[str], **kwargs) -> subpro
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--root", type=Path, default=None, help="where the venvs live (default: $LF_LINT_GT_ROOT or ~/.cache/lf-lint-groundtruth)")
+    ap.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="where the venvs live (default: $LF_LINT_GT_ROOT or ~/.cache/lf-lint-groundtruth)",
+    )
     ap.add_argument("--force", action="store_true", help="rebuild even if complete")
     ap.add_argument("--no-lock", action="store_true", help="ignore the lock: let pip pick unpinned versions")
     ap.add_argument("--freeze", action="store_true", help="print each env's lock (pip freeze less the pins) as JSON")
@@ -399,10 +459,18 @@ def main(argv: list[str] | None = None) -> int:
         print(py, flush=True)
         if a.smoke_run:
             t = time.time()
-            proc = run_in_env(n, root, [str(Path(__file__).with_name("smoke_run.py"))],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = run_in_env(
+                n,
+                root,
+                [str(Path(__file__).with_name("smoke_run.py"))],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-3000:]
-            print(f"{n}: smoke_run rc={proc.returncode} wall={time.time() - t:.1f}s {line}", file=sys.stderr, flush=True)
+            print(
+                f"{n}: smoke_run rc={proc.returncode} wall={time.time() - t:.1f}s {line}", file=sys.stderr, flush=True
+            )
             status = status or proc.returncode
         if a.freeze:
             dists = json.loads((root / n / MARKER).read_text())["distributions"]

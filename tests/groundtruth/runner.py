@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import smoke_run  # noqa: E402  (same folder; builds the tiny model and tokenizer)
+import smoke_run
 
 
 class _Stop(Exception):
@@ -119,7 +119,9 @@ def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
     result.update(seen)
     if not result["error"]:
         result["num_examples"] = smoke_run._grab_int(catcher.lines, "Num examples")
-        result["total_train_batch_size"] = smoke_run._grab_int(catcher.lines, "Total train batch size (w. parallel, distributed & accumulation)")
+        result["total_train_batch_size"] = smoke_run._grab_int(
+            catcher.lines, "Total train batch size (w. parallel, distributed & accumulation)"
+        )
     result["seconds"] = round(time.time() - started, 2)
     return result
 
@@ -132,21 +134,25 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="lf-lint-gt-") as tmp:
         work = Path(tmp)
         smoke_run._setdefault_env(work)
-        from llamafactory.train.tuner import run_exp
-
         import llamafactory
         import transformers
+        from llamafactory.train.tuner import run_exp
 
         model_dir = work / "model"
         smoke_run.build_model(model_dir, smoke_run.build_tokenizer(model_dir))
         results = []
         for case in cases:
             results.append(run_case(case, model_dir, work, run_exp))
-        results_path.write_text(json.dumps({
-            "llamafactory": llamafactory.__version__,
-            "transformers": transformers.__version__,
-            "results": results,
-        }, indent=1))
+        results_path.write_text(
+            json.dumps(
+                {
+                    "llamafactory": llamafactory.__version__,
+                    "transformers": transformers.__version__,
+                    "results": results,
+                },
+                indent=1,
+            )
+        )
     real_stdout.write(f"{len(results)} cases\n")
     real_stdout.flush()
     return 0

@@ -50,8 +50,12 @@ BLOG_CONFIG = {
 VARIANTS = {
     "ratios": {"warmup_ratio": 0.1, "save_steps": 0.1, "logging_steps": 0.05},
     "max_steps": {"max_steps": 50, "warmup_steps": 5, "save_steps": 10, "logging_steps": 2},
-    "full_bs4": {"finetuning_type": "full", "per_device_train_batch_size": 4, "gradient_accumulation_steps": 2,
-                 "num_train_epochs": 2},
+    "full_bs4": {
+        "finetuning_type": "full",
+        "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 2,
+        "num_train_epochs": 2,
+    },
 }
 
 SENTENCES = [
@@ -122,7 +126,11 @@ def build_model(path: Path, vocab_size: int) -> None:
 def build_dataset(path: Path, n_rows: int = N_ROWS) -> None:
     path.mkdir(parents=True, exist_ok=True)
     rows = [
-        {"instruction": f"Say the number {i}.", "input": "" if i % 3 else f"hint {i % 7}", "output": f"The number is {i}."}
+        {
+            "instruction": f"Say the number {i}.",
+            "input": "" if i % 3 else f"hint {i % 7}",
+            "output": f"The number is {i}.",
+        }
         for i in range(n_rows)
     ]
     (path / "tiny_alpaca.json").write_text(json.dumps(rows))
@@ -236,14 +244,28 @@ def main(argv: list[str] | None = None) -> int:
         "llamafactory": llamafactory.__version__,
         "transformers": transformers.__version__,
         "python": sys.version.split()[0],
-        **{k: main_run.get(k) for k in (
-            "num_examples", "max_steps", "total_optimization_steps_logged", "num_train_epochs", "save_steps",
-            "logging_steps", "eval_steps", "warmup_steps", "world_size", "error")},
+        **{
+            k: main_run.get(k)
+            for k in (
+                "num_examples",
+                "max_steps",
+                "total_optimization_steps_logged",
+                "num_train_epochs",
+                "save_steps",
+                "logging_steps",
+                "eval_steps",
+                "warmup_steps",
+                "world_size",
+                "error",
+            )
+        },
         "import_seconds": import_seconds,
         "fixture_seconds": fixture_seconds,
         "per_config_seconds": [r["seconds"] for r in runs] + [v["seconds"] for v in variants.values()],
-        "repeat_consistent": all({k: v for k, v in r.items() if k != "seconds"}
-                                 == {k: v for k, v in main_run.items() if k != "seconds"} for r in runs),
+        "repeat_consistent": all(
+            {k: v for k, v in r.items() if k != "seconds"} == {k: v for k, v in main_run.items() if k != "seconds"}
+            for r in runs
+        ),
         "variants": {k: {kk: vv for kk, vv in v.items() if vv is not None} for k, v in variants.items()},
         "total_seconds": round(time.time() - t_all, 2),
     }

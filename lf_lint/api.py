@@ -1,0 +1,90 @@
+"""The Python API: ``lint(config, ...)`` for notebooks and scripts.
+
+``config`` may be a path (``str`` or ``pathlib.Path``), the text of a YAML config, or a mapping
+(taken as ``run_exp(args=dict)`` takes it: values are used as they are, no YAML typing applies).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .diagnostics import Diagnostic
+from .engine import FileResult, LintOptions, lint_config, lint_file
+from .loading import load_mapping
+
+
+class LfLintError(Exception):
+    """lf-lint cannot do what was asked (a missing file, a version it cannot read, a bad option)."""
+
+
+def _options(**kwargs) -> LintOptions:
+    overrides = kwargs.pop("overrides", None) or ()
+    workdir = kwargs.pop("workdir", None)
+    options = LintOptions(
+        overrides=tuple(overrides),
+        workdir=Path(workdir) if workdir is not None else None,
+        ignore=tuple(kwargs.pop("ignore", None) or ()),
+        **kwargs,
+    )
+    try:
+        options.resolution()
+    except ValueError as exc:
+        raise LfLintError(str(exc)) from exc
+    return options
+
+
+def lint_result(config: str | os.PathLike | Mapping, **kwargs) -> FileResult:
+    """Like ``lint`` but returns the whole result (versions, kind, source lines)."""
+    options = _options(**kwargs)
+    resolution = options.resolution()
+    if isinstance(config, Mapping):
+        loaded = load_mapping(dict(config), resolution.target, overrides=list(options.overrides))
+        return lint_config(loaded, options, resolution)
+    if isinstance(config, os.PathLike) or (
+        isinstance(config, str)
+        and "\n" not in config
+        and config.strip().endswith((".yaml", ".yml", ".json", ".YAML", ".YML", ".JSON"))
+    ):
+        result = lint_file(config, options, resolution=resolution)
+        if result.io_failure:
+            raise LfLintError(result.diagnostics[0].message)
+        return result
+    if isinstance(config, str):
+        return lint_file("<config>", options, text=config, resolution=resolution)
+    raise LfLintError(f"config must be a path, YAML text or a mapping, not {type(config).__name__}")
+
+
+def lint(
+    config: str | os.PathLike | Mapping,
+    *,
+    llamafactory_version: str | None = None,
+    transformers_version: str | None = None,
+    num_gpus: int | None = None,
+    nnodes: int | None = None,
+    workdir: str | os.PathLike | None = None,
+    overrides: list[str] | None = None,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    command: str | None = None,
+) -> list[Diagnostic]:
+    """Check a LLaMA-Factory config and return its diagnostics (errors, warnings and notes).
+
+    >>> from lf_lint import lint
+    >>> [d.code for d in lint({"model_name_or_path": "m", "stage": "sft", "do_train": True,
+    ...                        "dataset": "d", "output_dir": "o", "bf16": True, "num_train_epoch": 3})]
+    ['LF101']
+    """
+    return lint_result(
+        config,
+        llamafactory_version=llamafactory_version,
+        transformers_version=transformers_version,
+        num_gpus=num_gpus,
+        nnodes=nnodes,
+        workdir=workdir,
+        overrides=overrides,
+        select=select,
+        ignore=ignore,
+        command=command,
+    ).diagnostics
