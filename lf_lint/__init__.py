@@ -10,14 +10,18 @@ Names are imported on first use, so ``import lf_lint`` stays cheap.
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "LfLintError", "Severity", "lint"]
+__all__ = ["Diagnostic", "LfLintError", "Plan", "Severity", "lint", "predict_steps"]
 
 
 def __getattr__(name: str):
-    if name in ("lint", "LfLintError"):
+    if name in ("lint", "predict_steps", "LfLintError"):
         from . import api
 
         return getattr(api, name)
+    if name == "Plan":
+        from .plan import Plan
+
+        return Plan
     if name in ("Diagnostic", "Severity"):
         from . import diagnostics
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic
 from .engine import FileResult, LintOptions, lint_config, lint_file
 from .loading import load_mapping
+from .plan import Plan
 
 
 class LfLintError(Exception):
@@ -22,6 +23,13 @@ class LfLintError(Exception):
 def _options(**kwargs) -> LintOptions:
     overrides = kwargs.pop("overrides", None) or ()
     workdir = kwargs.pop("workdir", None)
+    num_examples = kwargs.pop("num_examples", None)
+    if isinstance(num_examples, Mapping):
+        kwargs["num_examples_per_dataset"] = {str(k): int(v) for k, v in num_examples.items()}
+    elif num_examples is not None:
+        if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 0:
+            raise LfLintError(f"num_examples must be a whole number or a mapping of dataset names to rows, not {num_examples!r}")
+        kwargs["num_examples"] = num_examples
     options = LintOptions(
         overrides=tuple(overrides),
         workdir=Path(workdir) if workdir is not None else None,
@@ -68,6 +76,8 @@ def lint(
     select: list[str] | None = None,
     ignore: list[str] | None = None,
     command: str | None = None,
+    datasets: bool = True,
+    num_examples: int | Mapping | None = None,
 ) -> list[Diagnostic]:
     """Check a LLaMA-Factory config and return its diagnostics (errors, warnings and notes).
 
@@ -87,4 +97,44 @@ def lint(
         select=select,
         ignore=ignore,
         command=command,
+        count_datasets=datasets,
+        num_examples=num_examples,
     ).diagnostics
+
+
+def predict_steps(
+    config: str | os.PathLike | Mapping,
+    *,
+    num_gpus: int | None = None,
+    nnodes: int | None = None,
+    llamafactory_version: str | None = None,
+    transformers_version: str | None = None,
+    workdir: str | os.PathLike | None = None,
+    num_examples: int | Mapping | None = None,
+) -> Plan:
+    """What the Trainer will print and do for this config, as a ``Plan``.
+
+    ``num_examples`` gives the training examples (an int) or the rows of datasets lf-lint cannot
+    count offline (a mapping ``{"name": rows}``); without it the datasets are counted from their
+    files. ``plan.exact`` is False when a number had to be estimated. Raises ``LfLintError``
+    when no plan can be made (the message says why, e.g. a hub dataset that is not cached).
+
+    >>> plan = predict_steps("train.yaml", num_gpus=8)               # doctest: +SKIP
+    >>> plan.total_steps, plan.warmup_steps, plan.num_checkpoints     # doctest: +SKIP
+    """
+    result = lint_result(
+        config,
+        llamafactory_version=llamafactory_version,
+        transformers_version=transformers_version,
+        num_gpus=num_gpus,
+        nnodes=nnodes,
+        workdir=workdir,
+        num_examples=num_examples,
+        command="train",
+    )
+    plan = result.plan
+    if plan is None or plan.steps is None:
+        reasons = [d.message for d in result.diagnostics if d.severity.value == "error"][:3]
+        why = plan.problem if plan is not None else "; ".join(reasons) or "the config could not be read"
+        raise LfLintError(f"no step plan for {result.path}: {why}")
+    return plan

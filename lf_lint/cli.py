@@ -83,6 +83,14 @@ def _check_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory training is launched from; relative paths start there (default: .)",
     )
+    parser.add_argument("--no-datasets", action="store_true", help="do not read dataset files (a schema-only lint; no step plan)")
+    parser.add_argument(
+        "--num-examples",
+        action="append",
+        metavar="N|NAME=N",
+        help="the training examples (N), or the rows of a dataset lf-lint cannot count offline (NAME=N); repeatable",
+    )
+    parser.add_argument("--explain", action="store_true", help="show how each number of the step plan is derived")
     parser.add_argument(
         "--config",
         type=Path,
@@ -129,7 +137,11 @@ def _options(args: argparse.Namespace, project):
         value = pick(name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    total, per_dataset = _num_examples(args.num_examples or [])
     options = LintOptions(
+        count_datasets=not args.no_datasets,
+        num_examples=total,
+        num_examples_per_dataset=per_dataset,
         llamafactory_version=pick("llamafactory_version"),
         transformers_version=pick("transformers_version"),
         command=command,
@@ -145,6 +157,19 @@ def _options(args: argparse.Namespace, project):
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     return options, resolution
+
+
+def _num_examples(values: list[str]) -> tuple[int | None, dict]:
+    total, per_dataset = None, {}
+    for value in values:
+        name, _, number = value.rpartition("=")
+        if not number.strip().isdigit():
+            raise UsageError(f"--num-examples {value}: expected N or NAME=N with a whole number")
+        if name:
+            per_dataset[name.strip()] = int(number)
+        else:
+            total = int(number)
+    return total, per_dataset
 
 
 def run_check(argv: list[str]) -> int:
@@ -179,7 +204,7 @@ def run_check(argv: list[str]) -> int:
     results = [
         lint_file(path, options, resolution=resolution) for path in _expand(args.files, project.get("exclude") or [])
     ]
-    sys.stdout.write(RENDERERS[fmt](results))
+    sys.stdout.write(RENDERERS[fmt](results, explain=args.explain))
     if any(r.io_failure for r in results):
         return EXIT_USAGE
     threshold = Severity(fail_on).rank

@@ -25,6 +25,9 @@ class LintOptions(NamedTuple):
     nnodes: int | None = None
     env: dict | None = None
     max_bytes: int = MAX_FILE_BYTES
+    count_datasets: bool = True  # False: a schema-only lint (no dataset file is read)
+    num_examples: int | None = None  # the training examples, when given instead of counted
+    num_examples_per_dataset: dict = {}  # rows of named datasets that cannot be counted (hub datasets)
 
     def resolution(self) -> Resolution:
         return resolve(self.llamafactory_version, self.transformers_version)
@@ -46,6 +49,7 @@ class FileResult(NamedTuple):
     diagnostics: list[Diagnostic]
     lines: list[str]
     io_failure: bool = False
+    plan: object = None  # plan.Plan, when the datasets were checked (or --num-examples given)
 
     @property
     def errors(self) -> int:
@@ -81,7 +85,13 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
     ctx = Context(
         config, resolution.target, command if command != "other" else "train", kind, workdir, options.launch()
     )
-    ctx.options["command"] = command
+    ctx.options.update(
+        command=command,
+        count_datasets=options.count_datasets and config.data is not None,
+        num_examples=options.num_examples,
+        num_examples_per_dataset=dict(options.num_examples_per_dataset),
+        versions_source=resolution.source,
+    )
     findings: list[tuple[Rule, Finding]] = []
     for rule in ALL_RULES:
         if command not in rule.applies_to or not options.enabled(rule):
@@ -97,7 +107,8 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
             diagnostics.append(diagnostic)
     diagnostics.sort(key=lambda d: d.sort_key)
     io_failure = any(p.kind == "io" for p in config.problems)
-    return FileResult(config.path, resolution, kind, command, diagnostics, config.lines, io_failure)
+    plan = ctx.plan if command == "train" and config.data is not None else None
+    return FileResult(config.path, resolution, kind, command, diagnostics, config.lines, io_failure, plan)
 
 
 def _diagnostic(rule: Rule, finding: Finding, config: LoadedConfig) -> Diagnostic:

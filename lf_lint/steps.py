@@ -88,9 +88,9 @@ class StepPlan(NamedTuple):
     epochs_printed: int  # printed "Num Epochs"
     total_steps: int  # printed "Total optimization steps" (state.max_steps)
     warmup_steps: int
-    logging_steps: int | None
-    eval_steps: int | None
-    save_steps: int | None
+    logging_steps: int | None  # state.logging_steps (resolved even when not logging by steps)
+    eval_steps: int | None  # state.eval_steps
+    save_steps: int | None  # state.save_steps
     checkpoint_steps: tuple[int, ...]  # global steps at which a checkpoint-N directory is written
     eval_steps_at: tuple[int, ...]  # global steps with an evaluation ("steps" strategy), or epoch ends
     optimizer_updates: int  # updates really performed (can be fewer than total_steps on 4.46-4.51)
@@ -230,6 +230,9 @@ def _simulate(inputs: StepInputs, rules: TrainerBehaviour, length: int, total: i
     return _Run(done, epoch_float, tuple(ends), per_epoch)
 
 
+STATE_DEFAULT_STEPS = 500  # TrainerState's logging/eval/save_steps before compute_steps sets them
+
+
 def _finish(
     inputs: StepInputs,
     rules: TrainerBehaviour,
@@ -241,12 +244,13 @@ def _finish(
     run: _Run,
     printed_examples: int,
 ) -> StepPlan:
-    logging = _ratio(inputs.logging_steps, total) if inputs.logging_strategy == "steps" else None
+    # TrainerState.compute_steps resolves all three whatever the strategies (an unset eval_steps keeps 500)
+    logging = _ratio(inputs.logging_steps, total)
     eval_value = inputs.eval_steps
     if inputs.eval_strategy == "steps" and not eval_value and inputs.logging_steps and inputs.logging_steps > 0:
         eval_value = inputs.logging_steps  # TrainingArguments.__post_init__ falls back to logging_steps
-    evaluation = _ratio(eval_value, total) if inputs.eval_strategy == "steps" else None
-    save = _ratio(inputs.save_steps, total) if inputs.save_strategy == "steps" else None
+    evaluation = _ratio(eval_value, total) if eval_value is not None else STATE_DEFAULT_STEPS
+    save = _ratio(inputs.save_steps, total)
     saves = _checkpoints(inputs, rules, save, run)
     evals = _evaluations(inputs, rules, evaluation, run)
     return StepPlan(
@@ -279,7 +283,7 @@ def _checkpoints(inputs: StepInputs, rules: TrainerBehaviour, save: int | None, 
     if strategy in ("no", "best") or updates == 0:  # "best": one per new best metric, not knowable in advance
         return ()
     if strategy == "steps":
-        steps = list(range(save, updates + 1, save)) if save and save > 0 else []
+        steps = list(range(int(save), updates + 1, int(save))) if save and save > 0 else []
     else:
         steps = list(run.epoch_ends)
     final = {"any": True, "not-best": True, "steps": strategy == "steps"}[rules.final_save]
@@ -290,7 +294,8 @@ def _checkpoints(inputs: StepInputs, rules: TrainerBehaviour, save: int | None, 
 
 def _evaluations(inputs: StepInputs, rules: TrainerBehaviour, evaluation: int | None, run: _Run) -> tuple[int, ...]:
     updates = run.updates
-    if inputs.eval_strategy == "steps" and evaluation:
+    if inputs.eval_strategy == "steps" and evaluation and evaluation > 0:
+        evaluation = int(evaluation)
         steps = [s for s in range(evaluation, updates + 1, evaluation) if s >= inputs.eval_delay]
         if rules.final_eval and updates % evaluation and updates >= inputs.eval_delay:
             steps.append(updates)

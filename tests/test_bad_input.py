@@ -16,7 +16,7 @@ BASE = "model_name_or_path: m\nstage: sft\ndo_train: true\ndataset: d\noutput_di
 
 
 def run_json(capsys, *argv):
-    code = main(["--format", "json", "--isolated", *argv])
+    code = main(["--format", "json", "--isolated", "--no-datasets", *argv])
     out = capsys.readouterr().out
     return code, json.loads(out)["files"]
 
@@ -128,7 +128,7 @@ def test_fuzz_structured_configs_never_crash(tmp_path, capsys, config):
 
     path = tmp_path / "cfg.yaml"
     path.write_text(BASE + yaml.safe_dump(config, allow_unicode=True))
-    status = main(["--format", "json", "--isolated", str(path)])
+    status = main(["--format", "json", "--isolated", "--no-datasets", str(path)])
     out = capsys.readouterr().out
     assert status in (0, 1)
     json.loads(out)
@@ -139,7 +139,7 @@ def test_fuzz_structured_configs_never_crash(tmp_path, capsys, config):
 def test_fuzz_arbitrary_bytes_never_crash(tmp_path, capsys, blob):
     path = tmp_path / "cfg.yaml"
     path.write_bytes(b"model_name_or_path: m\n" + blob)
-    status = main(["--format", "json", "--isolated", str(path)])
+    status = main(["--format", "json", "--isolated", "--no-datasets", str(path)])
     out = capsys.readouterr().out
     assert status in (0, 1)
     for diagnostic in json.loads(out)["files"][0]["diagnostics"]:
@@ -152,7 +152,7 @@ def test_fuzz_yaml_punctuation_never_crash(tmp_path, capsys, text):
     path = tmp_path / "cfg.yaml"
     path.write_text("stage: sft\n" + text)
     for version in ("0.9.2", "0.9.5"):
-        status = main(["--format", "json", "--isolated", "--llamafactory-version", version, str(path)])
+        status = main(["--format", "json", "--isolated", "--no-datasets", "--llamafactory-version", version, str(path)])
         out = capsys.readouterr().out
         assert status in (0, 1)
         json.loads(out)

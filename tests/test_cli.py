@@ -38,7 +38,7 @@ def files(tmp_path, monkeypatch):
 
 
 def lint(capsys, *argv):
-    code = main(["--isolated", "--llamafactory-version", "0.9.5", "--transformers-version", "4.57.1", *argv])
+    code = main(["--isolated", "--no-datasets", "--llamafactory-version", "0.9.5", "--transformers-version", "4.57.1", *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -157,7 +157,7 @@ def test_pyproject_in_parent_directory_is_found(files, capsys, monkeypatch):
     sub.mkdir()
     (sub / "bad.yaml").write_text(BAD)
     monkeypatch.chdir(sub)
-    main(["--format", "concise", "bad.yaml"])
+    main(["--no-datasets", "--format", "concise", "bad.yaml"])
     out = capsys.readouterr().out
     assert "LF101" in out and "LF104" not in out
 

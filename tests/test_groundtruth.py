@@ -65,6 +65,41 @@ def lint_case(case: dict, versions: dict, tmp: Path):
     return lint_file(config, options)
 
 
+PLAN_COUNT = int(os.environ.get("LF_LINT_GT_PLAN_CASES", "150"))
+# the Trainer's numbers (runner.py) -> lf-lint's plan keys
+PLAN_KEYS = {
+    "num_examples": "num_examples", "total_steps": "total_steps", "warmup_steps": "warmup_steps",
+    "save_steps": "save_steps", "logging_steps": "logging_steps", "eval_steps": "eval_steps",
+    "num_train_epochs": "epochs_printed", "total_train_batch_size": "total_train_batch_size",
+    "num_eval_examples": "num_eval_examples", "world_size": "world_size",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_step_plans_match_the_trainer(env_name, tmp_path):
+    """Random datasets (with invalid rows) and arguments: every number the Trainer resolves at the start."""
+    cases = gt_cases.plan_cases(PLAN_COUNT)
+    real = run_real(env_name, cases, tmp_path)
+    versions = {"llamafactory": real["llamafactory"], "transformers": real["transformers"]}
+    mismatches, compared = [], 0
+    for case, truth in zip(cases, real["results"]):
+        result = lint_case(case, versions, tmp_path)
+        errors = [f"{d.code} {d.message}" for d in result.diagnostics if d.severity is Severity.ERROR]
+        if truth["error"] is not None or errors:
+            if (truth["error"] is not None) != bool(errors):
+                mismatches.append({"case": case["id"], "llamafactory": truth["error"], "lf_lint": errors})
+            continue
+        compared += 1
+        plan = result.plan.to_dict()
+        assert result.plan.exact, case["id"]
+        diff = {k: (truth[k], plan.get(mine)) for k, mine in PLAN_KEYS.items() if truth.get(k) is not None and truth[k] != plan.get(mine)}
+        if diff:
+            mismatches.append({"case": case["id"], "differs (trainer, lf-lint)": diff, "config": case["config"]})
+    print(f"{env_name}: {compared} step plans compared, {len(mismatches)} mismatches")
+    assert compared > len(cases) // 2
+    assert not mismatches, json.dumps(mismatches, indent=1)
+
+
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_accept_reject_matches_llamafactory(env_name, tmp_path):
     cases = gt_cases.validation_cases(CASE_COUNT)

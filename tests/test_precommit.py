@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -21,6 +22,8 @@ finetuning_type: lora
 dataset: identity
 template: qwen3
 output_dir: saves/run
+save_steps: 0.5
+bf16: true
 num_train_epoch: 3
 """
 
@@ -42,6 +45,10 @@ def test_hook_flags_train_configs_only(tmp_path):
     (repo / "accelerate.yaml").write_text(ACCELERATE)
     (repo / ".github" / "workflows").mkdir(parents=True)
     (repo / ".github" / "workflows" / "ci.yaml").write_text(WORKFLOW)
+    (repo / "data").mkdir()
+    (repo / "data" / "dataset_info.json").write_text('{"identity": {"file_name": "identity.json"}}')
+    rows = [{"instruction": f"who are you {i}", "input": "", "output": "a model"} for i in range(40)]
+    (repo / "data" / "identity.json").write_text(json.dumps(rows))
     (repo / "pyproject.toml").write_text(
         '[tool.lf-lint]\nllamafactory-version = "0.9.5"\ntransformers-version = "4.57.1"\n'
     )
@@ -61,7 +68,7 @@ def test_hook_flags_train_configs_only(tmp_path):
     assert failed.returncode == 1, output
     assert "configs/train.yaml:8:1" in output
     assert "LF101" in output and "num_train_epochs" in output
-    for other in ("ds_z3.json:", "accelerate.yaml:", "ci.yaml:"):
+    for other in ("ds_z3.json:", "accelerate.yaml:", "ci.yaml:", "dataset_info.json:", "identity.json:"):
         assert other not in output, output
 
     (repo / "configs" / "train.yaml").write_text(TRAIN_BAD.replace("num_train_epoch:", "num_train_epochs:"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..engine import FileResult
+from ..explain import trainer_block
 from .summary import summary_line, versions_line
 
 
@@ -21,9 +22,15 @@ def _frame(lines: list[str], line: int, column: int, end_line: int, end_column: 
     ]
 
 
-def render(results: list[FileResult], **_: object) -> str:
+def render(results: list[FileResult], explain: bool = False, **_: object) -> str:
     out: list[str] = []
     for result in results:
+        if result.plan is not None:
+            out.append(f"{result.path}:")
+            out.extend(trainer_block(result.plan))
+            if explain:
+                out.append(result.plan.explain())
+            out.append("")
         for d in result.diagnostics:
             out.append(f"{d.severity.value}[{d.code}] {d.message}")
             out.append(f"  --> {d.path}:{d.line}:{d.column}")

@@ -18,7 +18,7 @@ def file_record(result: FileResult) -> dict:
         "kind": result.kind,
         "versions": _versions(result.resolution.target),
         "diagnostics": [d.to_dict() for d in result.diagnostics],
-        "plan": None,
+        "plan": result.plan.to_dict() if result.plan is not None else None,
     }
 
 

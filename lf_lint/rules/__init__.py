@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import distributed, reading, schema_rules, templates, upstream_lf, upstream_transformers, values
+from . import datasets, distributed, plan, reading, schema_rules, templates, upstream_lf, upstream_transformers, values
 from .base import Context, Example, Finding, Rule
 
 ALL_RULES: list[Rule] = [
@@ -13,6 +13,8 @@ ALL_RULES: list[Rule] = [
     *upstream_transformers.RULES,
     *templates.RULES,
     *distributed.RULES,
+    *datasets.RULES,
+    *plan.RULES,
 ]
 BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 

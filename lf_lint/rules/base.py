@@ -67,6 +67,27 @@ class Context:
     def output_dir(self) -> OutputDir | None:
         return read_output_dir(self.args.get("output_dir"), self.workdir)
 
+    @cached_property
+    def counts(self):
+        """The examples LLaMA-Factory will train on (None when datasets are not checked)."""
+        if self.command != "train" or not self.options.get("count_datasets", True):
+            return None
+        from ..dataset.counting import count_examples
+
+        return count_examples(self.args, self.target, self.workdir, self.args.stage, self.options.get("num_examples_per_dataset") or {})
+
+    @cached_property
+    def plan(self):
+        """The Trainer's step plan (None when datasets are not checked and no count was given)."""
+        if self.command != "train":
+            return None
+        total = self.options.get("num_examples")
+        if self.counts is None and total is None:
+            return None
+        from ..plan import build_plan
+
+        return build_plan(self.args, self.counts, self.launch, self.target, total)
+
     @property
     def zero3(self) -> bool:
         return self.deepspeed is not None and self.deepspeed.zero3

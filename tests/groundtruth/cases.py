@@ -270,3 +270,102 @@ def _keys(text: str) -> list[str]:
     return [
         line[4:].partition(":")[0] if line.startswith("dup:") else line.partition(":")[0] for line in text.splitlines()
     ]
+
+
+# ---------------------------------------------------------------------------------------- plan cases
+
+
+def _alpaca_with_holes(rng: random.Random, n: int, start: int) -> list[dict]:
+    rows = alpaca_rows(n, start)
+    for i in rng.sample(range(n), k=min(n - 1, rng.choice([0, 0, 1, 3, n // 7]))):
+        if rng.random() < 0.5:
+            rows[i]["output"] = None
+        else:
+            rows[i].pop("output")
+    return rows
+
+
+def _sharegpt_with_breaks(rng: random.Random, n: int) -> list[dict]:
+    rows = []
+    for i in range(n):
+        conv = [{"from": "human", "value": f"hello {i}"}, {"from": "gpt", "value": f"hi {i}"}]
+        if rng.random() < 0.3:
+            conv += [{"from": "human", "value": "more"}, {"from": "gpt", "value": "sure"}]
+        if rng.random() < 0.15:
+            conv.append({"from": "human", "value": "dangling"})  # odd count: dropped
+        if rng.random() < 0.05:
+            conv = [{"from": "gpt", "value": "wrong order"}, {"from": "human", "value": "x"}]
+        rows.append({"conversations": conv})
+    return rows
+
+
+def plan_cases(count: int, seed: int = 1) -> list[dict]:
+    """Random datasets and training arguments, for comparing the numbers the Trainer prints."""
+    rng = random.Random(seed)
+    cases = []
+    for number in range(count):
+        stage = rng.choices(["sft", "rm", "dpo", "kto", "pt"], weights=[10, 2, 2, 2, 2])[0]
+        sizes = [rng.randint(3, 400) for _ in range(3)]
+        info = {
+            "a": {"file_name": "a.json"},
+            "b": {"file_name": "b.jsonl"},
+            "s": {"file_name": "s.json", "formatting": "sharegpt"},
+            "p": {"file_name": "p.json", "ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
+            "k": {"file_name": "k.json", "columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}},
+        }
+        if rng.random() < 0.2:
+            info["a"]["num_samples"] = rng.randint(5, 500)
+        files = {
+            "data/dataset_info.json": json.dumps(info),
+            "data/a.json": json.dumps(_alpaca_with_holes(rng, sizes[0], 0)),
+            "data/b.jsonl": "".join(json.dumps(r) + "\n" for r in _alpaca_with_holes(rng, sizes[1], 1000)),
+            "data/s.json": json.dumps(_sharegpt_with_breaks(rng, sizes[2])),
+            "data/p.json": json.dumps(ranking_rows(rng.randint(3, 300))),
+            "data/k.json": json.dumps(kto_rows(rng.randint(4, 300))),
+        }
+        if stage in ("rm", "dpo"):
+            names = ["p"]
+        elif stage == "kto":
+            names = ["k"]
+        else:
+            names = rng.sample(["a", "b", "s"], k=rng.choice([1, 1, 2, 3]))
+        config = {
+            "model_name_or_path": MODEL, "stage": stage, "do_train": "true", "finetuning_type": "lora",
+            "template": "default", "dataset": ",".join(names), "dataset_dir": "data", "output_dir": "out",
+            "report_to": "none", "cutoff_len": "64", "overwrite_output_dir": "true",
+            "per_device_train_batch_size": str(rng.choice([1, 2, 3, 4, 8, 10, 16])),
+            "gradient_accumulation_steps": str(rng.choice([1, 2, 3, 4, 8, 16])),
+            "seed": str(rng.choice([42, 0, 7, 1234])),
+        }  # fmt: skip
+        if stage == "pt":
+            config["packing"] = "false"
+        if rng.random() < 0.25:
+            config["max_steps"] = str(rng.randint(1, 60))
+        else:
+            config["num_train_epochs"] = str(rng.choice([1, 2, 3, 1.5, 0.5, 2.7, 4]))
+        if rng.random() < 0.3:
+            config["max_samples"] = str(rng.randint(2, 300))
+        if rng.random() < 0.3:
+            config["val_size"] = str(rng.choice([0.1, 0.2, 0.05, 3, 10, 1]))
+            if rng.random() < 0.5:
+                config["eval_strategy"] = "steps"
+                config["eval_steps"] = str(rng.choice([0.1, 0.25, 5, 1]))
+        if rng.random() < 0.2:
+            config["dataloader_drop_last"] = "true"
+        if len(names) > 1 and rng.random() < 0.5:
+            config["mix_strategy"] = rng.choice(["interleave_under", "interleave_over"])
+            if rng.random() < 0.6:
+                weights = [rng.randint(1, 9) for _ in names]
+                config["interleave_probs"] = ",".join(str(round(w / sum(weights), 6)) for w in weights[:-1]) + "," + str(round(1 - sum(round(w / sum(weights), 6) for w in weights[:-1]), 6))
+        warmup = rng.random()
+        if warmup < 0.3:
+            config["warmup_ratio"] = str(rng.choice([0.03, 0.1, 0.5]))
+        elif warmup < 0.5:
+            config["warmup_steps"] = str(rng.choice([1, 5, 20]))
+        if rng.random() < 0.5:
+            config["save_steps"] = str(rng.choice([0.1, 0.25, 0.5, 3, 10, 500]))
+        if rng.random() < 0.5:
+            config["logging_steps"] = str(rng.choice([0.05, 0.2, 1, 7]))
+        text = "".join(f"{k}: {v}\n" for k, v in config.items())
+        cases.append({"id": f"plan-{number}-{stage}", "config": text, "config_name": "cfg.yaml", "files": files})
+    return cases

@@ -1,0 +1,187 @@
+"""What LLaMA-Factory's converters make of each row, and which rows each stage's processor drops.
+
+Mirrors data/converter.py (Alpaca/ShareGPT/OpenAI converters, unchanged 0.9.2-0.9.5 apart from
+OpenAI arriving in 0.9.4) and the keep/drop predicate of each processor in
+data/processor/*.py: a row survives SFT when its prompt has an odd number of messages and its
+response exactly one; pairwise (rm, dpo) and feedback (kto) need two responses; the
+unsupervised processor (ppo, and sft evaluation with ``predict_with_generate``) only needs an
+odd prompt; pre-training never drops. Converters never remove rows: a broken ShareGPT row is
+emptied and dropped by the processor.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .registry import DatasetAttr
+
+
+class Shape(NamedTuple):
+    """The converter's output for one row, reduced to what the processors look at."""
+
+    prompt: int  # len(_prompt)
+    response: int  # len(_response)
+    note: str | None  # why the row has this shape, when it is not the ordinary one
+
+
+class Crash(Exception):
+    """A row the converter itself fails on (LLaMA-Factory stops with a traceback)."""
+
+
+# processor kinds: the stage passed to get_dataset, and whether sft evaluation generates
+def keeps(kind: str, shape: Shape) -> bool:
+    if kind == "sft":
+        return shape.prompt % 2 == 1 and shape.response == 1
+    if kind in ("rm", "kto"):
+        return shape.prompt % 2 == 1 and shape.response >= 2
+    if kind == "unsupervised":
+        return shape.prompt % 2 == 1
+    return True  # pt
+
+
+def drop_reason(kind: str, shape: Shape) -> str:
+    if shape.note:
+        return shape.note
+    if shape.prompt % 2 == 0:
+        return "no prompt"
+    if kind == "sft":
+        return "no single response"
+    return "fewer than two responses (needs chosen and rejected, or a KTO tag)"
+
+
+def _kind_name(value: object) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def alpaca_shape(row: dict, attr: DatasetAttr) -> Shape:
+    history = attr.column("history")
+    prompt = 1
+    if history and isinstance(row.get(history), list):
+        for pair in row[history]:
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                raise Crash(f"`{history}` must hold [question, answer] pairs, got {pair!r} (ValueError while unpacking)")
+        prompt += 2 * len(row[history])
+    kto_tag = attr.column("kto_tag")
+    if kto_tag and isinstance(row.get(kto_tag), bool):
+        return Shape(prompt, 2, "has a KTO tag")
+    chosen, rejected = attr.column("chosen"), attr.column("rejected")
+    if attr.ranking and isinstance(row.get(chosen), str) and isinstance(row.get(rejected), str):
+        return Shape(prompt, 2, None)
+    response = attr.column("response")
+    value = row.get(response) if response else None
+    if response and isinstance(value, str):
+        return Shape(prompt, 1, "has a single response" if attr.ranking else None)
+    if attr.ranking:
+        shown = ", ".join(f"`{c}` is {_kind_name(row.get(c))}" for c in (chosen, rejected) if c and not isinstance(row.get(c), str))
+        return Shape(prompt, 0, f"chosen/rejected are not both strings ({shown or 'columns not configured'})")
+    if not response:
+        return Shape(prompt, 0, "no response column is configured")
+    return Shape(prompt, 0, f"`{response}` is {_kind_name(value)}, not a string")
+
+
+def _message_roles(messages: list, attr: DatasetAttr) -> tuple[list, str]:
+    """ShareGPT: (aligned roles, system) after taking a leading system message off."""
+    role_tag = attr.tag("role_tag")
+    system_tag = attr.tag("system_tag")
+    if system_tag and messages and _get(messages[0], role_tag) == system_tag:
+        messages = messages[1:]
+    return messages, ""
+
+
+def _get(message: object, key: str | None) -> object:
+    if not isinstance(message, dict):
+        raise Crash(f"a message must be an object, got {message!r}")
+    return message.get(key)
+
+
+def sharegpt_shape(row: dict, attr: DatasetAttr) -> Shape:
+    column = attr.column("messages")
+    messages = row.get(column) if column else None
+    if not isinstance(messages, list):
+        raise Crash(f"`{column}` is {_kind_name(messages)}, not a list of messages (TypeError in the ShareGPT converter)")
+    messages, _ = _message_roles(messages, attr)
+    role_tag = attr.tag("role_tag")
+    odd = (attr.tag("user_tag"), attr.tag("observation_tag"))
+    even = (attr.tag("assistant_tag"), attr.tag("function_tag"))
+    broken = None
+    count = 0
+    for index, message in enumerate(messages):
+        role = _get(message, role_tag)
+        if role not in (odd, even)[index % 2]:
+            expected = "/".join(str(t) for t in (odd, even)[index % 2] if t)
+            broken = f"message {index + 1} has role {role!r} where {expected} is expected"
+            break
+        count += 1
+    if broken is None and ((not attr.ranking and count % 2 != 0) or (attr.ranking and count % 2 == 0)):
+        parity = "an odd" if count % 2 else "an even"
+        broken = f"{parity} number of messages ({count})" + ("" if attr.ranking else "; a conversation must end with the assistant")
+    if broken is not None:
+        return Shape(0, 0, broken)
+    return _pairwise_or_single(row, attr, count)
+
+
+def _pairwise_or_single(row: dict, attr: DatasetAttr, count: int) -> Shape:
+    kto_tag = attr.column("kto_tag")
+    if kto_tag and isinstance(row.get(kto_tag), bool):
+        return Shape(count - 1, 2, "has a KTO tag")
+    chosen, rejected = attr.column("chosen"), attr.column("rejected")
+    if attr.ranking and isinstance(row.get(chosen), dict) and isinstance(row.get(rejected), dict):
+        return Shape(count, 2, None)  # chosen/rejected roles are checked but the row is kept anyway (LF bug)
+    if count == 0:
+        return Shape(0, 0, "no messages")
+    note = "chosen/rejected are not both objects" if attr.ranking else None
+    return Shape(count - 1, 1, note)
+
+
+def openai_shape(row: dict, attr: DatasetAttr) -> Shape:
+    column = attr.column("messages")
+    messages = row.get(column) if column else None
+    if not isinstance(messages, list):
+        raise Crash(f"`{column}` is {_kind_name(messages)}, not a list of messages")
+    messages, _ = _message_roles(messages, attr)
+    role_tag = attr.tag("role_tag")
+    tags = {attr.tag(t): r for t, r in (("user_tag", "user"), ("assistant_tag", "assistant"), ("observation_tag", "observation"),
+                                          ("function_tag", "function"), ("system_tag", "system"))}  # fmt: skip
+    roles: list[str] = []
+    pending_tool = False
+    for message in messages:
+        role = _get(message, role_tag)
+        if role in (attr.tag("assistant_tag"), attr.tag("function_tag")) and message.get("tool_calls"):
+            role = attr.tag("function_tag")
+        if role == attr.tag("observation_tag"):
+            pending_tool = True
+            continue
+        if pending_tool:
+            roles.append("observation")
+            pending_tool = False
+        if role not in tags:
+            raise Crash(f"role {role!r} is not one of the configured tags (KeyError in the OpenAI converter)")
+        roles.append(tags[role])
+    accept = (("user", "observation"), ("assistant", "function"))
+    for index, role in enumerate(roles):
+        if role not in accept[index % 2]:
+            return Shape(0, 0, f"message {index + 1} has role {role!r} where {'/'.join(accept[index % 2])} is expected")
+    count = len(roles)
+    if (not attr.ranking and count % 2 != 0) or (attr.ranking and count % 2 == 0):
+        return Shape(0, 0, f"{'an odd' if count % 2 else 'an even'} number of messages ({count})")
+    return _pairwise_or_single(row, attr, count)
+
+
+SHAPERS = {"alpaca": alpaca_shape, "sharegpt": sharegpt_shape, "openai": openai_shape}
+
+
+def required_columns(attr: DatasetAttr, kind: str) -> list[str]:
+    """Columns the converter reads from every row: each must exist in the table (KeyError otherwise)."""
+    if attr.formatting == "alpaca":
+        roles = ["prompt", "query", "history", "kto_tag", "system", "tools", "images", "videos", "audios"]
+        if attr.ranking:
+            roles += ["chosen", "rejected"]
+        else:
+            roles += ["response"]
+    else:
+        roles = ["messages", "kto_tag", "system", "tools", "images", "videos", "audios"]
+        if attr.ranking:
+            roles += ["chosen", "rejected"]
+    return [name for name in (attr.column(r) for r in roles) if name]

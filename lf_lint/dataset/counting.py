@@ -1,0 +1,332 @@
+"""Count the examples LLaMA-Factory will train and evaluate on (its printed ``Num examples``).
+
+The pipeline of data/loader.py::get_dataset, per release:
+
+* 0.9.4+: load each dataset (``num_samples``, ``max_samples``), convert, merge, split off
+  ``val_size`` from the *raw* rows, then let the stage's processor drop invalid rows of each side
+  (commit b0d49e137).
+* 0.9.2-0.9.3: merge, convert, drop invalid rows, *then* split the surviving rows.
+
+Counts that need token lengths (pre-training blocks, packed SFT) are marked as estimates with
+their basis; everything else is exact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from . import selection
+from .files import DataFiles, locate
+from .registry import DatasetAttr, Registry, dataset_dir_path, read_registry, resolve
+from .scan import KEPT, Scan, scan
+
+# config stage -> (get_dataset stage, ranking data required)
+STAGE = {"pt": ("pt", False), "sft": ("sft", False), "rm": ("rm", True), "dpo": ("rm", True), "kto": ("kto", False), "ppo": ("ppo", False)}
+PROCESSOR = {"pt": "pt", "sft": "sft", "rm": "rm", "kto": "kto", "ppo": "unsupervised"}
+SPLIT_BEFORE_PREPROCESSING = ("0.9.4", "0.9.5")
+FORMATS = {"0.9.2": ("alpaca", "sharegpt"), "0.9.3": ("alpaca", "sharegpt")}  # 0.9.4+: also "openai"
+
+
+class Problem(NamedTuple):
+    """Something in the data LLaMA-Factory stops on (or warns about); ``rule`` names the rule that reports it."""
+
+    rule: str
+    message: str
+    dataset: str | None = None  # the name in `dataset:` / `eval_dataset:` it concerns
+    location: str | None = None
+    fatal: bool = True
+
+
+class Source(NamedTuple):
+    """One dataset name as LLaMA-Factory loads it."""
+
+    name: str
+    role: str  # "train" or "eval"
+    attr: DatasetAttr | None
+    files: DataFiles | None
+    scan: Scan | None
+    rows: int | None  # rows in the files (None: unknown)
+    selected: object  # numpy index array into the rows after num_samples/max_samples (None: unknown)
+    basis: str  # how the rows were counted, or why they could not be
+
+
+class DropSummary(NamedTuple):
+    dataset: str
+    reason: str
+    count: int
+    locations: tuple[str, ...]
+
+
+class Counts(NamedTuple):
+    sources: tuple[Source, ...]
+    num_examples: int | None  # training examples after merging, splitting and preprocessing
+    num_eval_examples: int | None
+    merged_rows: int | None  # training rows after merging, before split and drops
+    exact: bool
+    basis: str  # how num_examples was obtained, or why it is unknown
+    problems: tuple[Problem, ...]
+    drops: tuple[DropSummary, ...]
+
+
+def _dataset_names(value: object) -> list | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",")]
+    return list(value) if isinstance(value, list) else [value]
+
+
+class _Builder:
+    def __init__(self, args, target, workdir: Path, stage: str, given_rows: dict):
+        self.args, self.target, self.workdir, self.given_rows = args, target, workdir, given_rows
+        self.get_dataset_stage, self.needs_ranking = STAGE.get(stage, ("sft", False))
+        self.processor = PROCESSOR[self.get_dataset_stage]
+        self.problems: list[Problem] = []
+        self.rng = None
+
+    def _global_rng(self):
+        if self.rng is None:
+            seed = self.args.seed if isinstance(self.args.seed, int) and not isinstance(self.args.seed, bool) else 42
+            self.rng = selection.GlobalRng(seed)
+        return self.rng
+
+    def sources(self, names: list, role: str, registry: Registry) -> list[Source]:
+        formats = FORMATS.get(self.target.llamafactory, ("alpaca", "sharegpt", "openai"))
+        out = []
+        for resolved in resolve(names, registry, formats=formats):
+            if resolved.attr is None:
+                rule = "unregistered" if resolved.problem and resolved.problem.startswith("Undefined dataset") else "registry"
+                self.problems.append(Problem(rule, resolved.problem or "cannot resolve", resolved.name))
+                out.append(Source(resolved.name, role, None, None, None, None, None, resolved.problem or ""))
+                continue
+            out.append(self._load(resolved.attr, role))
+        return out
+
+    def _load(self, attr: DatasetAttr, role: str) -> Source:
+        if attr.ranking != self.needs_ranking:
+            kind = "ranking (pairwise)" if attr.ranking else "non-ranking"
+            self.problems.append(Problem(
+                "stage-mismatch",
+                f"it is {kind} data, and stage {self.args.stage} needs "
+                f"{'ranking' if self.needs_ranking else 'non-ranking'} data: LLaMA-Factory stops with "
+                "`The dataset is not applicable in the current training stage.`",
+                attr.name,
+            ))  # fmt: skip
+            return Source(attr.name, role, attr, None, None, None, None, "not loaded: wrong kind of data for the stage")
+        if attr.name in self.given_rows:
+            return self._given(attr, role, int(self.given_rows[attr.name]))
+        if attr.load_from != "file":
+            return Source(attr.name, role, attr, None, None, None, None, f"{attr.load_from.replace('_', ' ')} dataset {attr.dataset_name}: not counted offline")
+        if attr.split != "train":
+            self.problems.append(Problem("data-file", f'Unknown split "{attr.split}". Should be one of [\'train\'].', attr.name))
+            return Source(attr.name, role, attr, None, None, None, None, "unknown split")
+        files = locate(dataset_dir_path(str(self.args.dataset_dir or "data"), self.workdir), attr.dataset_name)
+        if files.problem:
+            self.problems.append(Problem("data-file", files.problem, attr.name))
+            return Source(attr.name, role, attr, files, None, None, None, files.problem)
+        result = scan(files, attr, self._processor_for(role))
+        if result.problem:
+            self.problems.append(Problem("data-content", result.problem, attr.name, result.problem_location))
+            return Source(attr.name, role, attr, files, result, None, None, result.problem)
+        if result.rows == 0:
+            self.problems.append(Problem("data-content", 'the dataset has no rows: datasets stops with `Instruction "train" corresponds to no data!`', attr.name))
+            return Source(attr.name, role, attr, files, result, 0, None, "no rows")
+        np = selection.numpy()
+        indexes = np.arange(result.rows)
+        if attr.num_samples is not None and not self.args.streaming:
+            indexes = self._global_rng().num_samples(result.rows, int(attr.num_samples))
+        indexes = selection.truncate(indexes, self.args.max_samples if isinstance(self.args.max_samples, int) else None)
+        where = files.paths[0] if len(files.paths) == 1 else f"{len(files.paths)} files in {files.paths[0].parent}"
+        return Source(attr.name, role, attr, files, result, result.rows, indexes, f"{result.rows:,} rows in {where}")
+
+    def _given(self, attr: DatasetAttr, role: str, rows: int) -> Source:
+        """Rows given with --num-examples NAME=N: every row counts as valid."""
+        from .scan import Scan
+
+        np = selection.numpy()
+        indexes = np.arange(rows)
+        if attr.num_samples is not None and not self.args.streaming:
+            indexes = self._global_rng().num_samples(rows, int(attr.num_samples))
+        indexes = selection.truncate(indexes, self.args.max_samples if isinstance(self.args.max_samples, int) else None)
+        given = Scan(rows, bytes(rows), (), {}, {}, ())
+        return Source(attr.name, role, attr, None, given, rows, indexes, f"{rows:,} rows given with --num-examples")
+
+    def _processor_for(self, role: str) -> str:
+        if role == "eval" and self.processor == "sft" and self.args.predict_with_generate:
+            return "unsupervised"
+        return self.processor
+
+
+def _keep_array(source: Source):
+    np = selection.numpy()
+    codes = np.frombuffer(source.scan.codes, dtype=np.uint8)
+    return codes[source.selected]
+
+
+def _crashes(sources: list[Source], problems: list[Problem]) -> None:
+    for source in sources:
+        if source.scan is None or source.selected is None or not source.scan.crashes:
+            continue
+        selected = set(int(i) for i in source.selected)
+        for row, (location, message) in sorted(source.scan.crashes.items()):
+            if row in selected:
+                problems.append(Problem("data-content", f"LLaMA-Factory stops converting this row: {message}", source.name, location))
+                break
+
+
+def _drop_summaries(sources: list[Source]) -> list[DropSummary]:
+    np = selection.numpy()
+    out = []
+    for source in sources:
+        if source.scan is None or source.selected is None:
+            continue
+        codes = _keep_array(source)
+        selected = set(int(i) for i in source.selected) if len(source.selected) != source.rows else None
+        for index, reason in enumerate(source.scan.reasons):
+            count = int(np.count_nonzero(codes == 1 + min(index, 253)))
+            if not count:
+                continue
+            locations = tuple(loc for row, loc in source.scan.samples.get(index, ()) if selected is None or row in selected)[:3]
+            out.append(DropSummary(source.name, reason, count, locations))
+    return out
+
+
+def _merge(args, sources: list[Source], seed: int, problems: list[Problem]):
+    lengths = [len(s.selected) for s in sources]
+    if len(sources) == 1:
+        return selection.concatenate(lengths)
+    strategy = str(args.mix_strategy or "concat")
+    if strategy == "concat":
+        return selection.concatenate(lengths)
+    if strategy in ("interleave_under", "interleave_over"):
+        from ..args import split_list
+
+        probs = split_list(args.interleave_probs)
+        try:
+            probs = [float(p) for p in probs] if probs is not None else None
+            return selection.interleave(lengths, probs, seed, oversample=strategy == "interleave_over")
+        except (ValueError, TypeError) as exc:
+            problems.append(Problem("mixing", f"interleave_datasets stops with: {exc}", None))
+            return None
+    if strategy == "interleave_once":
+        problems.append(Problem("mixing", "interleave_once needs datasets > 4.0.0, and LLaMA-Factory pins datasets <= 4.0.0: "
+                                          "`all_exhausted_without_replacement is not supported`", None))  # fmt: skip
+        return None
+    problems.append(Problem("mixing", f"Unknown mixing strategy: {strategy}.", None))
+    return None
+
+
+def count_examples(args, target, workdir: Path, stage: str, given_rows: dict | None = None) -> Counts:
+    """Everything ``get_dataset`` decides about the number of examples, without loading a model.
+
+    ``given_rows`` gives the row count of datasets lf-lint cannot read (hub datasets not cached):
+    their rows are taken as all valid.
+    """
+    builder = _Builder(args, target, workdir, stage, given_rows or {})
+    train_names, eval_names = _dataset_names(args.dataset), _dataset_names(args.eval_dataset)
+    registry = read_registry(args.dataset_dir if args.dataset_dir is not None else "data", workdir)
+    if registry.problem and (train_names or eval_names) and registry.mode == "local":
+        builder.problems.append(Problem("registry", registry.problem))
+    train = builder.sources(train_names or [], "train", registry)
+    evals = builder.sources(eval_names or [], "eval", registry)
+    problems = builder.problems
+    seed = args.seed if isinstance(args.seed, int) and not isinstance(args.seed, bool) else 42
+    _crashes(train + evals, problems)
+    drops = _drop_summaries(train + evals)
+
+    def result(num, num_eval, merged, exact, basis):
+        return Counts(tuple(train + evals), num, num_eval, merged, exact, basis, tuple(problems), tuple(drops))
+
+    unknown = [s for s in train if s.selected is None]
+    if not train or unknown or any(p.fatal for p in problems):
+        why = "; ".join(f"{s.name}: {s.basis}" for s in unknown) or (problems[0].message if problems else "no dataset")
+        return result(None, None, None, False, why)
+    if args.streaming:
+        return result(None, None, None, False, "streaming: the Trainer prints total batch x max_steps")
+    merged = _merge(args, train, seed, problems)
+    if merged is None:
+        return result(None, None, None, False, problems[-1].message)
+    np = selection.numpy()
+    keeps = [(_keep_array(s) == KEPT) for s in train]
+    valid = np.zeros(len(merged.source), dtype=bool)
+    for i, keep in enumerate(keeps):
+        mask = merged.source == i
+        valid[mask] = keep[merged.row[mask]]
+    val_size = args.val_size if isinstance(args.val_size, (int, float)) and not isinstance(args.val_size, bool) else 0.0
+    num_eval = None
+    if val_size > 1e-6:
+        split_first = target.llamafactory in SPLIT_BEFORE_PREPROCESSING
+        population = len(valid) if split_first else int(valid.sum())
+        try:
+            n_train, n_test = selection.split_sizes(population, val_size)
+        except selection.SplitError as exc:
+            problems.append(Problem("val-size", f"datasets stops with: {exc}"))
+            return result(None, None, len(valid), False, str(exc))
+        if split_first:
+            perm = selection.split_permutation(len(valid), seed)
+            eval_rows, train_rows = perm[:n_test], perm[n_test:]
+            num = int(valid[train_rows].sum())
+            eval_valid = _eval_keep(builder, train, merged, eval_rows)
+            num_eval = int(eval_valid.sum())
+        else:
+            num, num_eval = n_train, n_test
+    else:
+        num = int(valid.sum())
+    if eval_names:
+        num_eval = _eval_count(args, builder, evals, seed, problems)
+    basis = _basis(train, merged, val_size)
+    empty = "Cannot find sufficient samples, consider increasing dataset size." if builder.processor == "pt" else "Cannot find valid samples, check `data/README.md` for the data format."
+    if num == 0:
+        problems.append(Problem("no-valid-examples", f"{empty} Every training example is dropped."))
+    elif num_eval == 0:
+        problems.append(Problem("no-valid-examples", f"{empty} Every evaluation example is dropped."))
+    return result(num, num_eval, len(valid), True, basis)
+
+
+def _eval_keep(builder: _Builder, train: list[Source], merged, rows):
+    """Validity of the split-off validation rows under the eval processor (it may differ for sft + generation)."""
+    np = selection.numpy()
+    if builder._processor_for("eval") == builder._processor_for("train"):
+        keeps = [(_keep_array(s) == KEPT) for s in train]
+    else:  # sft + predict_with_generate evaluates with the unsupervised processor: rescan under it
+        from .scan import scan as rescan
+
+        keeps = []
+        for s in train:
+            again = rescan(s.files, s.attr, "unsupervised")
+            keeps.append(np.frombuffer(again.codes, dtype=np.uint8)[s.selected] == KEPT)
+    out = np.zeros(len(rows), dtype=bool)
+    sources, positions = merged.source[rows], merged.row[rows]
+    for i, keep in enumerate(keeps):
+        mask = sources == i
+        out[mask] = keep[positions[mask]]
+    return out
+
+
+def _eval_count(args, builder: _Builder, evals: list[Source], seed: int, problems: list[Problem]) -> int | None:
+    if any(s.selected is None for s in evals):
+        return None
+    np = selection.numpy()
+    if args.eval_on_each_dataset:
+        return int(sum(int(((_keep_array(s) == KEPT)).sum()) for s in evals))
+    merged = _merge(args, evals, seed, problems)
+    if merged is None:
+        return None
+    total = 0
+    for i, s in enumerate(evals):
+        keep = _keep_array(s) == KEPT
+        mask = merged.source == i
+        total += int(np.count_nonzero(keep[merged.row[mask]]))
+    return total
+
+
+def _basis(train: list[Source], merged, val_size: float) -> str:
+    parts = [f"{s.name}: {len(s.selected):,} of {s.basis}" for s in train]
+    text = "; ".join(parts)
+    if len(train) > 1:
+        text += f"; merged to {len(merged.source):,}"
+    if val_size > 1e-6:
+        text += f"; val_size {val_size} split off"
+    return text
+

@@ -1,0 +1,195 @@
+"""Find a dataset's files and read their rows the way ``datasets.load_dataset`` builds the table.
+
+data/loader.py::_load_single_dataset (0.9.2-0.9.5): ``file_name`` is a file or a folder under
+``dataset_dir``; a folder contributes every entry of ``os.listdir`` in that order; the builder
+comes from the first file's extension (``FILEEXT2TYPE``) and every file must map to the same one.
+
+Row semantics follow the ``datasets`` builders: JSON lines skip blank lines, a JSON array gives
+one row per element (through pandas), a single JSON object is one row; CSV goes through pandas
+(types inferred per column, empty cells are missing); parquet and arrow keep their schema; text
+files give one row per line in column ``text``. Each row is reported with a location for
+diagnostics: ``file:line`` for JSON lines and text, the row index otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+FILEEXT2TYPE = {"arrow": "arrow", "csv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet", "txt": "text"}
+
+
+class DataFiles(NamedTuple):
+    paths: tuple[Path, ...]
+    builder: str | None
+    problem: str | None = None
+
+
+def locate(dataset_dir: Path, file_name: str) -> DataFiles:
+    local = dataset_dir / file_name
+    if local.is_dir():
+        try:
+            paths = tuple(local / name for name in os.listdir(local))
+        except OSError as exc:
+            return DataFiles((), None, f"cannot list {local}: {exc.strerror}")
+        if not paths:
+            return DataFiles((), None, f"the folder {local} is empty (LLaMA-Factory stops with IndexError: list index out of range)")
+    elif local.is_file():
+        paths = (local,)
+    else:
+        return DataFiles((), None, f"File {local} not found.")
+    builder = FILEEXT2TYPE.get(paths[0].suffix[1:])
+    if builder is None:
+        return DataFiles(paths, None, "Allowed file types: {}.".format(",".join(FILEEXT2TYPE)))
+    odd = [p for p in paths if FILEEXT2TYPE.get(p.suffix[1:]) != builder]
+    if odd:
+        return DataFiles(paths, builder, f"File types should be identical. ({odd[0].name} is not {builder} like {paths[0].name})")
+    return DataFiles(paths, builder)
+
+
+class ReadError(Exception):
+    """A file ``datasets`` cannot turn into a table: the message says why and where."""
+
+    def __init__(self, message: str, location: str):
+        super().__init__(message)
+        self.location = location
+
+
+class Row(NamedTuple):
+    location: str
+    data: dict
+
+
+def iter_rows(files: DataFiles) -> Iterator[Row]:
+    reader = {"json": _json_rows, "csv": _csv_rows, "parquet": _parquet_rows, "arrow": _arrow_rows, "text": _text_rows}[files.builder]
+    for path in files.paths:
+        yield from reader(path)
+
+
+# ------------------------------------------------------------------------------------------ JSON
+
+
+def _decode_error(path: Path, exc: Exception, line: int | None = None) -> ReadError:
+    where = f"{path}:{line}" if line else str(path)
+    return ReadError(f"not valid JSON ({exc})", where)
+
+
+def _json_rows(path: Path) -> Iterator[Row]:
+    with open(path, "rb") as handle:
+        head = handle.read(4096).lstrip()
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:].lstrip()
+    if head.startswith(b"["):
+        yield from _json_array_rows(path)
+    else:
+        yield from _json_lines_rows(path)
+
+
+def _json_array_rows(path: Path) -> Iterator[Row]:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise ReadError(f"not valid JSON: {exc.msg}", f"{path}:{exc.lineno}:{exc.colno}") from None
+    if not data:
+        raise ReadError('the JSON array is empty: datasets stops with `Instruction "train" corresponds to no data!`', str(path))
+    for index, item in enumerate(data):
+        if not isinstance(item, dict):
+            item = {"text": item}  # pandas names the single column 0, datasets renames it "text"
+        yield Row(f"{path}[{index}]", item)
+
+
+def _json_lines_rows(path: Path) -> Iterator[Row]:
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw)
+            except UnicodeDecodeError as exc:
+                raise ReadError(f"not UTF-8 text ({exc.reason})", f"{path}:{number}") from None
+            except json.JSONDecodeError as exc:
+                raise ReadError(
+                    f"not valid JSON on this line ({exc.msg}, column {exc.colno}); a JSON lines file needs one complete "
+                    "object per line, and a pretty-printed JSON file must be an array",
+                    f"{path}:{number}",
+                ) from None
+            if not isinstance(item, dict):
+                raise ReadError(f"a JSON lines row must be an object, not {type(item).__name__}", f"{path}:{number}")
+            yield Row(f"{path}:{number}", item)
+
+
+# ------------------------------------------------------------------------------------------ other builders
+
+
+def _csv_rows(path: Path) -> Iterator[Row]:
+    import pandas as pd  # datasets' csv builder reads with pandas; its type inference decides what a cell is
+
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReadError(f"cannot be read as CSV ({exc})", str(path)) from None
+    for index, record in enumerate(frame.to_dict(orient="records")):
+        yield Row(f"{path}[{index}]", {k: (None if _is_nan(v) else _plain(v)) for k, v in record.items()})
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def _plain(value: object) -> object:
+    item = getattr(value, "item", None)  # numpy scalars -> Python
+    return item() if callable(item) else value
+
+
+def _parquet_rows(path: Path) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for corrupt files
+        raise ReadError(f"cannot be read as parquet ({exc})", str(path)) from None
+    index = 0
+    for batch in parquet.iter_batches():
+        for record in batch.to_pylist():
+            yield Row(f"{path}[{index}]", record)
+            index += 1
+
+
+def _arrow_rows(path: Path) -> Iterator[Row]:
+    import pyarrow as pa
+
+    try:
+        reader = pa.ipc.open_stream(pa.memory_map(str(path)))
+    except Exception as exc:  # noqa: BLE001
+        raise ReadError(f"cannot be read as an Arrow stream ({exc})", str(path)) from None
+    index = 0
+    for batch in reader:
+        for record in batch.to_pylist():
+            yield Row(f"{path}[{index}]", record)
+            index += 1
+
+
+def _text_rows(path: Path) -> Iterator[Row]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path)) from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        yield Row(f"{path}:{number}", {"text": line})
+
+
+def metadata_row_count(files: DataFiles) -> int | None:
+    """Row count without reading rows, where the format stores it (parquet footers)."""
+    if files.builder != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in files.paths)
+    except Exception:  # noqa: BLE001
+        return None

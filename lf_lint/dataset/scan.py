@@ -1,0 +1,90 @@
+"""Read one dataset's rows once and keep, per row, whether the stage's processor keeps it.
+
+The result is small whatever the file size: a keep-bitmap (one byte per row), the number of
+rows per drop reason with the first few locations, the unified column types, and the rows the
+converter would crash on. It is what the cache stores.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .columns import ColumnTypes, has_field
+from .conversion import SHAPERS, Crash, drop_reason, keeps, required_columns
+from .files import DataFiles, ReadError, iter_rows
+from .registry import DatasetAttr
+
+KEPT, CRASHED = 0, 255
+SAMPLES_PER_REASON = 50  # locations remembered per drop reason
+
+
+class Scan(NamedTuple):
+    rows: int
+    codes: bytes  # one byte per row: KEPT, CRASHED, or 1 + the index of its drop reason
+    reasons: tuple[str, ...]
+    samples: dict  # reason index -> ((row, location), ...): the first rows dropped for it
+    crashes: dict  # row -> (location, message): rows the converter fails on
+    columns: tuple[str, ...]
+    problem: str | None = None  # the table cannot be built, or a column the converter needs is missing
+    problem_location: str | None = None
+
+    def failed(self, problem: str, location: str | None) -> Scan:
+        return self._replace(problem=problem, problem_location=location)
+
+
+def scan(files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
+    shape_of = SHAPERS[attr.formatting]
+    codes = bytearray()
+    reasons: dict[str, int] = {}
+    samples: dict[int, list] = {}
+    crashes: dict[int, tuple[str, str]] = {}
+    types = ColumnTypes()
+    empty = Scan(0, b"", (), {}, {}, ())
+    try:
+        for index, row in enumerate(iter_rows(files)):
+            types.add(row.data, row.location)
+            try:
+                shape = shape_of(row.data, attr)
+            except Crash as exc:
+                crashes[index] = (row.location, str(exc))
+                codes.append(CRASHED)
+                continue
+            if processor == "pt" and shape.prompt == 0:
+                # PretrainDatasetProcessor reads _prompt[0]["content"]: an emptied (broken) row has none
+                crashes[index] = (row.location, f"the pre-training processor needs a prompt and this row has none ({shape.note}): IndexError: list index out of range")
+                codes.append(CRASHED)
+                continue
+            if keeps(processor, shape):
+                codes.append(KEPT)
+                continue
+            reason = drop_reason(processor, shape)
+            code = reasons.setdefault(reason, len(reasons))
+            codes.append(1 + min(code, 253))
+            seen = samples.setdefault(code, [])
+            if len(seen) < SAMPLES_PER_REASON:
+                seen.append((index, row.location))
+    except ReadError as exc:
+        return empty.failed(str(exc), exc.location)
+    result = Scan(
+        rows=len(codes),
+        codes=bytes(codes),
+        reasons=tuple(reasons),
+        samples={k: tuple(v) for k, v in samples.items()},
+        crashes=crashes,
+        columns=tuple(types.kinds),
+    )
+    if types.problem is not None:
+        return result.failed(types.problem.message, types.problem.location)
+    if not codes:
+        return result
+    missing = [c for c in required_columns(attr, processor) if c not in types]
+    if missing:
+        hint = " (a `columns` block sets every column it does not list to None; list all of them)" if "columns" in attr.entry else ""
+        return result.failed(f"the converter reads column `{missing[0]}`, which no row has: LLaMA-Factory stops with KeyError: '{missing[0]}'{hint}", None)
+    if attr.formatting != "alpaca":
+        messages_kind = types.kinds.get(attr.column("messages"))
+        for tag in ("role_tag", "content_tag"):
+            name = attr.tag(tag)
+            if name is None or not has_field(messages_kind, name):
+                return result.failed(f"no message has the key `{name}` ({tag}): LLaMA-Factory stops with KeyError: {name!r}", None)
+    return result

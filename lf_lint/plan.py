@@ -1,0 +1,206 @@
+"""The step plan of a config: examples (dataset counting) x arguments x launch -> Trainer numbers.
+
+``build_plan`` joins the three facts; ``Plan`` is the typed result the CLI prints, the JSON
+output serialises and ``predict_steps`` returns.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .args import Args
+from .dataset.counting import Counts
+from .launch import Launch
+from .steps import StepError, StepInputs, StepPlan, behaviour, plan_steps
+from .versions import Target
+
+
+class Plan(NamedTuple):
+    """What the Trainer inside LLaMA-Factory will do with this config.
+
+    ``steps`` holds the numbers (``total_steps``, ``warmup_steps``, ...); it is None when they
+    cannot be known, and ``problem`` says why. ``exact`` is False whenever an input was estimated
+    (``basis`` says which and how to make it exact).
+    """
+
+    target: Target
+    launch: Launch
+    stage: str
+    steps: StepPlan | None
+    num_examples: int | None
+    num_eval_examples: int | None
+    exact: bool
+    basis: str
+    problem: str | None = None
+    trainer: str = "Trainer"  # "Trainer" or "PPOTrainer"
+
+    # --- convenience -------------------------------------------------------------------------
+
+    def __getattr__(self, name: str):
+        steps = tuple.__getattribute__(self, "steps")
+        if steps is not None and name in StepPlan._fields + ("num_checkpoints", "stops_mid_epoch"):
+            return getattr(steps, name)
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict:
+        """The ``plan`` object of the JSON output (README: "Machine-readable output")."""
+        s = self.steps
+        data = {
+            "num_examples": self.num_examples,
+            "num_eval_examples": self.num_eval_examples,
+            "world_size": self.launch.world_size,
+            "exact": self.exact,
+            "basis": self.basis,
+            "stage": self.stage,
+            "trainer": self.trainer,
+        }
+        if s is None:
+            data["problem"] = self.problem
+            return data
+        data.update(
+            {
+                "per_device_train_batch_size": s.per_device_train_batch_size,
+                "gradient_accumulation_steps": s.gradient_accumulation_steps,
+                "total_train_batch_size": s.total_train_batch_size,
+                "batches_per_epoch": s.batches_per_epoch,
+                "update_steps_per_epoch": s.update_steps_per_epoch,
+                "num_train_epochs": s.num_train_epochs,
+                "epochs_printed": s.epochs_printed,
+                "total_steps": s.total_steps,
+                "warmup_steps": s.warmup_steps,
+                "logging_steps": s.logging_steps,
+                "eval_steps": s.eval_steps,
+                "save_steps": s.save_steps,
+                "num_checkpoints": s.num_checkpoints,
+                "checkpoint_steps": list(s.checkpoint_steps),
+                "eval_at_steps": list(s.eval_steps_at),
+                "optimizer_updates": s.optimizer_updates,
+                "epochs_trained": None if s.epochs_trained != s.epochs_trained else s.epochs_trained,
+                "stops_mid_epoch": s.stops_mid_epoch,
+            }
+        )
+        return data
+
+    def explain(self) -> str:
+        from .explain import explain_plan
+
+        return explain_plan(self)
+
+    def __repr__(self) -> str:
+        if self.steps is None:
+            return f"<Plan: no step plan ({self.problem})>"
+        s = self.steps
+        approx = "" if self.exact else " (estimate)"
+        return (
+            f"<Plan {self.target.describe()}: {self.num_examples:,} examples{approx}, {s.total_steps:,} optimization steps "
+            f"({s.update_steps_per_epoch:,}/epoch x {s.num_train_epochs:g}), warmup {s.warmup_steps:,}, "
+            f"{s.num_checkpoints} checkpoint(s)>"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in self.to_dict().items())
+        return f"<table><caption>{html.escape(self.target.describe())}</caption>{rows}</table>"
+
+
+def _number(value: object, default: float) -> float:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def step_inputs(args: Args, num_examples: int | None, launch: Launch, target: Target) -> StepInputs:
+    rules = behaviour(target.tf)
+    warmup_ratio = args.warmup_ratio if "warmup_ratio" in args._table else None
+    warmup_steps = _number(args.warmup_steps, 0)
+    if not rules.float_warmup_steps and not isinstance(args.warmup_steps, int):
+        warmup_steps = 0  # 4.x refuses a float (rule LF307); the plan uses the default
+    return StepInputs(
+        num_examples=num_examples,
+        per_device_batch=int(_number(args.per_device_train_batch_size, 8)),
+        accumulation=int(_number(args.gradient_accumulation_steps, 1)),
+        world_size=launch.world_size,
+        num_train_epochs=float(_number(args.num_train_epochs, 3.0)),
+        max_steps=int(_number(args.max_steps, -1)),
+        drop_last=bool(args.dataloader_drop_last),
+        warmup_steps=warmup_steps,
+        warmup_ratio=_number(warmup_ratio, 0.0) if warmup_ratio is not None or not rules.float_warmup_steps else None,
+        logging_strategy=str(args.logging_strategy or "steps"),
+        logging_steps=_number(args.logging_steps, 500),
+        logging_first_step=bool(args.logging_first_step),
+        eval_strategy=args.eval_strategy,
+        eval_steps=args.eval_steps if isinstance(args.eval_steps, (int, float)) and not isinstance(args.eval_steps, bool) else None,
+        eval_delay=_number(args.eval_delay, 0),
+        eval_on_start=bool(args.eval_on_start),
+        save_strategy=str(args.save_strategy or "steps"),
+        save_steps=_number(args.save_steps, 500),
+    )
+
+
+def ppo_steps(args: Args, num_examples: int, launch: Launch, target: Target) -> StepPlan:
+    """LLaMA-Factory's CustomPPOTrainer.ppo_train (train/ppo/trainer.py, TRL 0.8.6-0.9.6 PPOTrainer).
+
+    Each step takes a batch of b x GA x ppo_buffer_size prompts per process from TRL's DataLoader
+    (drop_last=True), sharded by accelerate.
+    """
+    b = int(_number(args.per_device_train_batch_size, 8))
+    ga = int(_number(args.gradient_accumulation_steps, 1))
+    buffer = int(_number(args.ppo_buffer_size, 1))
+    batch = b * ga * buffer
+    world = launch.world_size
+    length = (num_examples // batch) // world
+    max_steps = int(_number(args.max_steps, -1))
+    epochs = float(_number(args.num_train_epochs, 3.0))
+    total = max_steps if max_steps > 0 else math.ceil(epochs * length)
+    inputs = step_inputs(args, num_examples, launch, target)._replace(per_device_batch=b, accumulation=ga)
+    plain = plan_steps(inputs._replace(max_steps=max(total, 1)), target.tf) if length else None
+    return StepPlan(
+        num_examples=num_examples if max_steps <= 0 else batch * world * max_steps,
+        world_size=world,
+        per_device_train_batch_size=b,
+        gradient_accumulation_steps=ga,
+        total_train_batch_size=batch * world,
+        batches_per_epoch=length,
+        update_steps_per_epoch=length,
+        num_train_epochs=epochs,
+        epochs_printed=int(epochs) if max_steps <= 0 else 0,
+        total_steps=total,
+        warmup_steps=plain.warmup_steps if plain else 0,
+        logging_steps=plain.logging_steps if plain else None,
+        eval_steps=None,
+        save_steps=plain.save_steps if plain else None,
+        checkpoint_steps=plain.checkpoint_steps if plain else (),
+        eval_steps_at=(),
+        optimizer_updates=total,
+        epochs_trained=total / length if length else 0.0,
+        updates_per_epoch_in_loop=length,
+        transformers_family="ppo",
+    )
+
+
+def build_plan(args: Args, counts: Counts | None, launch: Launch, target: Target, num_examples: int | None = None) -> Plan:
+    stage = args.stage
+    trainer = "PPOTrainer" if stage == "ppo" else "Trainer"
+    exact = counts.exact if counts is not None else False
+    basis = counts.basis if counts is not None else "no dataset"
+    n = counts.num_examples if counts is not None else None
+    n_eval = counts.num_eval_examples if counts is not None else None
+    if num_examples is not None:
+        n, exact, basis = num_examples, True, f"{num_examples:,} examples given with --num-examples"
+    streaming = bool(args.streaming)
+
+    def without(problem: str) -> Plan:
+        return Plan(target, launch, stage, None, n, n_eval, False, basis, problem, trainer)
+
+    if n is None and not streaming:
+        return without(f"the number of training examples is unknown ({basis}); give it with --num-examples")
+    try:
+        if stage == "ppo":
+            steps = ppo_steps(args, n, launch, target)
+        else:
+            steps = plan_steps(step_inputs(args, None if streaming else n, launch, target), target.tf)
+    except StepError as exc:
+        return without(f"transformers stops with: {exc}")
+    if streaming:
+        n, exact, basis = steps.num_examples, True, "streaming: the Trainer prints total batch x max_steps"
+    return Plan(target, launch, stage, steps, n, n_eval, exact, basis, None, trainer)

@@ -1,0 +1,277 @@
+"""Findings about the step plan: what the Trainer will do with the counted examples.
+
+They read the ``plan`` fact (lf_lint/plan.py): the examples LLaMA-Factory will train on, the
+launch and the targeted transformers release turned into the Trainer's numbers.
+"""
+
+from __future__ import annotations
+
+from ..diagnostics import Severity
+from ..steps import behaviour
+from ..versions import Target, clamp_transformers, newest_transformers_for
+from .base import Context, Example, Finding, Rule
+
+ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+
+
+def _steps(ctx: Context):
+    plan = ctx.plan
+    return plan.steps if plan is not None else None
+
+
+def _check_no_plan(ctx: Context):
+    plan = ctx.plan
+    if plan is not None and plan.steps is None and plan.problem and plan.problem.startswith("transformers stops"):
+        yield Finding(plan.problem + " (the training set gives no full batch: fewer examples than the batch size, with dataloader_drop_last)",
+                      key="per_device_train_batch_size", at="value")  # fmt: skip
+
+
+NO_BATCH = Rule(
+    code="LF501",
+    name="empty-dataloader",
+    severity=ERROR,
+    summary="The training data gives no batch at all.",
+    what="Reports plans where the data loader of a process has no batch (fewer examples than the batch size with "
+    "`dataloader_drop_last`, or fewer batches than processes).",
+    why="transformers 4.49+ refuses to train by epochs on an empty data loader (`args.max_steps must be set to a "
+    "positive value if dataloader does not have a length`); older releases silently train nothing.",
+    upstream="transformers `Trainer.set_initial_training_values` (4.49-5.6).",
+    check=_check_no_plan,
+)
+
+
+def _check_intervals(ctx: Context):
+    steps = _steps(ctx)
+    if steps is None or steps.total_steps <= 0:
+        return
+    a = ctx.args
+    total = steps.total_steps
+    if str(a.save_strategy or "steps") == "steps" and steps.save_steps and steps.save_steps > total:
+        final = steps.checkpoint_steps[-1] if steps.checkpoint_steps else None
+        yield Finding(
+            f"save_steps {steps.save_steps:,} is beyond the last step ({total:,}): no checkpoint during training"
+            + (f", only the final one at step {final:,}" if final else ""),
+            key="save_steps" if a.is_set("save_steps") else "output_dir",
+            at="value",
+            fix=f"save_steps: {max(1, total // 4):,} (four checkpoints), or a ratio such as 0.25",
+        )
+    if a.eval_strategy == "steps" and steps.eval_steps and steps.eval_steps > total:
+        yield Finding(f"eval_steps {steps.eval_steps:,} is beyond the last step ({total:,}): the run is never evaluated"
+                      + (" (5.4+ still evaluates once at the end)" if behaviour(ctx.target.tf).final_eval else ""),
+                      key="eval_steps" if a.is_set("eval_steps") else "eval_strategy", at="value",
+                      fix=f"eval_steps: {max(1, total // 10):,}")  # fmt: skip
+    if str(a.logging_strategy or "steps") == "steps" and steps.logging_steps and steps.logging_steps > total:
+        yield Finding(f"logging_steps {steps.logging_steps:,} is beyond the last step ({total:,}): no loss is logged",
+                      key="logging_steps" if a.is_set("logging_steps") else "output_dir", at="value",
+                      fix=f"logging_steps: {max(1, total // 20):,}", severity=INFO)  # fmt: skip
+
+
+INTERVALS = Rule(
+    code="LF502",
+    name="interval-beyond-run",
+    severity=WARNING,
+    summary="`save_steps` (or `eval_steps`, `logging_steps`) larger than the whole run.",
+    what="Compares the resolved save, eval and logging intervals with the total optimization steps of the plan.",
+    why="A 411-step run with the example's `save_steps: 500` writes no intermediate checkpoint; with `eval_steps` "
+    "beyond the end there is no evaluation at all. Users find out after the run.",
+    example=Example("save_steps: 5000\nnum_train_epochs: 1", options={"num_examples": 800}),
+    use_instead=Example("save_steps: 0.25\nnum_train_epochs: 1", options={"num_examples": 800}),
+    check=_check_intervals,
+)
+
+
+def _check_warmup(ctx: Context):
+    steps = _steps(ctx)
+    if steps is None or steps.total_steps <= 0 or steps.warmup_steps < steps.total_steps:
+        return
+    yield Finding(f"warmup lasts {steps.warmup_steps:,} steps and the run has {steps.total_steps:,}: the learning rate never "
+                  "reaches its peak and never decays", key=ctx.args.is_set("warmup_steps") and "warmup_steps" or "warmup_ratio",
+                  at="value", fix="use a ratio such as warmup_ratio: 0.03 (warmup_steps: 0.03 on transformers 5.x)")  # fmt: skip
+
+
+WARMUP_LONG = Rule(
+    code="LF503",
+    name="warmup-as-long-as-run",
+    severity=WARNING,
+    summary="Warmup that covers the whole run.",
+    what="Reports plans whose warmup steps are at least the total optimization steps.",
+    why="A warmup copied from a long run (`warmup_steps: 1000`) on a short one keeps the learning rate ramping up "
+    "until training stops.",
+    example=Example("warmup_steps: 1000\nnum_train_epochs: 1", options={"num_examples": 800}),
+    use_instead=Example("warmup_steps: 10\nnum_train_epochs: 1", options={"num_examples": 800}),
+    check=_check_warmup,
+)
+
+
+def _check_accumulation(ctx: Context):
+    steps = _steps(ctx)
+    if steps is None or steps.batches_per_epoch is None or steps.batches_per_epoch == 0:
+        return
+    ga, length = steps.gradient_accumulation_steps, steps.batches_per_epoch
+    if ga > length:
+        yield Finding(
+            f"gradient_accumulation_steps {ga} is larger than the {length:,} micro-batches one process gets per epoch: each "
+            f"epoch makes one optimizer update over {length} micro-batches, not {ga}",
+            key="gradient_accumulation_steps", at="value",
+            fix=f"gradient_accumulation_steps: {length} (or more data / fewer processes)",
+        )  # fmt: skip
+
+
+ACCUMULATION = Rule(
+    code="LF504",
+    name="accumulation-exceeds-batches",
+    severity=WARNING,
+    summary="More accumulation steps than micro-batches in an epoch.",
+    what="Reports `gradient_accumulation_steps` larger than the number of micro-batches per epoch per process.",
+    why="The effective batch is then the epoch, not `per_device_train_batch_size x gradient_accumulation_steps x "
+    "processes`; on transformers 4.46-4.51 some such runs make no optimizer update at all (see LF505).",
+    example=Example("per_device_train_batch_size: 8\ngradient_accumulation_steps: 16", options={"num_examples": 40}),
+    use_instead=Example("per_device_train_batch_size: 8\ngradient_accumulation_steps: 4", options={"num_examples": 40}),
+    check=_check_accumulation,
+)
+
+
+def _check_real_updates(ctx: Context):
+    steps = _steps(ctx)
+    if steps is None or steps.batches_per_epoch is None:
+        return
+    tf = ctx.target.transformers
+    if steps.optimizer_updates == 0 and steps.total_steps > 0:
+        yield Finding(f"on transformers {tf} this run performs no optimizer update at all: each epoch stops before the "
+                      f"first accumulation window closes (the 4.46-4.51 remainder bug, {steps.num_examples:,} % "
+                      f"{steps.gradient_accumulation_steps} examples); the run starts and trains nothing",
+                      key="gradient_accumulation_steps", at="value", fix="use transformers >= 4.52, or make gradient_accumulation_steps divide the batches per epoch")  # fmt: skip
+    elif steps.optimizer_updates < steps.total_steps:
+        yield Finding(f"on transformers {tf} the loop makes {steps.optimizer_updates:,} of the {steps.total_steps:,} printed "
+                      f"steps and ends at epoch {steps.epochs_trained:g} of {steps.num_train_epochs:g}",
+                      key="num_train_epochs", at="value", fix="use transformers >= 4.52, where the printed steps are trained")  # fmt: skip
+    elif steps.stops_mid_epoch and behaviour(ctx.target.tf).loop in ("per-epoch", "chunked", "cumulative") and steps.num_train_epochs == int(steps.num_train_epochs):
+        yield Finding(f"on transformers {tf} each epoch makes {steps.updates_per_epoch_in_loop:,} updates but "
+                      f"{steps.update_steps_per_epoch:,} were counted per epoch: training ends at epoch {steps.epochs_trained:g} "
+                      f"of {steps.num_train_epochs:g}", key="num_train_epochs", at="value",
+                      fix="use transformers >= 4.52 (counts and loop agree), or set dataloader_drop_last / a batch that divides the data")  # fmt: skip
+
+
+REAL_UPDATES = Rule(
+    code="LF505",
+    name="run-ends-early",
+    severity=WARNING,
+    summary="transformers 4.45-4.51 stops before the requested epochs (or never updates).",
+    what="Simulates the training loop of the targeted release and compares it with the printed total: on "
+    "4.47-4.51 an epoch makes ceil(batches / accumulation) updates while the total was computed with floor, so "
+    "training ends early; on 4.46-4.51 a remainder bug can skip batches or every update.",
+    why="The run reports success after fewer epochs than configured (transformers #36297: 6.8 of 10 epochs).",
+    example=Example("num_train_epochs: 300\nper_device_train_batch_size: 10\ngradient_accumulation_steps: 8",
+                    options={"num_examples": 1047, "transformers_version": "4.49.0", "llamafactory_version": "0.9.2"}),
+    use_instead=Example("num_train_epochs: 300\nper_device_train_batch_size: 10\ngradient_accumulation_steps: 8",
+                        options={"num_examples": 1047, "transformers_version": "4.57.1"}),
+    upstream="transformers `Trainer._inner_training_loop` (4.45-4.51; fixed by PR #37923 in 4.52).",
+    check=_check_real_updates,
+)
+
+
+def _check_max_steps(ctx: Context):
+    steps = _steps(ctx)
+    a = ctx.args
+    if steps is None or not (isinstance(a.max_steps, int) and a.max_steps > 0) or not a.is_set("num_train_epochs"):
+        return
+    if steps.batches_per_epoch:
+        yield Finding(f"max_steps {a.max_steps:,} overrides num_train_epochs {a.num_train_epochs:g}: the run covers "
+                      f"{a.max_steps / steps.update_steps_per_epoch:.3g} epochs (the Trainer prints Num Epochs = {steps.epochs_printed:,})",
+                      key="num_train_epochs", at="value", fix="remove one of the two")  # fmt: skip
+
+
+MAX_STEPS = Rule(
+    code="LF506",
+    name="max-steps-overrides-epochs",
+    severity=INFO,
+    summary="`max_steps` silently wins over `num_train_epochs`.",
+    what="Reports configs that set both `max_steps` and `num_train_epochs`, with the number of epochs `max_steps` "
+    "amounts to.",
+    why="The Trainer ignores `num_train_epochs` when `max_steps` is positive and only says so in an info log.",
+    example=Example("max_steps: 100\nnum_train_epochs: 3", options={"num_examples": 800}),
+    use_instead=Example("max_steps: 100", options={"num_examples": 800}),
+    check=_check_max_steps,
+)
+
+
+def _check_warmup_both(ctx: Context):
+    a = ctx.args
+    if not (a.is_set("warmup_steps") and a.is_set("warmup_ratio")) or "warmup_ratio" not in ctx.table:
+        return
+    steps = _steps(ctx)
+    used = f" ({steps.warmup_steps:,} warmup steps)" if steps else ""
+    if ctx.target.tf >= (5, 0):
+        message = f"both warmup_steps and warmup_ratio are set: on transformers {ctx.target.transformers} warmup_ratio overwrites warmup_steps{used}; on 4.x warmup_steps wins"
+    else:
+        message = f"both warmup_steps and warmup_ratio are set: on transformers {ctx.target.transformers} warmup_steps wins{used}; on 5.x warmup_ratio overwrites it"
+    yield Finding(message, key="warmup_ratio", fix="keep one of them")
+
+
+WARMUP_BOTH = Rule(
+    code="LF507",
+    name="warmup-both-set",
+    severity=WARNING,
+    summary="Both `warmup_steps` and `warmup_ratio`: which wins depends on the transformers release.",
+    what="Reports configs that set both, and says which one the targeted release uses.",
+    why="transformers 4.x uses `warmup_steps` when it is positive; 5.x copies `warmup_ratio` over `warmup_steps`. "
+    "The same config warms up for different lengths after an upgrade.",
+    example=Example("warmup_steps: 5\nwarmup_ratio: 0.1"),
+    use_instead=Example("warmup_ratio: 0.1"),
+    check=_check_warmup_both,
+)
+
+
+def _check_best_alignment(ctx: Context):
+    steps = _steps(ctx)
+    a = ctx.args
+    if steps is None or not a.load_best_model_at_end or a.eval_strategy != "steps" or str(a.save_strategy or "steps") != "steps":
+        return
+    if steps.save_steps and steps.eval_steps and steps.save_steps % steps.eval_steps:
+        yield Finding(f"with {steps.total_steps:,} steps the ratios resolve to save every {steps.save_steps:,} and evaluate every "
+                      f"{steps.eval_steps:,} steps: most evaluations have no checkpoint, so the best model may not be the one loaded",
+                      key="save_steps", at="value", fix="use absolute steps where save_steps is a multiple of eval_steps")  # fmt: skip
+
+
+BEST_ALIGNMENT = Rule(
+    code="LF508",
+    name="best-model-misaligned",
+    severity=WARNING,
+    summary="`load_best_model_at_end` with ratio intervals that resolve to misaligned steps.",
+    what="Checks, after ratios are resolved against the total steps, that every evaluation step also saves.",
+    why="transformers checks the multiple on the configured ratios, but `ceil(total x ratio)` may break it; the best "
+    "evaluation can then fall on a step without a checkpoint.",
+    check=_check_best_alignment,
+)
+
+
+def _check_version_sensitivity(ctx: Context):
+    plan = ctx.plan
+    if plan is None or plan.steps is None or plan.trainer != "Trainer" or ctx.options.get("versions_source") != "default":
+        return
+    current = ctx.target
+    other_tf = "4.51.3" if current.tf >= (4, 52) else newest_transformers_for(current.llamafactory)
+    other = Target(current.llamafactory, clamp_transformers(other_tf))
+    from ..plan import build_plan
+
+    alternative = build_plan(ctx.args, ctx.counts, ctx.launch, other, ctx.options.get("num_examples"))
+    if alternative.steps is not None and alternative.steps.total_steps != plan.steps.total_steps:
+        yield Finding(f"the step count depends on the transformers release, which is not pinned: {plan.steps.total_steps:,} "
+                      f"steps on {current.transformers}, {alternative.steps.total_steps:,} on {other.transformers}",
+                      key="num_train_epochs" if ctx.args.is_set("num_train_epochs") else None,
+                      fix="pin the versions with --transformers-version (or [tool.lf-lint]), or install them")  # fmt: skip
+
+
+VERSION_SENSITIVE = Rule(
+    code="LF509",
+    name="version-dependent-steps",
+    severity=INFO,
+    summary="The step count differs between transformers releases, and the release is not pinned.",
+    what="When lf-lint models the default versions (none installed, none given), recomputes the plan with the "
+    "other rounding of updates per epoch (transformers <= 4.51 floor, >= 4.52 ceil) and shows both numbers.",
+    why="The same config trains 3,900 steps on transformers 4.49 and 4,200 on 4.57; a plan is only exact for a "
+    "known release.",
+    check=_check_version_sensitivity,
+)
+
+RULES = [NO_BATCH, INTERVALS, WARMUP_LONG, ACCUMULATION, REAL_UPDATES, MAX_STEPS, WARMUP_BOTH, BEST_ALIGNMENT, VERSION_SENSITIVE]
