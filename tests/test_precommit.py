@@ -66,7 +66,7 @@ def test_hook_flags_train_configs_only(tmp_path):
     failed = run_hook()
     output = failed.stdout + failed.stderr
     assert failed.returncode == 1, output
-    assert "configs/train.yaml:8:1" in output
+    assert "configs/train.yaml:10:1" in output
     assert "LF101" in output and "num_train_epochs" in output
     for other in ("ds_z3.json:", "accelerate.yaml:", "ci.yaml:", "dataset_info.json:", "identity.json:"):
         assert other not in output, output
