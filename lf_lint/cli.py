@@ -91,6 +91,7 @@ def _check_parser() -> argparse.ArgumentParser:
         help="the training examples (N), or the rows of a dataset lf-lint cannot count offline (NAME=N); repeatable",
     )
     parser.add_argument("--explain", action="store_true", help="show how each number of the step plan is derived")
+    parser.add_argument("--no-cache", action="store_true", help="read every dataset file again instead of reusing earlier scans")
     parser.add_argument(
         "--config",
         type=Path,
@@ -140,6 +141,7 @@ def _options(args: argparse.Namespace, project):
     total, per_dataset = _num_examples(args.num_examples or [])
     options = LintOptions(
         count_datasets=not args.no_datasets,
+        use_cache=not args.no_cache,
         num_examples=total,
         num_examples_per_dataset=per_dataset,
         llamafactory_version=pick("llamafactory_version"),

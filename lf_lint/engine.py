@@ -26,6 +26,7 @@ class LintOptions(NamedTuple):
     env: dict | None = None
     max_bytes: int = MAX_FILE_BYTES
     count_datasets: bool = True  # False: a schema-only lint (no dataset file is read)
+    use_cache: bool = True  # reuse dataset scans of unchanged files (dataset/cache.py)
     num_examples: int | None = None  # the training examples, when given instead of counted
     num_examples_per_dataset: dict = {}  # rows of named datasets that cannot be counted (hub datasets)
 
@@ -91,6 +92,7 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
         num_examples=options.num_examples,
         num_examples_per_dataset=dict(options.num_examples_per_dataset),
         versions_source=resolution.source,
+        use_cache=options.use_cache,
     )
     findings: list[tuple[Rule, Finding]] = []
     for rule in ALL_RULES:

@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent / "groundtruth"
 sys.path.insert(0, str(HERE))
 import cases as gt_cases  # noqa: E402
 import envs as gt_envs  # noqa: E402
+from conftest import MATCH_RATES  # noqa: E402
 
 ENABLED = os.environ.get("LF_LINT_GROUNDTRUTH") == "1"
 ENV_NAMES = [
@@ -95,7 +96,8 @@ def test_step_plans_match_the_trainer(env_name, tmp_path):
         diff = {k: (truth[k], plan.get(mine)) for k, mine in PLAN_KEYS.items() if truth.get(k) is not None and truth[k] != plan.get(mine)}
         if diff:
             mismatches.append({"case": case["id"], "differs (trainer, lf-lint)": diff, "config": case["config"]})
-    print(f"{env_name}: {compared} step plans compared, {len(mismatches)} mismatches")
+    matched = compared - len([m for m in mismatches if "differs (trainer, lf-lint)" in m])
+    MATCH_RATES.append(f"{env_name}: step plans {matched}/{compared} identical (num_examples, total_steps, warmup, save/eval/logging steps, epochs, batch)")
     assert compared > len(cases) // 2
     assert not mismatches, json.dumps(mismatches, indent=1)
 
@@ -113,5 +115,5 @@ def test_accept_reject_matches_llamafactory(env_name, tmp_path):
         if rejected != bool(errors):
             mismatches.append({"case": case["id"], "llamafactory": truth["error"], "lf_lint": errors})
     matched = len(cases) - len(mismatches)
-    print(f"{env_name}: accept/reject agreement {matched}/{len(cases)} ({100 * matched / len(cases):.1f}%)")
+    MATCH_RATES.append(f"{env_name}: accept/reject agreement {matched}/{len(cases)} ({100 * matched / len(cases):.1f}%)")
     assert not mismatches, json.dumps(mismatches, indent=1)

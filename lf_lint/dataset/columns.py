@@ -44,6 +44,7 @@ class Conflict(Exception):
 
 
 _MEMO: dict = {}
+_SIMPLE = {str: "str", int: "int", float: "float", bool: "bool", type(None): NULL}
 
 
 def unify(a, b):
@@ -106,16 +107,21 @@ class ColumnTypes:
         self.first_seen: dict[str, str] = {}
         self.problem: TypeProblem | None = None
 
-    def add(self, row: dict, location: str) -> None:
+    def add(self, row: dict, location) -> None:
+        """``location`` is a string or a callable that makes one (only needed for the first sighting or a conflict)."""
         if self.problem is not None:
             return
         kinds = self.kinds
         for column, value in row.items():
-            kind = kind_of(value)
+            kind = _SIMPLE.get(type(value))
             old = kinds.get(column)
+            if kind is not None and (kind == old or (kind == NULL and old is not None)):
+                continue  # the common case: nothing new to learn
+            if kind is None:
+                kind = kind_of(value)
             if old is None:
                 kinds[column] = kind
-                self.first_seen[column] = location
+                self.first_seen[column] = location() if callable(location) else location
             elif old != kind:
                 try:
                     kinds[column] = unify(old, kind)
@@ -125,7 +131,7 @@ class ColumnTypes:
                         f"column `{column}` holds {describe(exc.first)} (first at {self.first_seen[column]}) and "
                         f"{describe(exc.second)} here; datasets cannot build one table from it and stops with "
                         "DatasetGenerationError",
-                        location,
+                        location() if callable(location) else location,
                     )
                     return
 

@@ -55,30 +55,33 @@ def _kind_name(value: object) -> str:
     return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
 
 
-def alpaca_shape(row: dict, attr: DatasetAttr) -> Shape:
-    history = attr.column("history")
-    prompt = 1
-    if history and isinstance(row.get(history), list):
-        for pair in row[history]:
-            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                raise Crash(f"`{history}` must hold [question, answer] pairs, got {pair!r} (ValueError while unpacking)")
-        prompt += 2 * len(row[history])
-    kto_tag = attr.column("kto_tag")
-    if kto_tag and isinstance(row.get(kto_tag), bool):
-        return Shape(prompt, 2, "has a KTO tag")
-    chosen, rejected = attr.column("chosen"), attr.column("rejected")
-    if attr.ranking and isinstance(row.get(chosen), str) and isinstance(row.get(rejected), str):
-        return Shape(prompt, 2, None)
-    response = attr.column("response")
-    value = row.get(response) if response else None
-    if response and isinstance(value, str):
-        return Shape(prompt, 1, "has a single response" if attr.ranking else None)
-    if attr.ranking:
-        shown = ", ".join(f"`{c}` is {_kind_name(row.get(c))}" for c in (chosen, rejected) if c and not isinstance(row.get(c), str))
-        return Shape(prompt, 0, f"chosen/rejected are not both strings ({shown or 'columns not configured'})")
-    if not response:
-        return Shape(prompt, 0, "no response column is configured")
-    return Shape(prompt, 0, f"`{response}` is {_kind_name(value)}, not a string")
+def alpaca_shaper(attr: DatasetAttr):
+    history, kto_tag = attr.column("history"), attr.column("kto_tag")
+    chosen, rejected, response, ranking = attr.column("chosen"), attr.column("rejected"), attr.column("response"), attr.ranking
+    single = Shape(1, 1, "has a single response" if ranking else None)
+
+    def shape(row: dict) -> Shape:
+        prompt = 1
+        if history and isinstance(row.get(history), list):
+            for pair in row[history]:
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise Crash(f"`{history}` must hold [question, answer] pairs, got {pair!r} (ValueError while unpacking)")
+            prompt += 2 * len(row[history])
+        if kto_tag and isinstance(row.get(kto_tag), bool):
+            return Shape(prompt, 2, "has a KTO tag")
+        if ranking and isinstance(row.get(chosen), str) and isinstance(row.get(rejected), str):
+            return Shape(prompt, 2, None)
+        value = row.get(response) if response else None
+        if type(value) is str:
+            return single if prompt == 1 else Shape(prompt, 1, single.note)
+        if ranking:
+            shown = ", ".join(f"`{c}` is {_kind_name(row.get(c))}" for c in (chosen, rejected) if c and not isinstance(row.get(c), str))
+            return Shape(prompt, 0, f"chosen/rejected are not both strings ({shown or 'columns not configured'})")
+        if not response:
+            return Shape(prompt, 0, "no response column is configured")
+        return Shape(prompt, 0, f"`{response}` is {_kind_name(value)}, not a string")
+
+    return shape
 
 
 def _message_roles(messages: list, attr: DatasetAttr) -> tuple[list, str]:
@@ -94,6 +97,14 @@ def _get(message: object, key: str | None) -> object:
     if not isinstance(message, dict):
         raise Crash(f"a message must be an object, got {message!r}")
     return message.get(key)
+
+
+def sharegpt_shaper(attr: DatasetAttr):
+    return lambda row: sharegpt_shape(row, attr)
+
+
+def openai_shaper(attr: DatasetAttr):
+    return lambda row: openai_shape(row, attr)
 
 
 def sharegpt_shape(row: dict, attr: DatasetAttr) -> Shape:
@@ -169,7 +180,7 @@ def openai_shape(row: dict, attr: DatasetAttr) -> Shape:
     return _pairwise_or_single(row, attr, count)
 
 
-SHAPERS = {"alpaca": alpaca_shape, "sharegpt": sharegpt_shape, "openai": openai_shape}
+SHAPERS = {"alpaca": alpaca_shaper, "sharegpt": sharegpt_shaper, "openai": openai_shaper}  # formatting -> shaper factory
 
 
 def required_columns(attr: DatasetAttr, kind: str) -> list[str]:

@@ -19,6 +19,7 @@ from typing import NamedTuple
 from . import selection
 from .files import DataFiles, locate
 from .registry import DatasetAttr, Registry, dataset_dir_path, read_registry, resolve
+from .cache import cached_scan
 from .scan import KEPT, Scan, scan
 
 # config stage -> (get_dataset stage, ranking data required)
@@ -78,8 +79,9 @@ def _dataset_names(value: object) -> list | None:
 
 
 class _Builder:
-    def __init__(self, args, target, workdir: Path, stage: str, given_rows: dict):
+    def __init__(self, args, target, workdir: Path, stage: str, given_rows: dict, use_cache: bool):
         self.args, self.target, self.workdir, self.given_rows = args, target, workdir, given_rows
+        self.use_cache = use_cache
         self.get_dataset_stage, self.needs_ranking = STAGE.get(stage, ("sft", False))
         self.processor = PROCESSOR[self.get_dataset_stage]
         self.problems: list[Problem] = []
@@ -125,7 +127,7 @@ class _Builder:
         if files.problem:
             self.problems.append(Problem("data-file", files.problem, attr.name))
             return Source(attr.name, role, attr, files, None, None, None, files.problem)
-        result = scan(files, attr, self._processor_for(role))
+        result = self.scan(files, attr, self._processor_for(role))
         if result.problem:
             self.problems.append(Problem("data-content", result.problem, attr.name, result.problem_location))
             return Source(attr.name, role, attr, files, result, None, None, result.problem)
@@ -139,6 +141,9 @@ class _Builder:
         indexes = selection.truncate(indexes, self.args.max_samples if isinstance(self.args.max_samples, int) else None)
         where = files.paths[0] if len(files.paths) == 1 else f"{len(files.paths)} files in {files.paths[0].parent}"
         return Source(attr.name, role, attr, files, result, result.rows, indexes, f"{result.rows:,} rows in {where}")
+
+    def scan(self, files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
+        return cached_scan(files, attr, processor, self.target.llamafactory, scan, self.use_cache)
 
     def _given(self, attr: DatasetAttr, role: str, rows: int) -> Source:
         """Rows given with --num-examples NAME=N: every row counts as valid."""
@@ -217,13 +222,13 @@ def _merge(args, sources: list[Source], seed: int, problems: list[Problem]):
     return None
 
 
-def count_examples(args, target, workdir: Path, stage: str, given_rows: dict | None = None) -> Counts:
+def count_examples(args, target, workdir: Path, stage: str, given_rows: dict | None = None, use_cache: bool = True) -> Counts:
     """Everything ``get_dataset`` decides about the number of examples, without loading a model.
 
     ``given_rows`` gives the row count of datasets lf-lint cannot read (hub datasets not cached):
     their rows are taken as all valid.
     """
-    builder = _Builder(args, target, workdir, stage, given_rows or {})
+    builder = _Builder(args, target, workdir, stage, given_rows or {}, use_cache)
     train_names, eval_names = _dataset_names(args.dataset), _dataset_names(args.eval_dataset)
     registry = read_registry(args.dataset_dir if args.dataset_dir is not None else "data", workdir)
     if registry.problem and (train_names or eval_names) and registry.mode == "local":
@@ -290,11 +295,9 @@ def _eval_keep(builder: _Builder, train: list[Source], merged, rows):
     if builder._processor_for("eval") == builder._processor_for("train"):
         keeps = [(_keep_array(s) == KEPT) for s in train]
     else:  # sft + predict_with_generate evaluates with the unsupervised processor: rescan under it
-        from .scan import scan as rescan
-
         keeps = []
         for s in train:
-            again = rescan(s.files, s.attr, "unsupervised")
+            again = builder.scan(s.files, s.attr, "unsupervised")
             keeps.append(np.frombuffer(again.codes, dtype=np.uint8)[s.selected] == KEPT)
     out = np.zeros(len(rows), dtype=bool)
     sources, positions = merged.source[rows], merged.row[rows]

@@ -59,8 +59,16 @@ class ReadError(Exception):
 
 
 class Row(NamedTuple):
-    location: str
+    """A row and where it is: ``path:position`` with a line number (JSON lines, text) or ``path[index]``."""
+
+    path: Path
+    position: int
+    by_line: bool
     data: dict
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.position}" if self.by_line else f"{self.path}[{self.position}]"
 
 
 def iter_rows(files: DataFiles) -> Iterator[Row]:
@@ -100,27 +108,35 @@ def _json_array_rows(path: Path) -> Iterator[Row]:
     for index, item in enumerate(data):
         if not isinstance(item, dict):
             item = {"text": item}  # pandas names the single column 0, datasets renames it "text"
-        yield Row(f"{path}[{index}]", item)
+        yield Row(path, index, False, item)
+
+
+_DECODE = json.JSONDecoder().raw_decode
 
 
 def _json_lines_rows(path: Path) -> Iterator[Row]:
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                item = json.loads(raw)
-            except UnicodeDecodeError as exc:
-                raise ReadError(f"not UTF-8 text ({exc.reason})", f"{path}:{number}") from None
-            except json.JSONDecodeError as exc:
-                raise ReadError(
-                    f"not valid JSON on this line ({exc.msg}, column {exc.colno}); a JSON lines file needs one complete "
-                    "object per line, and a pretty-printed JSON file must be an array",
-                    f"{path}:{number}",
-                ) from None
-            if not isinstance(item, dict):
-                raise ReadError(f"a JSON lines row must be an object, not {type(item).__name__}", f"{path}:{number}")
-            yield Row(f"{path}:{number}", item)
+    number = 0
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                start = 0 if line[:1] == "{" else len(line) - len(line.lstrip())
+                if start == len(line):
+                    continue  # datasets skips blank lines
+                try:
+                    item, end = _DECODE(line, start)
+                except json.JSONDecodeError as exc:
+                    raise ReadError(
+                        f"not valid JSON on this line ({exc.msg}, column {exc.colno}); a JSON lines file needs one "
+                        "complete object per line, and a pretty-printed JSON file must be an array",
+                        f"{path}:{number}",
+                    ) from None
+                if end < len(line) and line[end:].strip():
+                    raise ReadError("more than one JSON value on this line", f"{path}:{number}")
+                if type(item) is not dict:
+                    raise ReadError(f"a JSON lines row must be an object, not {type(item).__name__}", f"{path}:{number}")
+                yield Row(path, number, True, item)
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"not UTF-8 text ({exc.reason})", f"{path}:{number + 1}") from None
 
 
 # ------------------------------------------------------------------------------------------ other builders
@@ -134,7 +150,7 @@ def _csv_rows(path: Path) -> Iterator[Row]:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ReadError(f"cannot be read as CSV ({exc})", str(path)) from None
     for index, record in enumerate(frame.to_dict(orient="records")):
-        yield Row(f"{path}[{index}]", {k: (None if _is_nan(v) else _plain(v)) for k, v in record.items()})
+        yield Row(path, index, False, {k: (None if _is_nan(v) else _plain(v)) for k, v in record.items()})
 
 
 def _is_nan(value: object) -> bool:
@@ -156,7 +172,7 @@ def _parquet_rows(path: Path) -> Iterator[Row]:
     index = 0
     for batch in parquet.iter_batches():
         for record in batch.to_pylist():
-            yield Row(f"{path}[{index}]", record)
+            yield Row(path, index, False, record)
             index += 1
 
 
@@ -170,7 +186,7 @@ def _arrow_rows(path: Path) -> Iterator[Row]:
     index = 0
     for batch in reader:
         for record in batch.to_pylist():
-            yield Row(f"{path}[{index}]", record)
+            yield Row(path, index, False, record)
             index += 1
 
 
@@ -180,7 +196,7 @@ def _text_rows(path: Path) -> Iterator[Row]:
     except UnicodeDecodeError as exc:
         raise ReadError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path)) from None
     for number, line in enumerate(text.splitlines(), start=1):
-        yield Row(f"{path}:{number}", {"text": line})
+        yield Row(path, number, True, {"text": line})
 
 
 def metadata_row_count(files: DataFiles) -> int | None:

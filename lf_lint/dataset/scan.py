@@ -33,7 +33,7 @@ class Scan(NamedTuple):
 
 
 def scan(files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
-    shape_of = SHAPERS[attr.formatting]
+    shape_of = SHAPERS[attr.formatting](attr)
     codes = bytearray()
     reasons: dict[str, int] = {}
     samples: dict[int, list] = {}
@@ -42,9 +42,9 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
     empty = Scan(0, b"", (), {}, {}, ())
     try:
         for index, row in enumerate(iter_rows(files)):
-            types.add(row.data, row.location)
+            types.add(row.data, lambda row=row: row.location)
             try:
-                shape = shape_of(row.data, attr)
+                shape = shape_of(row.data)
             except Crash as exc:
                 crashes[index] = (row.location, str(exc))
                 codes.append(CRASHED)

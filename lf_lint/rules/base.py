@@ -74,7 +74,10 @@ class Context:
             return None
         from ..dataset.counting import count_examples
 
-        return count_examples(self.args, self.target, self.workdir, self.args.stage, self.options.get("num_examples_per_dataset") or {})
+        return count_examples(
+            self.args, self.target, self.workdir, self.args.stage,
+            self.options.get("num_examples_per_dataset") or {}, self.options.get("use_cache", True),
+        )  # fmt: skip
 
     @cached_property
     def plan(self):

@@ -1,0 +1,105 @@
+"""A small on-disk cache of dataset scans, so unchanged data files are not read twice.
+
+A scan is keyed by the identity of every file (path, size, modification time), the registry
+entry's settings that change how rows are read and judged, the processor, and the
+LLaMA-Factory release. Entries are JSON (the per-row codes zlib-compressed), written
+atomically so parallel pre-commit runs can share the cache. It lives outside the config
+repository: ``$LF_LINT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lf-lint``, else ``~/.cache/lf-lint``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+from .files import DataFiles
+from .registry import DatasetAttr
+from .scan import Scan
+
+FORMAT = 1
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("LF_LINT_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lf-lint"
+
+
+def key(files: DataFiles, attr: DatasetAttr, processor: str, llamafactory: str) -> str | None:
+    identity = []
+    for path in files.paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        identity.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+    settings = {
+        "files": identity,
+        "builder": files.builder,
+        "formatting": attr.formatting,
+        "ranking": attr.ranking,
+        "columns": attr.columns,
+        "tags": attr.tags,
+        "processor": processor,
+        "llamafactory": llamafactory,
+        "format": FORMAT,
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def load(digest: str) -> Scan | None:
+    path = cache_dir() / "scans" / f"{digest}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Scan(
+            rows=data["rows"],
+            codes=zlib.decompress(base64.b64decode(data["codes"])),
+            reasons=tuple(data["reasons"]),
+            samples={int(k): tuple(tuple(x) for x in v) for k, v in data["samples"].items()},
+            crashes={int(k): tuple(v) for k, v in data["crashes"].items()},
+            columns=tuple(data["columns"]),
+            problem=data["problem"],
+            problem_location=data["problem_location"],
+        )
+    except (OSError, ValueError, KeyError, TypeError, zlib.error):
+        return None  # missing, from another version, or damaged: scan again
+
+
+def store(digest: str, scan: Scan) -> None:
+    folder = cache_dir() / "scans"
+    data = {
+        "rows": scan.rows,
+        "codes": base64.b64encode(zlib.compress(scan.codes, 6)).decode(),
+        "reasons": list(scan.reasons),
+        "samples": {str(k): [list(x) for x in v] for k, v in scan.samples.items()},
+        "crashes": {str(k): list(v) for k, v in scan.crashes.items()},
+        "columns": [str(c) for c in scan.columns],
+        "problem": scan.problem,
+        "problem_location": scan.problem_location,
+    }
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(handle.name, folder / f"{digest}.json")
+    except OSError:
+        pass  # a read-only home is no reason to fail a lint
+
+
+def cached_scan(files: DataFiles, attr: DatasetAttr, processor: str, llamafactory: str, scanner, use_cache: bool = True) -> Scan:
+    digest = key(files, attr, processor, llamafactory) if use_cache else None
+    if digest is not None:
+        hit = load(digest)
+        if hit is not None:
+            return hit
+    result = scanner(files, attr, processor)
+    if digest is not None:
+        store(digest, result)
+    return result
