@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -10,6 +11,7 @@ from .diagnostics import Diagnostic, Severity
 from .launch import Launch, resolve_launch
 from .loading import MAX_FILE_BYTES, START, LoadedConfig, load
 from .rules import ALL_RULES, Context, Finding, Rule
+from .rules.reading import INTERNAL_ERROR
 from .versions import Resolution, resolve
 
 
@@ -100,7 +102,13 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
             continue
         if rule.needs_config and config.data is None:
             continue
-        findings.extend((rule, finding) for finding in rule.check(ctx))
+        try:
+            findings.extend((rule, finding) for finding in rule.check(ctx))
+        except Exception as exc:  # noqa: BLE001 - a bug in lf-lint must not become a traceback for the user
+            if os.environ.get("LF_LINT_DEBUG"):
+                raise
+            findings.append((INTERNAL_ERROR, Finding(f"lf-lint failed while checking {rule.code} ({rule.name}): {type(exc).__name__}: {exc}. "
+                                                     "Please report this (set LF_LINT_DEBUG=1 for the traceback).")))  # fmt: skip
     silenced = suppression.parse(config.text)
     diagnostics = []
     for rule, finding in findings:
@@ -109,7 +117,12 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
             diagnostics.append(diagnostic)
     diagnostics.sort(key=lambda d: d.sort_key)
     io_failure = any(p.kind == "io" for p in config.problems)
-    plan = ctx.plan if command == "train" and config.data is not None else None
+    try:
+        plan = ctx.plan if command == "train" and config.data is not None else None
+    except Exception:  # noqa: BLE001 - reported above by the rules that needed the plan
+        if os.environ.get("LF_LINT_DEBUG"):
+            raise
+        plan = None
     return FileResult(config.path, resolution, kind, command, diagnostics, config.lines, io_failure, plan)
 
 

@@ -21,3 +21,12 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("agreement with the real LLaMA-Factory")
         for line in MATCH_RATES:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _debug_internal_errors():
+    """In tests, a bug in a rule raises instead of becoming an LF000 diagnostic."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("LF_LINT_DEBUG", "1")
+    yield
+    patch.undo()

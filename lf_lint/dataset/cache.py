@@ -21,7 +21,7 @@ from .files import DataFiles
 from .registry import DatasetAttr
 from .scan import Scan
 
-FORMAT = 1
+FORMAT = 2
 
 
 def cache_dir() -> Path:
@@ -32,7 +32,7 @@ def cache_dir() -> Path:
     return Path(base) / "lf-lint"
 
 
-def key(files: DataFiles, attr: DatasetAttr, processor: str, llamafactory: str) -> str | None:
+def key(files: DataFiles, attr: DatasetAttr, processor: str, llamafactory: str, measure: bool) -> str | None:
     identity = []
     for path in files.paths:
         try:
@@ -48,6 +48,7 @@ def key(files: DataFiles, attr: DatasetAttr, processor: str, llamafactory: str) 
         "columns": attr.columns,
         "tags": attr.tags,
         "processor": processor,
+        "measure": measure,
         "llamafactory": llamafactory,
         "format": FORMAT,
     }
@@ -67,6 +68,7 @@ def load(digest: str) -> Scan | None:
             columns=tuple(data["columns"]),
             problem=data["problem"],
             problem_location=data["problem_location"],
+            sizes=zlib.decompress(base64.b64decode(data["sizes"])),
         )
     except (OSError, ValueError, KeyError, TypeError, zlib.error):
         return None  # missing, from another version, or damaged: scan again
@@ -83,6 +85,7 @@ def store(digest: str, scan: Scan) -> None:
         "columns": [str(c) for c in scan.columns],
         "problem": scan.problem,
         "problem_location": scan.problem_location,
+        "sizes": base64.b64encode(zlib.compress(scan.sizes, 6)).decode(),
     }
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -93,13 +96,13 @@ def store(digest: str, scan: Scan) -> None:
         pass  # a read-only home is no reason to fail a lint
 
 
-def cached_scan(files: DataFiles, attr: DatasetAttr, processor: str, llamafactory: str, scanner, use_cache: bool = True) -> Scan:
-    digest = key(files, attr, processor, llamafactory) if use_cache else None
+def cached_scan(files: DataFiles, attr: DatasetAttr, processor: str, llamafactory: str, scanner, use_cache: bool = True, measure: bool = False) -> Scan:
+    digest = key(files, attr, processor, llamafactory, measure) if use_cache else None
     if digest is not None:
         hit = load(digest)
         if hit is not None:
             return hit
-    result = scanner(files, attr, processor)
+    result = scanner(files, attr, processor, measure)
     if digest is not None:
         store(digest, result)
     return result

@@ -183,6 +183,29 @@ def openai_shape(row: dict, attr: DatasetAttr) -> Shape:
 SHAPERS = {"alpaca": alpaca_shaper, "sharegpt": sharegpt_shaper, "openai": openai_shaper}  # formatting -> shaper factory
 
 
+def _utf8(value: object) -> int:
+    return len(value.encode("utf-8")) if isinstance(value, str) else 0
+
+
+def text_sizes(row: dict, attr: DatasetAttr) -> tuple[int, int]:
+    """(bytes of the first prompt message, bytes of every message and the system prompt): what the
+    pre-training and supervised processors tokenize, for estimating token counts without a tokenizer."""
+    if attr.formatting == "alpaca":
+        history = row.get(attr.column("history")) if attr.column("history") else None
+        pieces = [row.get(attr.column(r)) for r in ("prompt", "query", "response", "system") if attr.column(r)]
+        if isinstance(history, list):
+            pairs = [x for pair in history if isinstance(pair, (list, tuple)) for x in pair]
+            first = _utf8(pairs[0]) if pairs else 0
+            return first, sum(map(_utf8, pieces)) + sum(map(_utf8, pairs))
+        prompt = "\n".join(p for p in (row.get(attr.column("prompt")) if attr.column("prompt") else None,
+                                          row.get(attr.column("query")) if attr.column("query") else None) if p and isinstance(p, str))  # fmt: skip
+        return _utf8(prompt), sum(map(_utf8, pieces))
+    messages = row.get(attr.column("messages")) if attr.column("messages") else None
+    content = attr.tag("content_tag")
+    texts = [m.get(content) for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    return (_utf8(texts[0]) if texts else 0), sum(map(_utf8, texts)) + _utf8(row.get(attr.column("system")) if attr.column("system") else None)
+
+
 def required_columns(attr: DatasetAttr, kind: str) -> list[str]:
     """Columns the converter reads from every row: each must exist in the table (KeyError otherwise)."""
     if attr.formatting == "alpaca":

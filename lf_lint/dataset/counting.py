@@ -83,6 +83,7 @@ class _Builder:
         self.args, self.target, self.workdir, self.given_rows = args, target, workdir, given_rows
         self.use_cache = use_cache
         self.get_dataset_stage, self.needs_ranking = STAGE.get(stage, ("sft", False))
+        self.packing = args.packing and self.get_dataset_stage in ("pt", "sft")
         self.processor = PROCESSOR[self.get_dataset_stage]
         self.problems: list[Problem] = []
         self.rng = None
@@ -143,7 +144,7 @@ class _Builder:
         return Source(attr.name, role, attr, files, result, result.rows, indexes, f"{result.rows:,} rows in {where}")
 
     def scan(self, files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
-        return cached_scan(files, attr, processor, self.target.llamafactory, scan, self.use_cache)
+        return cached_scan(files, attr, processor, self.target.llamafactory, scan, self.use_cache, measure=self.packing)
 
     def _given(self, attr: DatasetAttr, role: str, rows: int) -> Source:
         """Rows given with --num-examples NAME=N: every row counts as valid."""
@@ -260,6 +261,8 @@ def count_examples(args, target, workdir: Path, stage: str, given_rows: dict | N
         valid[mask] = keep[merged.row[mask]]
     val_size = args.val_size if isinstance(args.val_size, (int, float)) and not isinstance(args.val_size, bool) else 0.0
     num_eval = None
+    if builder.packing:
+        return _packed(args, target, builder, train, merged, valid, val_size, seed, problems, result)
     if val_size > 1e-6:
         split_first = target.llamafactory in SPLIT_BEFORE_PREPROCESSING
         population = len(valid) if split_first else int(valid.sum())
@@ -287,6 +290,71 @@ def count_examples(args, target, workdir: Path, stage: str, given_rows: dict | N
     elif num_eval == 0:
         problems.append(Problem("no-valid-examples", f"{empty} Every evaluation example is dropped."))
     return result(num, num_eval, len(valid), True, basis)
+
+
+def effective_cutoff(args, target) -> int:
+    """data_args.cutoff_len after DataArguments.__post_init__: one less when packing is set in the config (0.9.3+)."""
+    cutoff = args.cutoff_len if isinstance(args.cutoff_len, int) and not isinstance(args.cutoff_len, bool) else 2048
+    explicit = bool(args.get("packing")) or bool(args.neat_packing)
+    return cutoff - 1 if explicit and target.llamafactory != "0.9.2" else cutoff
+
+
+def _packed(args, target, builder: _Builder, train: list[Source], merged, valid, val_size: float, seed: int, problems, result):
+    """Pre-training blocks or packed SFT sequences, estimated from text sizes (no tokenizer)."""
+    from array import array
+
+    from . import packing
+
+    np = selection.numpy()
+    first = np.zeros(len(merged.source), dtype=np.int64)
+    total = np.zeros(len(merged.source), dtype=np.int64)
+    for i, s in enumerate(train):
+        sizes = np.frombuffer(array("I", s.scan.sizes).tobytes(), dtype=np.uint32).reshape(-1, 2) if s.scan.sizes else np.zeros((s.rows, 2), np.uint32)
+        picked = sizes[s.selected]
+        mask = merged.source == i
+        first[mask] = picked[merged.row[mask], 0]
+        total[mask] = picked[merged.row[mask], 1]
+    cutoff = effective_cutoff(args, target)
+    batch_size = args.preprocessing_batch_size if isinstance(args.preprocessing_batch_size, int) else 1000
+    workers = args.preprocessing_num_workers if isinstance(args.preprocessing_num_workers, int) else None
+    pretrain = builder.processor == "pt"
+
+    def count(rows) -> int:
+        rows = rows[valid[rows]]
+        if pretrain:
+            tokens = [packing.estimated_tokens(int(b)) + 1 for b in first[rows]]
+            return packing.pretrain_blocks(tokens, cutoff, batch_size, workers)
+        lengths = [min(packing.estimated_tokens(int(b), messages=2), cutoff) for b in total[rows]]
+        return packing.packed_sequences(lengths, cutoff, batch_size, workers)
+
+    order = np.arange(len(merged.source))
+    num_eval = None
+    if val_size > 1e-6 and target.llamafactory in SPLIT_BEFORE_PREPROCESSING:
+        try:
+            n_train, n_test = selection.split_sizes(len(order), val_size)
+        except selection.SplitError as exc:
+            problems.append(Problem("val-size", f"datasets stops with: {exc}"))
+            return result(None, None, len(order), False, str(exc))
+        perm = selection.split_permutation(len(order), seed)
+        num, num_eval = count(perm[n_test:]), count(perm[:n_test])
+    elif val_size > 1e-6:
+        packed = count(order)
+        try:
+            num, num_eval = selection.split_sizes(packed, val_size)
+        except selection.SplitError as exc:
+            problems.append(Problem("val-size", f"datasets stops with: {exc}"))
+            return result(None, None, len(order), False, str(exc))
+    else:
+        num = count(order)
+    what = "pre-training blocks" if pretrain else "packed sequences"
+    basis = (
+        f"estimate: {num:,} {what} of {cutoff} tokens from {int(valid.sum()):,} examples, assuming ~{packing.BYTES_PER_TOKEN:g} bytes "
+        "per token (the real count needs the model's tokenizer; run with --exact where LLaMA-Factory and the model are available)"
+    )
+    if num == 0:
+        problems.append(Problem("no-valid-examples", "Cannot find sufficient samples, consider increasing dataset size." if pretrain
+                                else "Cannot find valid samples, check `data/README.md` for the data format."))  # fmt: skip
+    return result(num, num_eval, len(order), False, basis)
 
 
 def _eval_keep(builder: _Builder, train: list[Source], merged, rows):

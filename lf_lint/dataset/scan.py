@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .columns import ColumnTypes, has_field
-from .conversion import SHAPERS, Crash, drop_reason, keeps, required_columns
+from .conversion import SHAPERS, Crash, drop_reason, keeps, required_columns, text_sizes
 from .files import DataFiles, ReadError, iter_rows
 from .registry import DatasetAttr
 
@@ -27,13 +27,18 @@ class Scan(NamedTuple):
     columns: tuple[str, ...]
     problem: str | None = None  # the table cannot be built, or a column the converter needs is missing
     problem_location: str | None = None
+    sizes: bytes = b""  # with measure=True: per row, two uint32 (array "I"): first-prompt bytes, all-text bytes
 
     def failed(self, problem: str, location: str | None) -> Scan:
         return self._replace(problem=problem, problem_location=location)
 
 
-def scan(files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
+def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure: bool = False) -> Scan:
+    """``measure`` also records text sizes per row, for token-count estimates (packing)."""
+    from array import array
+
     shape_of = SHAPERS[attr.formatting](attr)
+    sizes = array("I")
     codes = bytearray()
     reasons: dict[str, int] = {}
     samples: dict[int, list] = {}
@@ -43,6 +48,8 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
     try:
         for index, row in enumerate(iter_rows(files)):
             types.add(row.data, lambda row=row: row.location)
+            if measure:
+                sizes.extend(text_sizes(row.data, attr))
             try:
                 shape = shape_of(row.data)
             except Crash as exc:
@@ -72,6 +79,7 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
         samples={k: tuple(v) for k, v in samples.items()},
         crashes=crashes,
         columns=tuple(types.kinds),
+        sizes=sizes.tobytes(),
     )
     if types.problem is not None:
         return result.failed(types.problem.message, types.problem.location)

@@ -438,7 +438,22 @@ CONFIG_KIND = Rule(
     applies_to=("infer", "other"),
 )
 
+INTERNAL_ERROR = Rule(
+    code="LF000",
+    name="internal-error",
+    severity=ERROR,
+    summary="lf-lint itself failed while checking the config.",
+    what="Reported, instead of a traceback, when one of lf-lint's checks raises an unexpected exception; the other "
+    "checks still run.",
+    why="It is a bug in lf-lint, not in the config. Please report it with the config (LF_LINT_DEBUG=1 shows the "
+    "traceback).",
+    check=lambda ctx: (),
+    needs_config=False,
+    applies_to=("train", "infer", "other"),
+)
+
 RULES = [
+    INTERNAL_ERROR,
     UNREADABLE, SYNTAX, NOT_MAPPING, EMPTY, ALIAS_BOMB, DUPLICATE_KEY, YAML11_FLOAT, YAML11_BOOL, YAML11_NUMBER,
     DATE_VALUE, INTERPOLATION, JSON_CONFIG, OVERRIDES, SUFFIX, CONFIG_KIND,
 ]  # fmt: skip
