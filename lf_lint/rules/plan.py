@@ -19,6 +19,20 @@ def _steps(ctx: Context):
     return plan.steps if plan is not None else None
 
 
+def on_plan(check):
+    """A plan rule's check; on an estimated plan its findings become notes that say so."""
+
+    def run(ctx: Context):
+        plan = ctx.plan
+        for finding in check(ctx):
+            if plan is not None and not plan.exact and finding.severity is not ERROR:
+                finding = finding._replace(message=finding.message + " (the example count is an estimate: " + plan.basis.split(" (")[0] + ")",
+                                           severity=INFO)  # fmt: skip
+            yield finding
+
+    return run
+
+
 def _check_no_plan(ctx: Context):
     plan = ctx.plan
     if plan is not None and plan.steps is None and plan.problem and plan.problem.startswith("transformers stops"):
@@ -36,7 +50,7 @@ NO_BATCH = Rule(
     why="transformers 4.49+ refuses to train by epochs on an empty data loader (`args.max_steps must be set to a "
     "positive value if dataloader does not have a length`); older releases silently train nothing.",
     upstream="transformers `Trainer.set_initial_training_values` (4.49-5.6).",
-    check=_check_no_plan,
+    check=on_plan(_check_no_plan),
 )
 
 
@@ -76,7 +90,7 @@ INTERVALS = Rule(
     "beyond the end there is no evaluation at all. Users find out after the run.",
     example=Example("save_steps: 5000\nnum_train_epochs: 1", options={"num_examples": 800}),
     use_instead=Example("save_steps: 0.25\nnum_train_epochs: 1", options={"num_examples": 800}),
-    check=_check_intervals,
+    check=on_plan(_check_intervals),
 )
 
 
@@ -99,7 +113,7 @@ WARMUP_LONG = Rule(
     "until training stops.",
     example=Example("warmup_steps: 1000\nnum_train_epochs: 1", options={"num_examples": 800}),
     use_instead=Example("warmup_steps: 10\nnum_train_epochs: 1", options={"num_examples": 800}),
-    check=_check_warmup,
+    check=on_plan(_check_warmup),
 )
 
 
@@ -127,7 +141,7 @@ ACCUMULATION = Rule(
     "processes`; on transformers 4.46-4.51 some such runs make no optimizer update at all (see LF505).",
     example=Example("per_device_train_batch_size: 8\ngradient_accumulation_steps: 16", options={"num_examples": 40}),
     use_instead=Example("per_device_train_batch_size: 8\ngradient_accumulation_steps: 4", options={"num_examples": 40}),
-    check=_check_accumulation,
+    check=on_plan(_check_accumulation),
 )
 
 
@@ -166,7 +180,7 @@ REAL_UPDATES = Rule(
     use_instead=Example("num_train_epochs: 300\nper_device_train_batch_size: 10\ngradient_accumulation_steps: 8",
                         options={"num_examples": 1047, "transformers_version": "4.57.1"}),
     upstream="transformers `Trainer._inner_training_loop` (4.45-4.51; fixed by PR #37923 in 4.52).",
-    check=_check_real_updates,
+    check=on_plan(_check_real_updates),
 )
 
 
@@ -191,7 +205,7 @@ MAX_STEPS = Rule(
     why="The Trainer ignores `num_train_epochs` when `max_steps` is positive and only says so in an info log.",
     example=Example("max_steps: 100\nnum_train_epochs: 3", options={"num_examples": 800}),
     use_instead=Example("max_steps: 100", options={"num_examples": 800}),
-    check=_check_max_steps,
+    check=on_plan(_check_max_steps),
 )
 
 
@@ -218,7 +232,7 @@ WARMUP_BOTH = Rule(
     "The same config warms up for different lengths after an upgrade.",
     example=Example("warmup_steps: 5\nwarmup_ratio: 0.1"),
     use_instead=Example("warmup_ratio: 0.1"),
-    check=_check_warmup_both,
+    check=on_plan(_check_warmup_both),
 )
 
 
@@ -241,7 +255,7 @@ BEST_ALIGNMENT = Rule(
     what="Checks, after ratios are resolved against the total steps, that every evaluation step also saves.",
     why="transformers checks the multiple on the configured ratios, but `ceil(total x ratio)` may break it; the best "
     "evaluation can then fall on a step without a checkpoint.",
-    check=_check_best_alignment,
+    check=on_plan(_check_best_alignment),
 )
 
 
@@ -271,7 +285,7 @@ VERSION_SENSITIVE = Rule(
     "other rounding of updates per epoch (transformers <= 4.51 floor, >= 4.52 ceil) and shows both numbers.",
     why="The same config trains 3,900 steps on transformers 4.49 and 4,200 on 4.57; a plan is only exact for a "
     "known release.",
-    check=_check_version_sensitivity,
+    check=on_plan(_check_version_sensitivity),
 )
 
 RULES = [NO_BATCH, INTERVALS, WARMUP_LONG, ACCUMULATION, REAL_UPDATES, MAX_STEPS, WARMUP_BOTH, BEST_ALIGNMENT, VERSION_SENSITIVE]
