@@ -14,7 +14,7 @@ from . import __version__
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 FORMATS = ("full", "concise", "json", "github", "sarif")
-SUBCOMMANDS = ("check", "rule", "rules", "schema")
+SUBCOMMANDS = ("check", "rule", "rules", "schema", "explain-log")
 
 
 class UsageError(Exception):
@@ -31,7 +31,7 @@ def _check_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lf-lint",
         description="Pre-flight checks for LLaMA-Factory training configs.",
-        epilog="Other commands: `lf-lint rules`, `lf-lint rule CODE`, `lf-lint schema`. "
+        epilog="Other commands: `lf-lint rules`, `lf-lint rule CODE`, `lf-lint schema`, `lf-lint explain-log LOG`. "
         "Exit status: 0 clean, 1 problems found, 2 usage or I/O error.",
     )
     parser.add_argument("files", nargs="*", metavar="FILE", help="config files (YAML or JSON) to check")
@@ -287,11 +287,44 @@ def run_schema(argv: list[str]) -> int:
     return EXIT_OK
 
 
+def run_explain_log(argv: list[str]) -> int:
+    import json
+
+    from .startup_log import LogError, explain_startup_log, parse_startup_log, render_report, report_to_dict
+
+    parser = argparse.ArgumentParser(
+        prog="lf-lint explain-log",
+        description="Check the numbers of a Trainer start-up log (`***** Running training *****`) against each other "
+        "and say which transformers releases and hidden settings (processes, dataloader_drop_last) explain them.",
+        epilog="Exit status: 0 explained, 1 the numbers contradict each other, 2 no start-up block or unreadable file.",
+    )
+    parser.add_argument("log", metavar="FILE", help="a training log, or - for standard input")
+    parser.add_argument("--format", choices=("full", "json"), default="full")
+    args = parser.parse_args(argv)
+    try:
+        if args.log == "-":
+            text, source = sys.stdin.read(), "<stdin>"
+        else:
+            text, source = Path(args.log).read_text(encoding="utf-8", errors="replace"), args.log
+        report = explain_startup_log(parse_startup_log(text))
+    except OSError as exc:
+        print(f"lf-lint: error: {args.log}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LogError as exc:
+        print(f"lf-lint: error: {source}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        print(json.dumps({"path": source, **report_to_dict(report)}, indent=1))
+    else:
+        sys.stdout.write(render_report(report, source))
+    return EXIT_FOUND if report.problems else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         command, rest = argv[0], argv[1:]
-        handler = {"check": run_check, "rule": run_rule, "rules": run_rules, "schema": run_schema}[command]
+        handler = {"check": run_check, "rule": run_rule, "rules": run_rules, "schema": run_schema, "explain-log": run_explain_log}[command]
         return handler(rest)
     return run_check(argv)
 

@@ -23,6 +23,8 @@ import pytest
 
 from lf_lint.diagnostics import Severity
 from lf_lint.engine import LintOptions, lint_file
+from lf_lint.startup_log import explain_startup_log, parse_startup_log
+from lf_lint.versions import parse_version
 
 HERE = Path(__file__).resolve().parent / "groundtruth"
 sys.path.insert(0, str(HERE))
@@ -96,10 +98,23 @@ def test_step_plans_match_the_trainer(env_name, tmp_path):
         diff = {k: (truth[k], plan.get(mine)) for k, mine in PLAN_KEYS.items() if truth.get(k) is not None and truth[k] != plan.get(mine)}
         if diff:
             mismatches.append({"case": case["id"], "differs (trainer, lf-lint)": diff, "config": case["config"]})
+        if not explains(truth["startup_log"], versions["transformers"], "dataloader_drop_last" in case["config"]):
+            mismatches.append({"case": case["id"], "explain-log misses": truth["startup_log"]})
     matched = compared - len([m for m in mismatches if "differs (trainer, lf-lint)" in m])
-    MATCH_RATES.append(f"{env_name}: step plans {matched}/{compared} identical (num_examples, total_steps, warmup, save/eval/logging steps, epochs, batch)")
+    MATCH_RATES.append(f"{env_name}: step plans {matched}/{compared} identical (num_examples, total_steps, warmup, save/eval/logging steps, epochs, batch; explain-log names the release)")
     assert compared > len(cases) // 2
     assert not mismatches, json.dumps(mismatches, indent=1)
+
+
+def explains(log_text: str, transformers: str, drop_last: bool) -> bool:
+    """`lf-lint explain-log` on the Trainer's real start-up block names this release and drop_last setting."""
+    version = parse_version(transformers)[:2]
+    for reading in explain_startup_log(parse_startup_log(log_text)).readings:
+        first, _, last = reading.releases.partition("-")
+        low, high = parse_version(first)[:2], parse_version(last or first)[:2]
+        if reading.drop_last == drop_last and low <= version <= high:
+            return True
+    return False
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)

@@ -22,7 +22,7 @@ optimizer step. Anything LLaMA-Factory raises on the way is the case's ``error``
 RESULTS.json gets one record per case: ``error`` (or null) and, when training was reached,
 ``num_examples``, ``total_steps``, ``num_train_epochs``, ``save_steps``, ``eval_steps``,
 ``logging_steps``, ``warmup_steps``, ``world_size``, ``total_train_batch_size``,
-``num_eval_examples``. Only the standard library is imported at module level.
+``num_eval_examples``, and ``startup_log`` (what the Trainer logged). Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
         _reset_accelerate()
     result.update(seen)
     if not result["error"]:
+        result["startup_log"] = "\n".join(catcher.lines)  # the Trainer's own start-up block, for explain-log
         result["num_examples"] = smoke_run._grab_int(catcher.lines, "Num examples")
         result["total_train_batch_size"] = smoke_run._grab_int(
             catcher.lines, "Total train batch size (w. parallel, distributed & accumulation)"
