@@ -31,6 +31,7 @@ from .versions import NEWEST_TRANSFORMERS, OLDEST_TRANSFORMERS, parse_version
 _FIELDS = {
     "num_examples": r"Num examples = ([\d,]+)",
     "num_epochs": r"Num Epochs = ([\d,]+)",
+    "update_steps_per_epoch": r"Num update steps per epoch = ([\d,]+)",  # transformers 5.x
     "per_device": r"Instantaneous batch size per device = ([\d,]+)",
     "total_batch": r"Total train batch size \(w\. parallel, (?:buffer, )?distributed & accumulation\) = ([\d,]+)",
     "accumulation": r"Gradient Accumulation steps = ([\d,]+)",
@@ -53,6 +54,7 @@ class StartupLog(NamedTuple):
     accumulation: int
     total_steps: int
     trainable_params: int | None
+    update_steps_per_epoch: int | None  # logged by transformers 5.x only
     ppo: bool  # LLaMA-Factory's PPO trainer ("Total training steps", batch "w. parallel, buffer, ...")
     line: int  # 1-based line of "***** Running training *****"
     blocks: int  # how many start-up blocks the text holds (a resumed run logs one per start)
@@ -171,7 +173,8 @@ def _reading(log: StartupLog, world: int, transformers: tuple, drop_last: bool, 
 
 
 def _matches(plan: StepPlan, log: StartupLog) -> bool:
-    return plan.total_steps == log.total_steps and plan.epochs_printed == log.num_epochs and plan.num_examples == log.num_examples
+    printed_upe = log.update_steps_per_epoch is None or log.update_steps_per_epoch == plan.update_steps_per_epoch
+    return (plan.total_steps, plan.epochs_printed, plan.num_examples) == (log.total_steps, log.num_epochs, log.num_examples) and printed_upe
 
 
 def _merge(found: list[tuple[int, Reading]]) -> list[Reading]:

@@ -43,15 +43,26 @@ CASE_COUNT = int(os.environ.get("LF_LINT_GT_CASES", "160"))
 pytestmark = pytest.mark.skipif(not ENABLED, reason="set LF_LINT_GROUNDTRUTH=1 to run against the real LLaMA-Factory")
 
 
-def run_real(env_name: str, cases: list[dict], tmp: Path) -> dict:
+def run_real(env_name: str, cases: list[dict], tmp: Path, processes: int = 1) -> dict:
     python = gt_envs.ensure_env(env_name, gt_envs.default_root())
     cases_file, results_file = tmp / f"{env_name}-cases.json", tmp / f"{env_name}-results.json"
     cases_file.write_text(json.dumps(cases))
+    launcher = [str(python)]
+    if processes > 1:  # torchrun on CPU: one gloo process per "GPU"
+        launcher = [str(python.parent / "torchrun"), "--nproc_per_node", str(processes), "--master_port", str(free_port())]
     subprocess.run(
-        [str(python), str(HERE / "runner.py"), str(cases_file), str(results_file)],
+        [*launcher, str(HERE / "runner.py"), str(cases_file), str(results_file)],
         check=True, env=gt_envs.gt_environ(env_name, gt_envs.default_root()), capture_output=True, text=True,
     )  # fmt: skip
     return json.loads(results_file.read_text())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def lint_case(case: dict, versions: dict, tmp: Path):
@@ -63,7 +74,7 @@ def lint_case(case: dict, versions: dict, tmp: Path):
     config.write_text(case["config"])
     options = LintOptions(
         llamafactory_version=versions["llamafactory"], transformers_version=versions["transformers"],
-        workdir=workdir, overrides=tuple(case.get("overrides", ())), env={}, num_gpus=case.get("num_gpus", 1),
+        workdir=workdir, overrides=tuple(case.get("overrides", ())), env=case.get("launch_env", {}), num_gpus=case.get("num_gpus"),
     )  # fmt: skip
     return lint_file(config, options)
 
@@ -81,8 +92,28 @@ PLAN_KEYS = {
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_step_plans_match_the_trainer(env_name, tmp_path):
     """Random datasets (with invalid rows) and arguments: every number the Trainer resolves at the start."""
-    cases = gt_cases.plan_cases(PLAN_COUNT)
-    real = run_real(env_name, cases, tmp_path)
+    compare_plans(env_name, gt_cases.plan_cases(PLAN_COUNT), tmp_path, "step plans")
+
+
+MULTI_COUNT = int(os.environ.get("LF_LINT_GT_MULTI_CASES", "40"))
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_step_plans_under_torchrun(env_name, world_size, tmp_path):
+    """The same under `torchrun --nproc_per_node W` (gloo on CPU). lf-lint learns the process count from
+    --num-gpus (W=2) or from the launcher's WORLD_SIZE (W=3)."""
+    cases = gt_cases.multiprocess_cases(MULTI_COUNT if world_size == 2 else MULTI_COUNT // 2, world_size)
+    for case in cases:
+        if world_size == 2:
+            case["num_gpus"] = 2
+        else:
+            case["launch_env"] = {"WORLD_SIZE": str(world_size)}
+    compare_plans(env_name, cases, tmp_path, f"torchrun x{world_size}", processes=world_size)
+
+
+def compare_plans(env_name: str, cases: list[dict], tmp_path: Path, label: str, processes: int = 1) -> None:
+    real = run_real(env_name, cases, tmp_path, processes)
     versions = {"llamafactory": real["llamafactory"], "transformers": real["transformers"]}
     mismatches, compared = [], 0
     for case, truth in zip(cases, real["results"]):
@@ -101,7 +132,7 @@ def test_step_plans_match_the_trainer(env_name, tmp_path):
         if not explains(truth["startup_log"], versions["transformers"], "dataloader_drop_last" in case["config"]):
             mismatches.append({"case": case["id"], "explain-log misses": truth["startup_log"]})
     matched = compared - len([m for m in mismatches if "differs (trainer, lf-lint)" in m])
-    MATCH_RATES.append(f"{env_name}: step plans {matched}/{compared} identical (num_examples, total_steps, warmup, save/eval/logging steps, epochs, batch; explain-log names the release)")
+    MATCH_RATES.append(f"{env_name}: {label} {matched}/{compared} identical (num_examples, total_steps, warmup, save/eval/logging steps, epochs, batch; explain-log names the release)")
     assert compared > len(cases) // 2
     assert not mismatches, json.dumps(mismatches, indent=1)
 

@@ -369,3 +369,13 @@ def plan_cases(count: int, seed: int = 1) -> list[dict]:
         text = "".join(f"{k}: {v}\n" for k, v in config.items())
         cases.append({"id": f"plan-{number}-{stage}", "config": text, "config_name": "cfg.yaml", "files": files})
     return cases
+
+
+def multiprocess_cases(count: int, world_size: int, seed: int = 11) -> list[dict]:
+    """Plan cases for a torchrun launch of ``world_size`` CPU processes (gloo backend)."""
+    cases = plan_cases(count, seed)
+    for case in cases:
+        case["id"] = case["id"].replace("plan-", f"w{world_size}-")
+        case["config"] += "ddp_backend: gloo\n"
+        case["world_size"] = world_size
+    return cases

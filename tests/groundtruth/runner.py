@@ -4,6 +4,9 @@
 Runs INSIDE a ground-truth env (envs.py)::
 
     <env>/bin/python tests/groundtruth/runner.py CASES.json RESULTS.json
+    <env>/bin/torchrun --nproc_per_node W tests/groundtruth/runner.py CASES.json RESULTS.json
+
+(under torchrun every process runs every case, as a multi-GPU launch would; rank 0 writes RESULTS.json)
 
 CASES.json is a list of cases::
 
@@ -144,6 +147,8 @@ def main(argv: list[str]) -> int:
         results = []
         for case in cases:
             results.append(run_case(case, model_dir, work, run_exp))
+        if int(os.environ.get("RANK", "0")) != 0:  # under torchrun every process runs the cases; rank 0 reports
+            return 0
         results_path.write_text(
             json.dumps(
                 {
