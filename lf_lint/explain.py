@@ -22,6 +22,7 @@ def trainer_block(plan: Plan) -> list[str]:
     if s is None:
         return [f"Step plan: not available: {plan.problem}"]
     approx = "" if plan.exact else "  (estimate)"
+    ppo = plan.trainer == "PPOTrainer"  # LLaMA-Factory's own loop logs its block in its own words
     lines = [
         f"Step plan ({plan.trainer}, {plan.target.describe()}, {plan.launch.describe()}):",
         f"  Num examples = {_n(s.num_examples)}{approx}",
@@ -31,9 +32,9 @@ def trainer_block(plan: Plan) -> list[str]:
     lines += [
         f"  Num Epochs = {_n(s.epochs_printed)}",
         f"  Instantaneous batch size per device = {_n(s.per_device_train_batch_size)}",
-        f"  Total train batch size (w. parallel, distributed & accumulation) = {_n(s.total_train_batch_size)}",
+        f"  Total train batch size (w. parallel, {'buffer, ' if ppo else ''}distributed & accumulation) = {_n(s.total_train_batch_size)}",
         f"  Gradient Accumulation steps = {s.gradient_accumulation_steps}",
-        f"  Total optimization steps = {_n(s.total_steps)}",
+        f"  Total {'training' if ppo else 'optimization'} steps = {_n(s.total_steps)}",
         f"  Warmup steps = {_n(s.warmup_steps)}",
         f"  Checkpoints = {len(s.checkpoint_steps)}" + (f" at steps {_steps_list(s.checkpoint_steps)}" if s.checkpoint_steps else ""),
     ]

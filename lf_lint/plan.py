@@ -7,12 +7,13 @@ output serialises and ``predict_steps`` returns.
 from __future__ import annotations
 
 import math
+import sys
 from typing import NamedTuple
 
 from .args import Args
 from .dataset.counting import Counts
 from .launch import Launch
-from .steps import StepError, StepInputs, StepPlan, behaviour, plan_steps
+from .steps import StepError, StepInputs, StepPlan, behaviour, plan_steps, warmup
 from .versions import Target
 
 
@@ -60,6 +61,9 @@ class Plan(NamedTuple):
             return data
         data.update(
             {
+                # what the trainer prints as "Num examples": total batch x max_steps when the loader is empty or streamed
+                "num_examples": s.num_examples,
+                "dataset_examples": self.num_examples,
                 "per_device_train_batch_size": s.per_device_train_batch_size,
                 "gradient_accumulation_steps": s.gradient_accumulation_steps,
                 "total_train_batch_size": s.total_train_batch_size,
@@ -138,44 +142,61 @@ def step_inputs(args: Args, num_examples: int | None, launch: Launch, target: Ta
 
 
 def ppo_steps(args: Args, num_examples: int, launch: Launch, target: Target) -> StepPlan:
-    """LLaMA-Factory's CustomPPOTrainer.ppo_train (train/ppo/trainer.py, TRL 0.8.6-0.9.6 PPOTrainer).
+    """LLaMA-Factory's CustomPPOTrainer (train/ppo/trainer.py, 0.9.2-0.9.5, on TRL 0.8.6-0.9.6).
 
-    Each step takes a batch of b x GA x ppo_buffer_size prompts per process from TRL's DataLoader
-    (drop_last=True), sharded by accelerate.
+    Each step takes b x GA x ppo_buffer_size prompts per process from TRL's DataLoader (drop_last=True),
+    sharded by accelerate, so an epoch is n // (that x processes) steps. The run lasts
+    ceil(epochs x steps per epoch) (or max_steps), but the learning-rate schedule is built earlier from
+    epochs x ceil(n / total batch): warmup_ratio is a fraction of that. Logging and saving test
+    ``(step + 1) % logging_steps`` / ``% save_steps`` on the raw values (no ratio resolution).
     """
     b = int(_number(args.per_device_train_batch_size, 8))
     ga = int(_number(args.gradient_accumulation_steps, 1))
-    buffer = int(_number(args.ppo_buffer_size, 1))
-    batch = b * ga * buffer
     world = launch.world_size
-    length = (num_examples // batch) // world
+    total_batch = b * ga * int(_number(args.ppo_buffer_size, 1)) * world
+    length = num_examples // total_batch
     max_steps = int(_number(args.max_steps, -1))
     epochs = float(_number(args.num_train_epochs, 3.0))
-    total = max_steps if max_steps > 0 else math.ceil(epochs * length)
-    inputs = step_inputs(args, num_examples, launch, target)._replace(per_device_batch=b, accumulation=ga)
-    plain = plan_steps(inputs._replace(max_steps=max(total, 1)), target.tf) if length else None
+    if max_steps > 0:
+        total, schedule_steps, printed_examples, printed_epochs = max_steps, max_steps, total_batch * max_steps, sys.maxsize
+    else:
+        total = math.ceil(epochs * length)
+        schedule_steps = epochs * math.ceil(num_examples / total_batch)
+        printed_examples, printed_epochs = num_examples, epochs
+    inputs = step_inputs(args, num_examples, launch, target)
+    save, logging = _number(args.save_steps, 500), _number(args.logging_steps, 500)
     return StepPlan(
-        num_examples=num_examples if max_steps <= 0 else batch * world * max_steps,
+        num_examples=printed_examples,
         world_size=world,
         per_device_train_batch_size=b,
         gradient_accumulation_steps=ga,
-        total_train_batch_size=batch * world,
+        total_train_batch_size=total_batch,
         batches_per_epoch=length,
         update_steps_per_epoch=length,
         num_train_epochs=epochs,
-        epochs_printed=int(epochs) if max_steps <= 0 else 0,
+        epochs_printed=printed_epochs,
         total_steps=total,
-        warmup_steps=plain.warmup_steps if plain else 0,
-        logging_steps=plain.logging_steps if plain else None,
+        warmup_steps=warmup(inputs, schedule_steps, behaviour(target.tf)),
+        logging_steps=logging,
         eval_steps=None,
-        save_steps=plain.save_steps if plain else None,
-        checkpoint_steps=plain.checkpoint_steps if plain else (),
+        save_steps=save,
+        checkpoint_steps=_every(save, total),
         eval_steps_at=(),
         optimizer_updates=total,
-        epochs_trained=total / length if length else 0.0,
+        epochs_trained=round(total / length, 6) if length else 0.0,
         updates_per_epoch_in_loop=length,
         transformers_family="ppo",
     )
+
+
+def _every(interval: float, total: int) -> tuple[int, ...]:
+    """Steps s in 1..total with ``s % interval == 0``, the PPO loop's own float test (a ratio such as 0.25
+    passes at every step, 0.1 almost never)."""
+    if interval <= 0:
+        return ()
+    if float(interval).is_integer():
+        return tuple(range(int(interval), total + 1, int(interval)))
+    return tuple(s for s in range(1, min(total, 1_000_000) + 1) if s % interval == 0)
 
 
 def build_plan(args: Args, counts: Counts | None, launch: Launch, target: Target, num_examples: int | None = None) -> Plan:

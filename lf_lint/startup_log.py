@@ -30,7 +30,7 @@ from .versions import NEWEST_TRANSFORMERS, OLDEST_TRANSFORMERS, parse_version
 
 _FIELDS = {
     "num_examples": r"Num examples = ([\d,]+)",
-    "num_epochs": r"Num Epochs = ([\d,]+)",
+    "num_epochs": r"Num Epochs = ([\d,]+(?:\.\d+)?)",  # the PPO trainer prints num_train_epochs as given
     "update_steps_per_epoch": r"Num update steps per epoch = ([\d,]+)",  # transformers 5.x
     "per_device": r"Instantaneous batch size per device = ([\d,]+)",
     "total_batch": r"Total train batch size \(w\. parallel, (?:buffer, )?distributed & accumulation\) = ([\d,]+)",
@@ -48,7 +48,7 @@ class LogError(ValueError):
 
 class StartupLog(NamedTuple):
     num_examples: int
-    num_epochs: int
+    num_epochs: int | float
     per_device: int
     total_batch: int
     accumulation: int
@@ -70,7 +70,8 @@ def parse_startup_log(text: str) -> StartupLog:
     values: dict = {}
     for name, pattern in _FIELDS.items():
         match = re.search(pattern, block)
-        values[name] = int(match.group(1).replace(",", "")) if match else None
+        number = match.group(1).replace(",", "") if match else None
+        values[name] = None if number is None else float(number) if "." in number else int(number)
     missing = [name for name in _REQUIRED if values[name] is None]
     if missing:
         raise LogError(f"the start-up block at line {first + 1} lacks: " + ", ".join(m.replace("_", " ") for m in missing))

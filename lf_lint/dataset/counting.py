@@ -100,7 +100,8 @@ class _Builder:
         for resolved in resolve(names, registry, formats=formats):
             if resolved.attr is None:
                 rule = "unregistered" if resolved.problem and resolved.problem.startswith("Undefined dataset") else "registry"
-                self.problems.append(Problem(rule, resolved.problem or "cannot resolve", resolved.name))
+                if resolved.problem != registry.problem:  # an unreadable registry is reported once, not per name
+                    self.problems.append(Problem(rule, resolved.problem or "cannot resolve", resolved.name))
                 out.append(Source(resolved.name, role, None, None, None, None, None, resolved.problem or ""))
                 continue
             out.append(self._load(resolved.attr, role))

@@ -10,6 +10,7 @@ from ..diagnostics import Severity
 from ..steps import behaviour
 from ..versions import Target, clamp_transformers, newest_transformers_for
 from .base import Context, Example, Finding, Rule
+from .upstream_lf import PPO_EXAMPLE_VERSIONS
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -67,7 +68,7 @@ def _check_intervals(ctx: Context):
             + (f", only the final one at step {final:,}" if final else ""),
             key="save_steps" if a.is_set("save_steps") else "output_dir",
             at="value",
-            fix=f"save_steps: {max(1, total // 4):,} (four checkpoints), or a ratio such as 0.25",
+            fix=f"save_steps: {max(1, total // 4):,} (four checkpoints)" + ("" if ctx.plan.trainer == "PPOTrainer" else ", or a ratio such as 0.25"),
         )
     if a.eval_strategy == "steps" and steps.eval_steps and steps.eval_steps > total:
         yield Finding(f"eval_steps {steps.eval_steps:,} is beyond the last step ({total:,}): the run is never evaluated"
@@ -288,4 +289,48 @@ VERSION_SENSITIVE = Rule(
     check=on_plan(_check_version_sensitivity),
 )
 
-RULES = [NO_BATCH, INTERVALS, WARMUP_LONG, ACCUMULATION, REAL_UPDATES, MAX_STEPS, WARMUP_BOTH, BEST_ALIGNMENT, VERSION_SENSITIVE]
+def _check_ppo_ratio(ctx: Context):
+    steps, a = _steps(ctx), ctx.args
+    if steps is None or ctx.plan.trainer != "PPOTrainer":
+        return
+    for name in ("save_steps", "logging_steps"):
+        value = getattr(a, name)
+        if not a.is_set(name) or not isinstance(value, float) or not 0 < value < 1:
+            continue
+        if name == "save_steps":
+            hits = len(steps.checkpoint_steps)
+        else:
+            hits = sum(1 for s in range(1, min(steps.total_steps, 1_000_000) + 1) if s % value == 0)
+        verb, what = ("save", "a checkpoint") if name == "save_steps" else ("log", "the loss")
+        total = steps.total_steps
+        if hits == total:
+            outcome = f"{verb}s {what} at every one of the {total:,} steps"
+        elif hits:
+            outcome = f"{verb}s {what} only {hits:,} time(s) in {total:,} steps"
+        else:
+            outcome = f"never {verb}s {what} in {total:,} steps"
+        yield Finding(
+            f"the PPO trainer does not read {name} {value:g} as a ratio: it tests (step + 1) % {value:g} == 0, so it {outcome}",
+            key=name,
+            at="value",
+            fix=f"{name}: {max(1, round(steps.total_steps * value)):,} (the step count the ratio meant)",
+        )
+
+
+PPO_RATIO = Rule(
+    code="LF510",
+    name="ppo-interval-ratio",
+    severity=WARNING,
+    summary="A ratio `save_steps`/`logging_steps` in a PPO run, which LLaMA-Factory's PPO trainer reads literally.",
+    what="Reports `save_steps` or `logging_steps` between 0 and 1 with `stage: ppo`, and how often it really fires.",
+    why="The Trainer turns a value below 1 into a fraction of the run, but LLaMA-Factory's PPO loop checks "
+    "`(step + 1) % save_steps == 0` on the raw number: 0.25 saves a full checkpoint at every step, 0.1 almost never.",
+    upstream="LLaMA-Factory `CustomPPOTrainer.ppo_train` (train/ppo/trainer.py, 0.9.2-0.9.5).",
+    example=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none\nsave_steps: 0.25",
+                    options={"num_examples": 400, **PPO_EXAMPLE_VERSIONS}),
+    use_instead=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none\nsave_steps: 10",
+                        options={"num_examples": 400, **PPO_EXAMPLE_VERSIONS}),
+    check=on_plan(_check_ppo_ratio),
+)
+
+RULES = [NO_BATCH, INTERVALS, WARMUP_LONG, ACCUMULATION, REAL_UPDATES, MAX_STEPS, WARMUP_BOTH, BEST_ALIGNMENT, VERSION_SENSITIVE, PPO_RATIO]

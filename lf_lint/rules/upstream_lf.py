@@ -282,6 +282,7 @@ MASK_HISTORY_TRAIN_ON_PROMPT = lf_rule(
 # ----------------------------------------------------------------------------- FinetuningArguments
 
 _FT = "hparams/finetuning_args.py::FinetuningArguments.__post_init__"
+PPO_EXAMPLE_VERSIONS = {"llamafactory_version": "0.9.3", "transformers_version": "4.51.3"}  # PPO runs there (LF292)
 
 QUANT_BITS = lf_rule(
     "LF220",
@@ -311,7 +312,7 @@ PPO_REWARD_MODEL = lf_rule(
     key="stage",
     fix="set reward_model to the output_dir of your reward-model (stage: rm) run",
     example=Example("stage: ppo\nreport_to: none"),
-    use_instead=Example("stage: ppo\nreport_to: none\nreward_model: saves/rm"),
+    use_instead=Example("stage: ppo\nreport_to: none\nreward_model: saves/rm", options=PPO_EXAMPLE_VERSIONS),
     applies_to=("train", "infer"),
 )
 
@@ -541,7 +542,7 @@ PPO_CONSTRAINTS = lf_rule(
     key=lambda ctx: _ppo_problem(ctx.args, ctx)[1] if ctx.args.is_set(_ppo_problem(ctx.args, ctx)[1]) else "stage",
     fix="set report_to: none (or wandb/tensorboard)",
     example=Example("stage: ppo\nreward_model: saves/rm\nreport_to: mlflow"),
-    use_instead=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none"),
+    use_instead=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none", options=PPO_EXAMPLE_VERSIONS),
 )
 
 DEEPSPEED_NEEDS_TORCHRUN = Rule(
@@ -1075,6 +1076,58 @@ EVAL_ONLY_NOTES = lf_rule(
     key=lambda ctx: "quantization_bit" if ctx.args.quantization_bit is not None else "stage",
 )
 
+_PPO = "train/ppo/trainer.py::CustomPPOTrainer.__init__"
+
+PPO_EVAL_DATASET = lf_rule(
+    "LF291",
+    "ppo-with-eval-dataset",
+    summary="PPO with an evaluation set (`val_size` or `eval_dataset`).",
+    what="Reports `stage: ppo` together with `val_size` above 0 or an `eval_dataset`.",
+    why="LLaMA-Factory's PPO trainer has no evaluation loop and refuses an evaluation set when it is built, "
+    "after the models have loaded.",
+    upstream=_PPO,
+    when=lambda a, ctx: a.stage == "ppo" and a.do_train and (_num(a.val_size) > 1e-6 or bool(a.eval_dataset)),
+    message="PPOTrainer does not support eval dataset yet.",
+    key=lambda ctx: _set(ctx.args, "eval_dataset", "val_size"),
+    fix="drop val_size and eval_dataset from the PPO config",
+    example=Example("stage: ppo\nreward_model: saves/rm\nval_size: 0.1\nreport_to: none"),
+    use_instead=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none", options=PPO_EXAMPLE_VERSIONS),
+)
+
+# LLaMA-Factory 0.9.4+ requires trl>=0.18,<=0.24 (its wheel's Requires-Dist) while its PPO trainer requires
+# trl>=0.8.6,<=0.9.6 (a check that DISABLE_VERSION_CHECK does not skip).
+PPO_TRL_RANGE = ((0, 8, 6), (0, 9, 6))
+
+
+def _ppo_trl_refused(a: Args, ctx: Context) -> bool:
+    if a.stage != "ppo" or not a.do_train:
+        return False
+    from ..versions import installed_version, parse_version
+
+    trl = installed_version("trl")
+    return trl is None or not PPO_TRL_RANGE[0] <= parse_version(trl) <= PPO_TRL_RANGE[1]
+
+
+PPO_TRL = lf_rule(
+    "LF292",
+    "ppo-needs-old-trl",
+    summary="PPO on LLaMA-Factory 0.9.4+ needs trl 0.8.6-0.9.6, which LLaMA-Factory itself does not allow.",
+    what="Reports `stage: ppo` on LLaMA-Factory 0.9.4 and later, unless this environment has trl 0.8.6-0.9.6.",
+    why="LLaMA-Factory 0.9.4 and 0.9.5 install trl 0.18-0.24, but their PPO trainer was written for trl's old PPO "
+    "API and stops unless trl 0.8.6-0.9.6 is installed: every PPO run on a regular install fails after the models "
+    "have loaded.",
+    upstream=_PPO,
+    versions=FROM_094,
+    when=_ppo_trl_refused,
+    message="trl>=0.8.6,<=0.9.6 is required for a normal functioning of this module. Incompatible TRL version "
+    "detected. LLaMA-Factory ppo requires TRL version >=0.8.6,<=0.9.6.",
+    key="stage",
+    fix="install trl 0.9.6 in the training environment (against LLaMA-Factory's own pins: set DISABLE_VERSION_CHECK=1), "
+    "or run PPO with LLaMA-Factory 0.9.3",
+    example=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none", options={"llamafactory_version": "0.9.5"}),
+    use_instead=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none", options=PPO_EXAMPLE_VERSIONS),
+)
+
 RULES = [
     MISSING_MODEL, PIXEL_BOUNDS, EXPORT_QUANT_DATASET, SPLIT_SPECIAL_TOKENS,
     VAL_SIZE_WITHOUT_DATASET, VAL_SIZE_WITH_EVAL_DATASET, INTERLEAVE_WITH_CONCAT, INTERLEAVE_LENGTH,
@@ -1087,4 +1140,5 @@ RULES = [
     TRACKIO_PROJECT, ADAPTER_NEEDS_LORA, QUANTIZATION_CONFLICT,
     MIXED_PRECISION, UPCAST_LAYERNORM, RESIZE_VOCAB_TARGET, MEMORY_OPTIMIZER_PRECISION, FP8_ALL_GATHER,
     NEAT_PACKING_WITHOUT_PACKING, RESUME_DROPPED, OUTPUT_DIR_NOT_EMPTY, AUTO_RESUME, YI_SLOW_TOKENIZER, EVAL_ONLY_NOTES,
+    PPO_EVAL_DATASET, PPO_TRL,
 ]  # fmt: skip

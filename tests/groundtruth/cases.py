@@ -379,3 +379,36 @@ def multiprocess_cases(count: int, world_size: int, seed: int = 11) -> list[dict
         case["config"] += "ddp_backend: gloo\n"
         case["world_size"] = world_size
     return cases
+
+
+def ppo_cases(count: int, seed: int = 21) -> list[dict]:
+    """PPO runs (LLaMA-Factory's own PPO trainer); the tiny model doubles as the reward model."""
+    rng = random.Random(seed)
+    cases = []
+    for number in range(count):
+        config = {
+            "model_name_or_path": MODEL, "reward_model": MODEL, "reward_model_type": "full", "stage": "ppo",
+            "do_train": "true", "finetuning_type": "lora", "template": "default", "dataset": "a",
+            "dataset_dir": "data", "output_dir": "out", "report_to": "none", "cutoff_len": "32",
+            "max_new_tokens": "4", "overwrite_output_dir": "true",
+            "per_device_train_batch_size": str(rng.choice([1, 2, 3, 4])),
+            "gradient_accumulation_steps": str(rng.choice([1, 2, 4])),
+            "ppo_buffer_size": str(rng.choice([1, 1, 2])),
+        }  # fmt: skip
+        if rng.random() < 0.25:
+            config["max_steps"] = str(rng.randint(1, 30))
+        else:
+            config["num_train_epochs"] = str(rng.choice([1, 2, 1.5, 0.5, 3]))
+        if rng.random() < 0.5:
+            config["warmup_ratio"] = str(rng.choice([0.1, 0.3]))
+        if rng.random() < 0.2:
+            config["max_samples"] = str(rng.randint(5, 60))
+        if rng.random() < 0.15:
+            config["val_size"] = "0.1"  # refused by the PPO trainer (LF291)
+        text = "".join(f"{k}: {v}\n" for k, v in config.items())
+        files = {
+            "data/dataset_info.json": json.dumps({"a": {"file_name": "a.json"}}),
+            "data/a.json": json.dumps(_alpaca_with_holes(rng, rng.randint(3, 90), 0)),
+        }
+        cases.append({"id": f"ppo-{number}", "config": text, "config_name": "cfg.yaml", "files": files})
+    return cases

@@ -60,6 +60,9 @@ def _recorder(seen: dict):
                 warmup_steps=args.get_warmup_steps(state.max_steps),
                 world_size=args.world_size,
             )
+            scheduled = _scheduler_warmup(kwargs.get("lr_scheduler"))
+            if scheduled is not None:  # what the learning-rate schedule really uses (PPO builds its own)
+                seen["warmup_steps"] = scheduled
             eval_loader = kwargs.get("eval_dataloader")
             if eval_loader is not None:
                 try:
@@ -69,6 +72,16 @@ def _recorder(seen: dict):
             raise _Stop()
 
     return Recorder()
+
+
+def _scheduler_warmup(scheduler) -> int | None:
+    """num_warmup_steps bound into a transformers schedule (a LambdaLR over functools.partial)."""
+    scheduler = getattr(scheduler, "scheduler", scheduler)  # accelerate's AcceleratedScheduler wraps it
+    for fn in getattr(scheduler, "lr_lambdas", None) or []:
+        keywords = getattr(fn, "keywords", None) or {}
+        if "num_warmup_steps" in keywords:
+            return keywords["num_warmup_steps"]
+    return None
 
 
 def _reset_accelerate() -> None:
@@ -98,10 +111,12 @@ def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
 
     seen: dict = {}
     catcher = smoke_run._LineCatcher()
-    trainer_log = logging.getLogger("transformers.trainer")
-    old_level = trainer_log.level
-    trainer_log.addHandler(catcher)
-    trainer_log.setLevel(logging.INFO)
+    # the Trainer logs its start-up block through transformers.trainer, LLaMA-Factory's PPO trainer through its own logger
+    loggers = [logging.getLogger("transformers.trainer"), logging.getLogger("llamafactory.train.ppo.trainer")]
+    old_levels = [log.level for log in loggers]
+    for log in loggers:
+        log.addHandler(catcher)
+        log.setLevel(logging.INFO)
     started = time.time()
     result: dict = {"id": case["id"], "error": None}
     try:
@@ -112,8 +127,9 @@ def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
     except (Exception, SystemExit) as exc:  # LLaMA-Factory's own refusals are the ground truth
         result["error"] = f"{type(exc).__name__}: {exc}"[:1500]
     finally:
-        trainer_log.removeHandler(catcher)
-        trainer_log.setLevel(old_level)
+        for log, level in zip(loggers, old_levels):
+            log.removeHandler(catcher)
+            log.setLevel(level)
         os.chdir(saved_cwd)
         sys.argv = saved_argv
         os.environ.clear()
@@ -125,7 +141,7 @@ def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
         result["num_examples"] = smoke_run._grab_int(catcher.lines, "Num examples")
         result["total_train_batch_size"] = smoke_run._grab_int(
             catcher.lines, "Total train batch size (w. parallel, distributed & accumulation)"
-        )
+        ) or smoke_run._grab_int(catcher.lines, "Total train batch size (w. parallel, buffer, distributed & accumulation)")
     result["seconds"] = round(time.time() - started, 2)
     return result
 
