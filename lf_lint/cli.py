@@ -91,6 +91,9 @@ def _check_parser() -> argparse.ArgumentParser:
         help="the training examples (N), or the rows of a dataset lf-lint cannot count offline (NAME=N); repeatable",
     )
     parser.add_argument("--explain", action="store_true", help="show how each number of the step plan is derived")
+    parser.add_argument("--gpu", metavar="NAME", help="the GPU the run targets (A100-80G, H100, RTX 4090, ...; see `lf-lint gpus`)")
+    parser.add_argument("--gpu-memory", type=float, metavar="GIB", help="the GPU's memory in GiB, for a card lf-lint does not list")
+    parser.add_argument("--params", type=float, metavar="N", help="model parameters (e.g. 7e9), when lf-lint cannot find the model's config.json")
     parser.add_argument("--no-cache", action="store_true", help="read every dataset file again instead of reusing earlier scans")
     parser.add_argument(
         "--config",
@@ -139,6 +142,10 @@ def _options(args: argparse.Namespace, project):
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     total, per_dataset = _num_examples(args.num_examples or [])
+    gpu = _gpu(pick("gpu"), pick("gpu_memory"))
+    params = pick("params")
+    if params is not None and params <= 0:
+        raise UsageError("--params must be a positive number of parameters (e.g. 7e9)")
     options = LintOptions(
         count_datasets=not args.no_datasets,
         use_cache=not args.no_cache,
@@ -153,12 +160,27 @@ def _options(args: argparse.Namespace, project):
         workdir=Path(workdir) if workdir is not None else None,
         num_gpus=pick("num_gpus"),
         nnodes=pick("nnodes"),
+        gpu=gpu,
+        params=params,
     )
     try:
         resolution = options.resolution()
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     return options, resolution
+
+
+def _gpu(name: str | None, memory: float | None):
+    from .memory.gpus import GpuError, find_gpu, gpu_with_memory
+
+    try:
+        if memory is not None and name:
+            return find_gpu(name)._replace(memory_gib=gpu_with_memory(memory).memory_gib)  # a card with other memory
+        if memory is not None:
+            return gpu_with_memory(memory)
+        return find_gpu(name) if name else None
+    except GpuError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _num_examples(values: list[str]) -> tuple[int | None, dict]:

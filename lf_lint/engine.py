@@ -31,6 +31,8 @@ class LintOptions(NamedTuple):
     use_cache: bool = True  # reuse dataset scans of unchanged files (dataset/cache.py)
     num_examples: int | None = None  # the training examples, when given instead of counted
     num_examples_per_dataset: dict = {}  # rows of named datasets that cannot be counted (hub datasets)
+    gpu: object = None  # memory.gpus.Gpu: the card the run targets (--gpu / --gpu-memory)
+    params: float | None = None  # model parameters, when lf-lint cannot know the model's shape
 
     def resolution(self) -> Resolution:
         return resolve(self.llamafactory_version, self.transformers_version)
@@ -53,6 +55,7 @@ class FileResult(NamedTuple):
     lines: list[str]
     io_failure: bool = False
     plan: object = None  # plan.Plan, when the datasets were checked (or --num-examples given)
+    memory: object = None  # memory.report.MemoryReport, for train configs
 
     @property
     def errors(self) -> int:
@@ -95,6 +98,8 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
         num_examples_per_dataset=dict(options.num_examples_per_dataset),
         versions_source=resolution.source,
         use_cache=options.use_cache,
+        gpu=_target_gpu(options.gpu),
+        params=options.params,
     )
     findings: list[tuple[Rule, Finding]] = []
     for rule in ALL_RULES:
@@ -117,13 +122,27 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
             diagnostics.append(diagnostic)
     diagnostics.sort(key=lambda d: d.sort_key)
     io_failure = any(p.kind == "io" for p in config.problems)
+    plan = _fact(lambda: ctx.plan) if command == "train" and config.data is not None else None
+    memory = _fact(lambda: ctx.memory) if command == "train" and config.data is not None else None
+    return FileResult(config.path, resolution, kind, command, diagnostics, config.lines, io_failure, plan, memory)
+
+
+def _target_gpu(gpu):
+    """LintOptions.gpu as a Gpu: API callers may pass a name."""
+    if isinstance(gpu, str):
+        from .memory.gpus import find_gpu
+
+        return find_gpu(gpu)
+    return gpu
+
+
+def _fact(compute):
     try:
-        plan = ctx.plan if command == "train" and config.data is not None else None
-    except Exception:  # noqa: BLE001 - reported above by the rules that needed the plan
+        return compute()
+    except Exception:  # noqa: BLE001 - reported by the rules that needed the fact
         if os.environ.get("LF_LINT_DEBUG"):
             raise
-        plan = None
-    return FileResult(config.path, resolution, kind, command, diagnostics, config.lines, io_failure, plan)
+        return None
 
 
 def _diagnostic(rule: Rule, finding: Finding, config: LoadedConfig) -> Diagnostic:

@@ -29,6 +29,9 @@ KNOWN = {
     "workdir": ("workdir", str),
     "command": ("command", str),
     "exclude": ("exclude", list),
+    "gpu": ("gpu", str),
+    "gpu-memory": ("gpu_memory", float),
+    "params": ("params", float),
 }
 
 
@@ -80,6 +83,8 @@ def load_settings(path: Path | None) -> ProjectSettings:
             value = [value]
         if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise SettingsError(f"{path}: [tool.lf-lint] `{key}` must be a {kind.__name__}, not {value!r}")
         if attribute == "workdir":

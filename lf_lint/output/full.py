@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..engine import FileResult
 from ..explain import trainer_block
+from .memory_text import memory_block
 from .summary import summary_line, versions_line
 
 
@@ -30,6 +31,9 @@ def render(results: list[FileResult], explain: bool = False, **_: object) -> str
             out.extend(trainer_block(result.plan))
             if explain:
                 out.append(result.plan.explain())
+            out.append("")
+        if result.memory is not None and (result.memory.gpu is not None or explain):
+            out.extend(memory_block(result.memory))
             out.append("")
         for d in result.diagnostics:
             out.append(f"{d.severity.value}[{d.code}] {d.message}")

@@ -19,6 +19,7 @@ def file_record(result: FileResult) -> dict:
         "versions": _versions(result.resolution.target),
         "diagnostics": [d.to_dict() for d in result.diagnostics],
         "plan": result.plan.to_dict() if result.plan is not None else None,
+        "memory": result.memory.to_dict() if result.memory is not None else None,
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import datasets, distributed, plan, reading, schema_rules, templates, upstream_lf, upstream_transformers, values
+from . import datasets, distributed, memory, plan, reading, schema_rules, templates, upstream_lf, upstream_transformers, values
 from .base import Context, Example, Finding, Rule
 
 ALL_RULES: list[Rule] = [
@@ -15,6 +15,7 @@ ALL_RULES: list[Rule] = [
     *distributed.RULES,
     *datasets.RULES,
     *plan.RULES,
+    *memory.RULES,
 ]
 BY_CODE: dict[str, Rule] = {rule.code: rule for rule in ALL_RULES}
 

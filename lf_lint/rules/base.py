@@ -91,6 +91,15 @@ class Context:
 
         return build_plan(self.args, self.counts, self.launch, self.target, total)
 
+    @cached_property
+    def memory(self):
+        """Peak GPU memory per process and its verdict on the target GPU (None for non-train configs)."""
+        if self.command != "train":
+            return None
+        from ..memory.report import memory_report
+
+        return memory_report(self, self.options.get("gpu"), self.options.get("params"))
+
     @property
     def zero3(self) -> bool:
         return self.deepspeed is not None and self.deepspeed.zero3

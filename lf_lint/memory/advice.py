@@ -1,0 +1,179 @@
+"""Will it fit, does it use the card, and how long will it take: verdicts on a memory estimate.
+
+The wall-time figure is an estimate by construction: training FLOPs (forward and backward,
+recomputation, the LoRA discount) over the GPU's dense throughput at an assumed utilisation
+that grows with the tokens in a micro-batch (Qwen's published A100 profiling: LoRA 25% of peak at
+256 tokens per micro-batch, 47% at 2,048). Every result says so.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .estimate import GIB, MemoryEstimate, MemoryInputs, estimate
+from .gpus import Gpu
+from .model import Shape, active_params
+
+UNDERUSE_TARGET = 0.80  # a suggested micro-batch leaves a fifth of the card free
+
+
+def margin(inputs: MemoryInputs) -> float:
+    """The share of the card kept free: the estimate is less certain with 4-bit weights and ZeRO-3."""
+    return 0.15 if (inputs.quantized_params or inputs.zero_stage == 3 or inputs.fsdp) else 0.10
+
+
+class Verdict(NamedTuple):
+    status: str  # "oom" | "tight" | "fits"
+    need_gib: float
+    capacity_gib: float
+    margin: float
+
+    @property
+    def fits(self) -> bool:
+        return self.status != "oom"
+
+
+def verdict(est: MemoryEstimate, inputs: MemoryInputs, gpu: Gpu) -> Verdict:
+    need, capacity = est.device / GIB, gpu.memory_gib
+    keep = margin(inputs)
+    status = "oom" if need > capacity else "tight" if need > capacity * (1 - keep) else "fits"
+    return Verdict(status, need, capacity, keep)
+
+
+def with_batch(inputs: MemoryInputs, batch: int, old_batch: int) -> MemoryInputs:
+    """The same run with another per-device micro-batch (sequences scale with it)."""
+    scale = batch / old_batch
+    logits = inputs.logits_sequences if inputs.logits_sequences is not None else inputs.sequences
+    generation = inputs.generation_bytes * scale
+    return inputs._replace(sequences=round(inputs.sequences * scale), logits_sequences=round(logits * scale), generation_bytes=generation)
+
+
+def largest_batch(inputs: MemoryInputs, batch: int, gpu: Gpu, share: float = UNDERUSE_TARGET, limit: int = 1024) -> int:
+    """The largest per-device micro-batch whose estimate stays under ``share`` of the card (0 if none)."""
+    best, candidate = 0, 1
+    while candidate <= limit:
+        if estimate(with_batch(inputs, candidate, batch)).device / GIB > gpu.memory_gib * share:
+            break
+        best, candidate = candidate, candidate + 1 if candidate < 8 else candidate * 2
+    return best
+
+
+class Choice(NamedTuple):
+    batch: int
+    accumulation: int
+    need_gib: float
+    fits: bool
+    total_steps: int | None
+    hours: float | None
+
+
+# --- time ------------------------------------------------------------------------------
+
+
+class TimeEstimate(NamedTuple):
+    hours: float
+    flops: float
+    utilisation: float
+    tokens: float
+    assumptions: str
+
+
+def flops_per_token(shape: Shape, params: int, method: str, checkpointing: bool, seq_len: int, trainable_share: float) -> float:
+    """Training FLOPs per token: forward 2N (+ causal attention), backward 4N for full tuning but only the 2N of
+    input gradients when the weights are frozen (LoRA, QLoRA), one more forward with recomputation."""
+    matmul = active_params(shape) - shape.vocab * shape.hidden * (0 if shape.tied else 1) if shape else params
+    attention = 2 * shape.layers * seq_len * shape.heads * shape.head_dim if shape else 0
+    forward = 2 * matmul + attention
+    if method == "full":
+        backward = 2 * forward
+    elif method == "freeze":
+        backward = forward * (1 + trainable_share)
+    else:
+        backward = forward
+    return forward + backward + (forward if checkpointing else 0)
+
+
+def utilisation(tokens_per_microbatch: int, method: str, quantized: bool, offload: bool) -> float:
+    peak = 0.45 if method in ("lora", "oft") else 0.40
+    value = peak * tokens_per_microbatch / (tokens_per_microbatch + 300)
+    if quantized:
+        value *= 0.7  # dequantising 4-bit weights in every matmul
+    if offload:
+        value *= 0.6
+    return value
+
+
+def training_time(inputs: MemoryInputs, gpu: Gpu, samples: float, batch: int, trainable_share: float) -> TimeEstimate | None:
+    """Wall time for ``samples`` sequences of ``inputs.seq_len`` tokens on ``inputs.world_size`` GPUs."""
+    if not gpu.tflops or samples <= 0:
+        return None
+    tokens = samples * inputs.seq_len
+    per_token = flops_per_token(inputs.shape, inputs.total_params, inputs.method, inputs.checkpointing, inputs.seq_len, trainable_share)
+    flops = tokens * per_token
+    util = utilisation(batch * inputs.seq_len, inputs.method, bool(inputs.quantized_params), inputs.offload_optimizer or inputs.offload_params)
+    seconds = flops / (max(1, inputs.world_size) * gpu.tflops * 1e12 * util)
+    return TimeEstimate(
+        hours=seconds / 3600,
+        flops=flops,
+        utilisation=util,
+        tokens=tokens,
+        assumptions=f"{util:.0%} of {gpu.name}'s {gpu.tflops:g} dense TFLOPs, every sequence {inputs.seq_len:,} tokens (an upper bound unless packed)",
+    )
+
+
+# --- what to change --------------------------------------------------------------------
+
+
+class Remedy(NamedTuple):
+    change: str  # the config change, in YAML terms
+    need_gib: float  # the estimate after it
+
+
+def remedies(inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, stage: str, liger_possible: bool) -> list[Remedy]:
+    """Changes that bring the estimate under the card's safe share, most effective first."""
+    safe = gpu.memory_gib * (1 - margin(inputs))
+    options: list[tuple[str, MemoryInputs]] = []
+    if inputs.logits_bytes and liger_possible:
+        options.append(("enable_liger_kernel: true (no logits in memory)", inputs._replace(logits_bytes=0.0)))
+    for smaller in range(batch - 1, 0, -1):
+        if (batch * accumulation) % smaller == 0:
+            options.append((f"per_device_train_batch_size: {smaller} and gradient_accumulation_steps: {batch * accumulation // smaller} "
+                            "(same examples per step)", with_batch(inputs, smaller, batch)))  # fmt: skip
+            break
+    if batch > 1:
+        options.append(("per_device_train_batch_size: 1", with_batch(inputs, 1, batch)))
+    if not inputs.checkpointing:
+        options.append(("disable_gradient_checkpointing: false (recompute activations)", inputs._replace(checkpointing=True)))
+    if inputs.method == "full" and inputs.zero_stage == 0 and not inputs.fsdp:
+        if inputs.trainable_bytes == 4.0:
+            options.append(("pure_bf16: true (bf16 weights and optimizer states)", inputs._replace(trainable_bytes=2.0, grad_bytes=2.0,
+                            optimizer_bytes=inputs.optimizer_bytes / 2, autocast_copy=0.0, optimizer_step_temp=inputs.optimizer_step_temp / 2)))  # fmt: skip
+        if inputs.optimizer_bytes > 2.1:
+            options.append(("optim: adamw_8bit (needs bitsandbytes)", inputs._replace(optimizer_bytes=2 + 8 / 256, optimizer_step_temp=0.0)))
+    if inputs.world_size > 1 and inputs.zero_stage < 3 and not inputs.fsdp:
+        options.append(("deepspeed: examples/deepspeed/ds_z3_config.json (shard weights, gradients and optimizer)",
+                        inputs._replace(zero_stage=3, trainable_bytes=2.0, grad_bytes=2.0, optimizer_bytes=16.0, autocast_copy=0.0,
+                                        optimizer_step_temp=0.0, ddp_gradient_buckets=False)))  # fmt: skip
+    if inputs.method in ("lora", "oft") and not inputs.quantized_params:
+        from .llamafactory import NF4_DOUBLE_QUANT
+
+        frozen = inputs.total_params - inputs.trainable_params
+        linear_share = 1 - inputs.shape.vocab * inputs.shape.hidden * (1 if inputs.shape.tied else 2) / max(1, inputs.total_params)
+        options.append(("quantization_bit: 4 (QLoRA)", inputs._replace(quantized_params=int(frozen * linear_share), quantized_bytes=NF4_DOUBLE_QUANT)))
+    found = []
+    for change, changed in options:
+        need = estimate(changed).device / GIB
+        if need <= safe:
+            found.append(Remedy(change, need))
+    return sorted(found, key=lambda r: r.need_gib)[:3] if found else []
+
+
+def bigger_batch(inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu) -> tuple[int, int, float] | None:
+    """(micro-batch, accumulation, GiB): the largest micro-batch that divides the examples per step and stays
+    under 80% of the card, when it is at least twice the current one."""
+    room = largest_batch(inputs, batch, gpu)
+    per_step = batch * accumulation
+    for candidate in range(min(room, per_step), batch, -1):
+        if per_step % candidate == 0 and candidate >= 2 * batch:
+            return candidate, per_step // candidate, estimate(with_batch(inputs, candidate, batch)).device / GIB
+    return None

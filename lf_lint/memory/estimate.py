@@ -1,0 +1,181 @@
+"""Peak GPU memory of one training process, from the model shape and how it is trained.
+
+``MemoryInputs`` describes a run in framework-neutral terms (bytes per parameter, what is
+sharded, sequences per micro-batch, what the loss materialises); llamafactory.py fills it from a
+LLaMA-Factory config, and the accuracy benchmark fills it from published runs of other
+frameworks. ``estimate`` adds up, per GPU:
+
+    weights + gradients + optimizer states                       (persistent, after ZeRO/FSDP sharding)
+  + max(saved activations + max(one layer rebuilt, logits/loss), optimizer-step temporaries)
+  + buffers (DeepSpeed/DDP buckets, ZeRO-3 gathered parameters, 4-bit dequantisation)
+  = allocated; x allocator slack = reserved; + CUDA context (+ NCCL) = what the device must hold.
+
+The activation constants were measured on the Hugging Face Llama decoder layer (transformers 4.49-5.6,
+bf16, SDPA) by summing the tensors autograd saves per token and layer (tests/groundtruth/memory_probe.py):
+16h (two RMSNorms: fp32 input, normalised copy, weighted output) + attention (q, k, v, output: 4ad + 4kvd
+with SDPA's grouped-query path, 10ad when k/v are repeated) + 4a (logsumexp) + 8i (gated MLP) per token, 2h
+per checkpointed layer, 6as more with eager attention. The loss holds about 12 bytes per logit element
+(bf16 logits, their fp32 copy, log-softmax and its gradient), 20 with DPO's reference pass.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .model import Shape
+
+GIB = 1024**3
+CUDA_CONTEXT = 0.4 * GIB  # torch's CUDA context with lazy module loading (PyTorch PR #86509), not in torch's counters
+NCCL_BUFFERS = 0.5 * GIB  # communicators of a multi-process run
+ALLOCATOR_SLACK = 0.07  # reserved exceeds allocated by a few percent of the changing part (PEFT #1469 measurements)
+
+
+class MemoryInputs(NamedTuple):
+    shape: Shape
+    total_params: int
+    trainable_params: int
+    # bytes per parameter as held on the GPU, before sharding
+    frozen_bytes: float  # frozen weights not quantized (2 for bf16/fp16)
+    quantized_params: int  # frozen params stored in 4/8 bits
+    quantized_bytes: float  # bytes per quantized param (0.516 NF4 + double quant)
+    trainable_bytes: float  # 4 (fp32 upcast) or 2
+    autocast_copy: float  # bf16 copy of fp32 trainable matmul weights kept by autocast's cache (2, or 0)
+    grad_bytes: float
+    optimizer_bytes: float  # states (+ fp32 master under DeepSpeed) per trainable param
+    optimizer_step_temp: float  # per trainable param, alive during optimizer.step (foreach AdamW)
+    offloadable_optimizer: bool = False  # paged optimizer states may move to host memory
+    world_size: int = 1
+    zero_stage: int = 0  # DeepSpeed ZeRO stage (0 = plain data parallel)
+    fsdp: bool = False  # FSDP full shard (like ZeRO-3)
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    reference_params: int = 0  # a second (frozen) model: DPO/KTO reference for full/freeze tuning, PPO reward
+    reference_bytes: float = 2.0
+    # one micro-batch
+    sequences: int = 1  # sequences per micro-batch forward (pairwise stages: 2 x batch)
+    seq_len: int = 2048
+    checkpointing: bool = True
+    checkpointed_layers: int | None = None  # None: every layer (freeze tuning checkpoints trainable layers only)
+    full_layers: int = 0  # layers recorded without checkpointing (frozen layers after a trainable one)
+    attention: str = "sdpa"  # "sdpa" | "fa2" | "eager"
+    grouped_kv: bool = False  # k/v kept per KV head (SDPA GQA path without a mask, FlashAttention) instead of repeated
+    padding_mask: bool = True  # padded batches: SDPA builds one b x s x s mask
+    mask_bytes: int = 1  # 1 (bool, transformers 4.57+) or 2 (bf16 before)
+    logits_bytes: float = 12.0  # per logit element at the loss peak (0 with a fused linear cross-entropy)
+    logits_sequences: int | None = None  # sequences whose logits are alive at the peak (default: sequences)
+    lora_activation_share: float = 0.0  # extra saved activations of LoRA branches, as a share of a layer's
+    offload_checkpoints: bool = False  # use_unsloth_gc: layer inputs go to host memory
+    ddp_gradient_buckets: bool = False  # plain DDP keeps a second copy of the gradients in its buckets
+    bucket_bytes: float = 0.0  # DeepSpeed reduce buckets
+    live_param_bytes: float = 0.0  # ZeRO-3 / FSDP gathered parameters
+    dequant_bytes: float = 0.0  # bitsandbytes dequantises one weight at a time
+    generation_bytes: float = 0.0  # PPO: KV cache of the rollout
+    method: str = "lora"  # full | freeze | lora | oft (for the report)
+    optimizer_name: str = "adamw"
+    notes: tuple[str, ...] = ()
+
+
+class MemoryEstimate(NamedTuple):
+    """Per-GPU peak, in bytes, with its parts. ``peak`` is what the device must hold (``device``)."""
+
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+    logits: float
+    overhead: float  # buffers, temporaries, CUDA context, allocator slack
+    allocated: float  # what torch.cuda.max_memory_allocated would report
+    reserved: float  # what torch.cuda.max_memory_reserved would report
+    device: float  # reserved + context: the figure that must fit the GPU
+    phase: str  # "forward/backward" or "optimizer step": when the peak happens
+    notes: tuple[str, ...]
+
+    @property
+    def peak(self) -> float:
+        return self.device
+
+    def gib(self, name: str = "device") -> float:
+        return getattr(self, name) / GIB
+
+    def breakdown(self) -> dict:
+        return {name: round(getattr(self, name) / GIB, 2) for name in ("weights", "gradients", "optimizer", "activations", "logits", "overhead")}
+
+
+def layer_activation_bytes(shape: Shape, attention: str, grouped_kv: bool, seq_len: int) -> float:
+    """Bytes autograd keeps per token for one decoder layer run without checkpointing."""
+    h, a, kv, d = shape.hidden, shape.heads, shape.kv_heads, shape.head_dim
+    attn = 4 * a * d + 4 * kv * d if grouped_kv else 10 * a * d
+    if shape.moe is not None:
+        mlp = shape.moe.top_k * 8 * shape.moe.expert_intermediate + 4 * shape.moe.experts + 4 * h * shape.moe.top_k
+        if shape.moe.shared_intermediate:
+            mlp += 8 * shape.moe.shared_intermediate
+    else:
+        mlp = (8 if shape.gated else 4) * shape.intermediate
+    per_token = 16 * h + attn + 4 * a + mlp + 16
+    if attention == "eager":
+        per_token += 6 * a * seq_len  # attention probabilities (fp32 softmax + bf16 copy)
+    if shape.norms_per_layer > 2:
+        per_token += 8 * h * (shape.norms_per_layer - 2)
+    return per_token
+
+
+def estimate(inputs: MemoryInputs) -> MemoryEstimate:
+    x, shape = inputs, inputs.shape
+    world = max(1, x.world_size)
+    shard3 = world if (x.zero_stage == 3 or x.fsdp) else 1
+    frozen = x.total_params - x.trainable_params - x.quantized_params
+    weights = (frozen * x.frozen_bytes + x.quantized_params * x.quantized_bytes) / shard3
+    trainable_weights = x.trainable_params * (x.trainable_bytes + x.autocast_copy)
+    if x.offload_params:
+        trainable_weights, weights = 0.0, 0.0
+    weights += trainable_weights / shard3
+    weights += x.reference_params * x.reference_bytes / shard3
+
+    grad_shard = world if x.zero_stage >= 2 or x.fsdp else 1
+    gradients = x.trainable_params * x.grad_bytes / grad_shard
+    optimizer_shard = world if x.zero_stage >= 1 or x.fsdp else 1
+    optimizer = 0.0 if x.offload_optimizer else x.trainable_params * x.optimizer_bytes / optimizer_shard
+    notes = list(x.notes)
+    if x.offloadable_optimizer and optimizer:
+        notes.append(f"paged optimizer states ({optimizer / GIB:.1f} GiB) can move to host memory when the GPU fills up")
+
+    tokens = x.sequences * x.seq_len
+    per_layer = layer_activation_bytes(shape, x.attention, x.grouped_kv, x.seq_len) * (1 + x.lora_activation_share)
+    mask = x.sequences * x.seq_len * x.seq_len * x.mask_bytes if (x.padding_mask and x.attention == "sdpa") else 0
+    outside = 8 * shape.hidden * tokens  # final norm and embedding output
+    if x.checkpointing:
+        kept = shape.layers if x.checkpointed_layers is None else x.checkpointed_layers
+        saved = 0 if x.offload_checkpoints else 2 * shape.hidden * tokens * kept
+        saved += per_layer * tokens * x.full_layers  # layers autograd still records in full
+        rebuilt = 2 * per_layer * tokens  # one layer recomputed in backward, and the gradients of its activations
+    else:
+        saved, rebuilt = per_layer * tokens * shape.layers, 0.0
+    logit_rows = (x.logits_sequences if x.logits_sequences is not None else x.sequences) * x.seq_len
+    logits = logit_rows * shape.vocab * x.logits_bytes
+    activations = saved + outside + mask
+    transient = max(rebuilt, logits)
+
+    step_temp = x.trainable_params * x.optimizer_step_temp / optimizer_shard
+    buffers = x.bucket_bytes + x.live_param_bytes + x.dequant_bytes + x.generation_bytes
+    if x.ddp_gradient_buckets and world > 1:
+        buffers += gradients
+    forward_backward = activations + transient
+    phase = "forward/backward" if forward_backward >= step_temp else "optimizer step"
+    dynamic = max(forward_backward, step_temp) + buffers
+    allocated = weights + gradients + optimizer + dynamic
+    reserved = allocated + ALLOCATOR_SLACK * dynamic
+    device = reserved + CUDA_CONTEXT + (NCCL_BUFFERS if world > 1 else 0)
+    logits_share = logits if logits >= rebuilt else 0.0
+    return MemoryEstimate(
+        weights=weights,
+        gradients=gradients,
+        optimizer=optimizer,
+        activations=activations + (rebuilt if rebuilt > logits else 0.0),
+        logits=logits_share,
+        overhead=device - (weights + gradients + optimizer + activations + max(rebuilt, logits)),
+        allocated=allocated,
+        reserved=reserved,
+        device=device,
+        phase=phase,
+        notes=tuple(notes),
+    )

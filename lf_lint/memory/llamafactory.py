@@ -1,0 +1,332 @@
+"""A LLaMA-Factory config as ``MemoryInputs``: what each argument does to the bytes on the GPU.
+
+Facts mirrored here, checked in the code of LLaMA-Factory 0.9.2-0.9.5, PEFT 0.12-0.18,
+transformers 4.49-5.6 and DeepSpeed 0.16-0.19 (and, where marked, measured on CPU in tests):
+
+* ``model/adapter.py::init_adapter``: trainable parameters are cast to fp32 unless ``pure_bf16``,
+  ``use_badam`` or DeepSpeed ZeRO-3 without quantization. PEFT (``autocast_adapter_dtype``) keeps
+  LoRA/DoRA adapters in fp32 in every case. Frozen weights stay 16-bit.
+* ``_setup_freeze_tuning``: the last ``freeze_trainable_layers`` layers (the first ones when
+  negative), whole or by ``freeze_trainable_modules``, plus ``freeze_extra_modules``.
+* ``model_utils/misc.py::find_all_linear_modules``: ``lora_target: all`` is every nn.Linear except
+  the output head, which includes MoE experts and routers up to transformers 4.57 (5.x fuses them).
+* ``model_utils/quantization.py``: NF4 with double quantization by default (4.127 bits per weight);
+  embeddings, norms and the output head stay 16-bit; 5.x fused experts are not quantized.
+* ``model_utils/checkpointing.py``: gradient checkpointing is on unless disabled, and wraps only
+  layers with trainable parameters; ``use_unsloth_gc`` keeps the checkpoints in host memory.
+* DeepSpeed (``runtime/engine.py``, ``zero/stage_1_and_2.py``, ``stage3.py``): the module is cast to
+  bf16, the optimizer keeps an fp32 master copy, fp32 gradient partition and Adam states (16 bytes per
+  trainable parameter, sharded from stage 1), gradients are bf16 (sharded from stage 2), weights are
+  sharded at stage 3; one ``reduce_bucket_size`` buffer (two with ``overlap_comm``).
+* Data collators (``train/*/workflow.py``): pairwise stages (rm, dpo, orpo, simpo) run chosen and
+  rejected in one forward (2 x batch); KTO adds a no-grad KL batch; sft pads to a multiple of 8.
+* ``train/trainer_utils.py::create_ref_model``: DPO/KTO with full or freeze tuning load a second
+  copy of the model; with LoRA the reference is the model with its adapter disabled.
+* ``model_utils/liger_kernel.py``: Liger's fused linear cross-entropy (no logits) only for pt/sft.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..versions import Target
+from .estimate import MemoryInputs
+from .model import ModelInfo, Shape, layer_params, linears
+
+# bitsandbytes NF4, blocksize 64, fp32 absmax; double quantization stores the absmax in 8 bits with an
+# fp32 constant per 256 blocks (QLoRA paper §3; bitsandbytes functional.quantize_4bit).
+NF4_DOUBLE_QUANT = (4 + 8 / 64 + 32 / (64 * 256)) / 8
+NF4_PLAIN = (4 + 32 / 64) / 8
+INT8 = 1.0
+LIGER_MODEL_TYPES = {"gemma", "gemma2", "llama", "mistral", "mixtral", "mllama", "phi3", "qwen2", "qwen2_vl", "qwen2_5_vl",
+                     "gemma3", "gemma3_text", "glm4", "granite", "llava", "olmo2", "paligemma", "qwen3", "qwen3_moe"}  # fmt: skip
+PAIRWISE = {"rm", "dpo"}
+
+
+def _int(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _num(value: object, default: float) -> float:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _names(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list):
+        return [str(v).strip() for v in value]
+    return []
+
+
+def trainable_parameters(args, shape: Shape, total: int, target: Target) -> tuple[int, int, dict]:
+    """(trainable parameters, frozen parameters that a trainable copy duplicates, details)."""
+    method = str(args.finetuning_type or "lora")
+    dense, sparse = layer_params(shape)
+    fused = target.tf >= (5, 0, 0)
+    if method == "full":
+        return total, 0, {"method": "full"}
+    if method == "freeze":
+        n = _int(args.freeze_trainable_layers, 2)
+        layers = shape.layers
+        count = min(abs(n), layers) if n else 0
+        indices = range(layers - count, layers) if n > 0 else range(count)
+        moe_layers = set(range(layers)) - set(shape.moe.dense_layers) if shape.moe else set()
+        modules = _names(args.freeze_trainable_modules) or ["all"]
+        per_layer = []
+        for index in indices:
+            full = sparse if index in moe_layers else dense
+            if modules == ["all"]:
+                per_layer.append(full)
+            else:
+                per_layer.append(_module_share(shape, modules, full, index in moe_layers))
+        trainable = sum(per_layer)
+        extra = _names(args.freeze_extra_modules)
+        if "embed_tokens" in extra or "wte" in extra:
+            trainable += shape.vocab * shape.hidden
+        if "lm_head" in extra and not shape.tied:
+            trainable += shape.vocab * shape.hidden
+        return trainable, 0, {"method": "freeze", "layers": list(indices), "first_trainable": min(indices, default=0), "negative": n < 0}
+    # lora (and oft, counted the same way: a small adapter on the targeted linears)
+    rank = _int(args.lora_rank, 8)
+    targets = _names(args.lora_target) or ["all"]
+    modules = linears(shape, fused_experts=fused)
+    chosen = modules if targets == ["all"] else [m for m in modules if m.name in targets]
+    moe_layers = shape.layers - (len(shape.moe.dense_layers) if shape.moe else shape.layers)
+    adapter = 0
+    for m in chosen:
+        per = rank * (m.d_in + m.d_out) + (m.d_out if args.use_dora else 0)
+        layers = moe_layers if m.expert else shape.layers
+        adapter += per * m.per_layer * layers
+    copies = 0
+    extra = _names(args.additional_target)
+    if args.resize_vocab and not extra:
+        extra = ["embed_tokens", "lm_head"]
+    if "embed_tokens" in extra:
+        copies += shape.vocab * shape.hidden
+    if "lm_head" in extra:
+        copies += shape.vocab * shape.hidden
+    share = sum(m.d_in for m in chosen if not m.expert) / max(1, sum(m.d_in for m in modules if not m.expert))
+    return adapter + copies, copies, {"method": method, "adapter": adapter, "copies": copies, "target_share": share}
+
+
+def _module_share(shape: Shape, modules: list[str], full: int, moe: bool) -> int:
+    """Parameters of one layer's named sub-modules (self_attn / mlp), for freeze_trainable_modules."""
+    h, a, kv, d = shape.hidden, shape.heads, shape.kv_heads, shape.head_dim
+    attention = h * a * d + 2 * h * kv * d + a * d * h
+    mlp = full - attention - shape.norms_per_layer * h
+    total = 0
+    for name in modules:
+        if "attn" in name or "attention" in name:
+            total += attention
+        elif "mlp" in name or "feed_forward" in name or "experts" in name:
+            total += mlp
+    return total or full
+
+
+def sequences_per_microbatch(stage: str, args, batch: int) -> tuple[int, int]:
+    """(sequences whose activations are kept for backward, sequences whose logits are alive at the peak)."""
+    if stage in PAIRWISE:
+        return 2 * batch, 2 * batch
+    if stage == "kto":
+        return batch, 2 * batch  # the KL batch is forwarded without gradients
+    return batch, batch
+
+
+def sequence_length(args, target: Target, stage: str) -> int:
+    """Tokens per sequence of the longest micro-batch: cutoff_len (rounded to a multiple of 8 where the
+    collator pads so; 0.9.2 packs SFT rows of cutoff_len + 1)."""
+    cutoff = _int(args.cutoff_len, 2048)
+    if stage == "pt":
+        return cutoff
+    if args.packing and target.llamafactory == "0.9.2":
+        return math.ceil((cutoff + 1) / 8) * 8
+    return math.ceil(cutoff / 8) * 8 if stage in ("sft", "rm", "dpo", "kto") else cutoff
+
+
+def optimizer_bytes(optim: str, param_bytes: float, args) -> tuple[float, float, bool, str]:
+    """(state bytes per trainable param, step temporary per param, states are paged, description)."""
+    if args.use_badam:
+        return 2 * param_bytes, 0.0, False, "BAdam (states of the active block only)"
+    if args.use_adam_mini:
+        return param_bytes + 0.01, 0.0, False, "Adam-mini (one second moment per block)"
+    if args.use_muon:
+        return param_bytes, 0.0, False, "Muon (one momentum buffer)"
+    if "8bit" in optim:
+        return 2 + 8 / 256, 0.0, optim.startswith("paged"), optim
+    if optim.startswith("paged_adamw") or optim.startswith("paged_lion"):
+        per = 4 if "lion" in optim else 8
+        return per, 0.0, True, optim
+    if optim in ("sgd",):
+        return 0.0, 0.0, False, "SGD without momentum"
+    if optim.startswith("adafactor"):
+        return 0.05, 0.0, False, "Adafactor (factored second moments)"
+    if "lion" in optim:
+        return param_bytes, 0.0, False, optim
+    temp = param_bytes if optim in ("adamw_torch", "adamw_hf", "adamw_torch_npu_fused") else 0.0
+    return 2 * param_bytes, temp, False, optim
+
+
+def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepspeed) -> MemoryInputs:
+    shape = model.shape
+    stage = args.stage
+    total = model.params
+    trainable, copies, detail = trainable_parameters(args, shape, total, target)
+    method = detail["method"]
+    quant_bits = args.quantization_bit if isinstance(args.quantization_bit, int) else None
+    zero = deepspeed.zero_stage if deepspeed is not None and deepspeed.zero_stage is not None else None
+    fsdp = bool(args.fsdp) and zero is None
+    pure = bool(args.pure_bf16)
+    amp = bool(args.bf16 or args.fp16) and not pure
+    notes = []
+
+    # frozen and quantized weights
+    quantized = 0
+    quant_bytes = 2.0
+    if quant_bits in (4, 8):
+        experts_are_linear = target.tf < (5, 0, 0)
+        per_layer = sum(m.d_in * m.d_out * m.per_layer for m in linears(shape, fused_experts=not experts_are_linear) if not m.expert or experts_are_linear)
+        moe_layers = shape.layers - len(shape.moe.dense_layers) if shape.moe else 0
+        expert_part = sum(m.d_in * m.d_out * m.per_layer for m in linears(shape) if m.expert) if experts_are_linear and shape.moe else 0
+        quantized = (per_layer - expert_part) * shape.layers + expert_part * moe_layers
+        quantized = min(quantized, total - trainable)
+        quant_bytes = (NF4_DOUBLE_QUANT if args.double_quantization else NF4_PLAIN) if quant_bits == 4 else INT8
+        notes.append(f"{quant_bits}-bit base weights ({quant_bytes * 8:.2f} bits each); embeddings, norms and the output head stay 16-bit")
+
+    # the trainable parameters: dtype, gradients, optimizer
+    deepspeed_engine = zero is not None
+    adapters_fp32 = method in ("lora", "oft") and not deepspeed_engine
+    if deepspeed_engine:
+        trainable_bytes, grad_bytes, state = 2.0, 2.0, 16.0
+        step_temp, paged, optim_name = 0.0, False, "DeepSpeed fp32 master + Adam"
+    else:
+        upcast = not (pure or args.use_badam or (zero == 3 and quant_bits is None))
+        trainable_bytes = 4.0 if (upcast or adapters_fp32) else 2.0
+        if copies and not upcast:
+            notes.append("LoRA adapters stay fp32 (PEFT autocast_adapter_dtype); modules_to_save copies follow pure_bf16")
+        grad_bytes = trainable_bytes
+        optim = str(args.optim or "adamw_torch")
+        state, step_temp, paged, optim_name = optimizer_bytes(optim, trainable_bytes, args)
+    autocast_copy = 2.0 if (amp and not deepspeed_engine and trainable_bytes == 4.0) else 0.0
+    # autocast caches copies of matmul weights only (not the embedding lookup)
+    if autocast_copy and method == "full":
+        autocast_copy *= (trainable - shape.vocab * shape.hidden) / max(1, trainable)
+    if args.use_badam:
+        block = layer_params(shape)[0]
+        notes.append("BAdam updates one layer at a time: gradients and optimizer states for that block only")
+        trainable_for_state = block
+    else:
+        trainable_for_state = trainable
+
+    # activations
+    batch = _int(args.per_device_train_batch_size, 8)
+    kept_sequences, logit_sequences = sequences_per_microbatch(stage, args, batch)
+    seq = sequence_length(args, target, stage)
+    flash = str(args.flash_attn or "auto")
+    attention = {"fa2": "fa2", "disabled": "eager", "eager": "eager"}.get(flash, "sdpa")
+    if shape.model_type == "gemma2" and flash in ("auto", "fa2"):
+        attention = "fa2" if flash == "fa2" else "eager"
+        if flash == "auto":
+            notes.append("Gemma 2 runs eager attention unless FlashAttention-2 is installed (flash_attn: fa2)")
+    padded = not args.packing
+    grouped = attention == "fa2" or (attention == "sdpa" and not padded and target.tf >= (4, 57, 0))
+    checkpointing = not args.disable_gradient_checkpointing
+    checkpointed = None
+    full_layers = 0
+    if method == "freeze" and checkpointing:
+        layers = detail["layers"]
+        checkpointed = len(layers)
+        if detail["negative"]:
+            full_layers = shape.layers - len(layers)  # frozen layers after the trainable ones are recorded in full
+    liger = bool(args.enable_liger_kernel) and stage in ("pt", "sft") and shape.model_type in LIGER_MODEL_TYPES
+    unsloth = bool(args.use_unsloth)
+    logits_bytes = 12.0
+    if liger or (unsloth and stage in ("pt", "sft")):
+        logits_bytes = 0.0
+        notes.append("fused linear cross-entropy: the logits are never materialised")
+    elif stage == "dpo" and args.use_ref_model:
+        logits_bytes = 20.0  # policy's fp32 logits stay alive during the reference forward (CPU-measured)
+    elif stage == "rm":
+        logits_bytes = 6.0  # the value-head model still computes fp32 LM logits it does not use
+    elif stage == "kto":
+        logits_bytes = 16.0
+
+    # a second model
+    reference, reference_bytes = 0, 2.0
+    if stage in ("dpo", "kto") and (stage == "kto" or args.use_ref_model) and (method in ("full", "freeze") or args.ref_model):
+        reference = total
+        if args.ref_model and isinstance(args.ref_model_quantization_bit, int):
+            reference_bytes = NF4_DOUBLE_QUANT if args.ref_model_quantization_bit == 4 else INT8
+        notes.append("a reference model (a second copy of the weights) for DPO/KTO")
+    generation = 0.0
+    if stage == "ppo":
+        if str(args.reward_model_type or "lora") == "full":
+            reference += total
+            notes.append("PPO: a full reward model")
+        if method in ("full", "freeze"):
+            reference += total
+        max_new = _int(args.max_new_tokens, 1024)
+        generation = batch * (seq + max_new) * shape.layers * 2 * shape.kv_heads * shape.head_dim * 2
+        notes.append(f"PPO rollouts: KV cache of {batch} x {seq + max_new} tokens")
+
+    # buffers
+    bucket = live = 0.0
+    if deepspeed_engine:
+        section = (deepspeed.config or {}).get("zero_optimization") or {}
+        reduce = section.get("reduce_bucket_size", 5e8)
+        reduce = shape.hidden**2 if reduce == "auto" else _num(reduce, 5e8)
+        bucket = reduce * 2 * (2 if section.get("overlap_comm", zero == 3) else 1)
+        if zero == 3:
+            max_live = _num(section.get("stage3_max_live_parameters", 1e9), 1e9)
+            live = min(max_live, 2 * layer_params(shape)[1]) * 2
+    elif fsdp:
+        live = 2 * layer_params(shape)[1] * 2
+    dequant = shape.hidden * max(shape.intermediate, shape.hidden) * 2 if quant_bits else 0.0
+
+    lora_share = 0.12 * detail.get("target_share", 0.0) if method in ("lora", "oft") else 0.0
+    offload = deepspeed.offloads("optimizer") if deepspeed_engine else False
+    offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
+    if fsdp and "offload" in str(args.fsdp):
+        offload = offload_params = True
+    return MemoryInputs(
+        shape=shape,
+        total_params=total,
+        trainable_params=trainable_for_state,
+        frozen_bytes=2.0,
+        quantized_params=quantized,
+        quantized_bytes=quant_bytes,
+        trainable_bytes=trainable_bytes,
+        autocast_copy=autocast_copy,
+        grad_bytes=grad_bytes,
+        optimizer_bytes=state,
+        optimizer_step_temp=step_temp,
+        offloadable_optimizer=paged,
+        world_size=world_size,
+        zero_stage=zero or 0,
+        fsdp=fsdp,
+        offload_optimizer=offload,
+        offload_params=offload_params,
+        reference_params=reference,
+        reference_bytes=reference_bytes,
+        sequences=kept_sequences,
+        seq_len=seq,
+        checkpointing=checkpointing,
+        checkpointed_layers=checkpointed,
+        full_layers=full_layers,
+        attention=attention,
+        grouped_kv=grouped,
+        padding_mask=padded and attention == "sdpa",
+        mask_bytes=1 if target.tf >= (4, 57, 0) else 2,
+        logits_bytes=logits_bytes,
+        logits_sequences=logit_sequences,
+        lora_activation_share=lora_share,
+        offload_checkpoints=bool(args.use_unsloth_gc) or unsloth,
+        ddp_gradient_buckets=not deepspeed_engine and not fsdp,
+        bucket_bytes=bucket,
+        live_param_bytes=live,
+        dequant_bytes=dequant,
+        generation_bytes=generation,
+        method=method,
+        optimizer_name=optim_name,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,84 @@
+"""The memory fact of a lint: model, estimate, verdict on the target GPU, advice, time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from .advice import TimeEstimate, Verdict, largest_batch, training_time, verdict
+from .estimate import GIB, MemoryEstimate, MemoryInputs, estimate
+from .gpus import Gpu
+from .llamafactory import build_inputs
+from .model import ModelInfo, find_model
+
+
+class MemoryReport(NamedTuple):
+    model: ModelInfo | None
+    inputs: MemoryInputs | None
+    estimate: MemoryEstimate | None
+    gpu: Gpu | None
+    verdict: Verdict | None
+    largest_batch: int | None  # the largest micro-batch under 80% of the card
+    time: TimeEstimate | None
+    problem: str | None = None  # why there is no estimate
+
+    def to_dict(self) -> dict:
+        """The ``memory`` object of the JSON output (README: "Machine-readable output")."""
+        data: dict = {"gpu": self.gpu.name if self.gpu else None, "capacity_gib": self.gpu.memory_gib if self.gpu else None}
+        if self.estimate is None:
+            data.update(peak_gib=None, fits=None, problem=self.problem)
+            return data
+        est, model = self.estimate, self.model
+        data.update(
+            peak_gib=round(est.device / GIB, 2),
+            allocated_gib=round(est.allocated / GIB, 2),
+            breakdown_gib=est.breakdown(),
+            phase=est.phase,
+            fits=self.verdict.fits if self.verdict else None,
+            status=self.verdict.status if self.verdict else None,
+            margin=self.verdict.margin if self.verdict else None,
+            largest_micro_batch=self.largest_batch,
+            model={"name": model.name, "params": model.params, "source": model.source, "confidence": model.confidence},
+            trainable_params=self.inputs.trainable_params,
+            method=self.inputs.method,
+            optimizer=self.inputs.optimizer_name,
+            sequences_per_micro_batch=self.inputs.sequences,
+            seq_len=self.inputs.seq_len,
+            world_size=self.inputs.world_size,
+            notes=list(est.notes),
+            estimate=True,
+        )
+        if self.time is not None:
+            data["time"] = {"hours": round(self.time.hours, 2), "flops": self.time.flops, "utilisation": round(self.time.utilisation, 3),
+                            "assumptions": self.time.assumptions}  # fmt: skip
+        return data
+
+
+def memory_report(ctx, gpu: Gpu | None, params: float | None = None) -> MemoryReport:
+    args = ctx.args
+    model = find_model(args.model_name_or_path if isinstance(args.model_name_or_path, str) else None, Path(ctx.workdir), params)
+    if model is None:
+        return MemoryReport(None, None, None, gpu, None, None, None,
+                            f"no shape known for model {args.model_name_or_path!r}: point model_name_or_path at a local folder "
+                            "with config.json, or give --params (e.g. --params 7e9)")  # fmt: skip
+    if model.shape is None:
+        return MemoryReport(model, None, None, gpu, None, None, None, "the model's layer shape is unknown")
+    deepspeed = ctx.deepspeed if ctx.deepspeed is not None and ctx.deepspeed.config else None
+    inputs = build_inputs(args, model, ctx.target, ctx.launch.world_size, deepspeed)
+    est = estimate(inputs)
+    judged = verdict(est, inputs, gpu) if gpu is not None else None
+    batch = _batch(args)
+    biggest = largest_batch(inputs, batch, gpu) if gpu is not None else None
+    time = None
+    plan = ctx.plan if ctx.options.get("count_datasets", True) or ctx.options.get("num_examples") is not None else None
+    steps = plan.steps if plan is not None else None
+    if gpu is not None and steps is not None:
+        samples = steps.total_steps * steps.total_train_batch_size
+        share = inputs.trainable_params / max(1, inputs.total_params)
+        time = training_time(inputs, gpu, samples, batch, share)
+    return MemoryReport(model, inputs, est, gpu, judged, biggest, time)
+
+
+def _batch(args) -> int:
+    value = args.per_device_train_batch_size
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 8

@@ -1,0 +1,225 @@
+"""Findings about GPU memory on the target GPU (``--gpu``): too much, too tight, too little used.
+
+They read the ``memory`` fact (lf_lint/memory/report.py). The numbers are estimates and every
+message says so; the accuracy against published measurements is printed by
+benchmarks/memory_accuracy.py.
+"""
+
+from __future__ import annotations
+
+from ..diagnostics import Severity
+from ..memory.llamafactory import LIGER_MODEL_TYPES
+from ..steps import plan_steps
+from .base import Context, Example, Finding, Rule
+
+ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
+_GPU = {"gpu": "A100-40G"}
+
+
+def _judged(ctx: Context):
+    report = ctx.memory
+    if report is None or report.verdict is None:
+        return None
+    return report
+
+
+def _batch_and_accumulation(ctx: Context) -> tuple[int, int]:
+    a = ctx.args
+
+    def positive(value, default):
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+    return positive(a.per_device_train_batch_size, 8), positive(a.gradient_accumulation_steps, 1)
+
+
+def _check_oom(ctx: Context):
+    from ..memory.advice import remedies
+
+    report = _judged(ctx)
+    if report is None or report.verdict.status != "oom":
+        return
+    v, parts = report.verdict, report.estimate.breakdown()
+    biggest = max(parts, key=parts.get)
+    batch, accumulation = _batch_and_accumulation(ctx)
+    liger = ctx.args.stage in ("pt", "sft") and report.model.shape.model_type in LIGER_MODEL_TYPES
+    fixes = remedies(report.inputs, batch, accumulation, report.gpu, ctx.args.stage, liger)
+    fix = "; or ".join(f"{r.change} -> est. {r.need_gib:.1f} GiB" for r in fixes) if fixes else "train on more GPUs with ZeRO-3, or a larger card"
+    yield Finding(
+        f"estimated peak {v.need_gib:.1f} GiB per GPU exceeds the {report.gpu.name}'s {v.capacity_gib:g} GiB "
+        f"(largest part: {biggest.replace('logits', 'logits/loss')} {parts[biggest]:.1f} GiB): it will run out of memory",
+        key="per_device_train_batch_size" if ctx.args.is_set("per_device_train_batch_size") else "model_name_or_path",
+        at="value",
+        fix=fix,
+    )
+
+
+OUT_OF_MEMORY = Rule(
+    code="LF601",
+    name="out-of-memory",
+    severity=ERROR,
+    summary="The estimated peak memory per GPU exceeds the target GPU.",
+    what="Estimates the peak memory of one training process (weights, gradients, optimizer states, activations at "
+    "cutoff_len, logits and loss, buffers) and reports it when it is larger than the GPU given with --gpu, with "
+    "the changes that would make it fit.",
+    why="An out-of-memory error comes after the model has loaded, often on the longest batch minutes into the "
+    "run, on a GPU that is paid for by the hour.",
+    example=Example("model_name_or_path: meta-llama/Meta-Llama-3-8B\nfinetuning_type: full\nper_device_train_batch_size: 4", options=_GPU),
+    use_instead=Example("model_name_or_path: meta-llama/Meta-Llama-3-8B\nfinetuning_type: lora\nper_device_train_batch_size: 2", options=_GPU),
+    check=_check_oom,
+)
+
+
+def _check_tight(ctx: Context):
+    report = _judged(ctx)
+    if report is None or report.verdict.status != "tight":
+        return
+    v = report.verdict
+    yield Finding(
+        f"estimated peak {v.need_gib:.1f} GiB per GPU is within {v.margin:.0%} of the {report.gpu.name}'s "
+        f"{v.capacity_gib:g} GiB: the longest batch or evaluation may run out of memory",
+        key="per_device_train_batch_size" if ctx.args.is_set("per_device_train_batch_size") else "model_name_or_path",
+        at="value",
+        fix="lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the examples per step), or enable_liger_kernel",
+    )
+
+
+TIGHT = Rule(
+    code="LF602",
+    name="memory-tight",
+    severity=WARNING,
+    summary="The estimated peak memory per GPU is close to the target GPU's capacity.",
+    what="Reports an estimate within the safety margin of the GPU (10%, 15% with 4-bit weights or ZeRO-3/FSDP, "
+    "where estimates are less certain).",
+    why="Fragmentation, a longer batch than usual or the evaluation loop can push a run that almost fits over the edge.",
+    example=Example("model_name_or_path: meta-llama/Meta-Llama-3-8B\nper_device_train_batch_size: 6\ncutoff_len: 2048\nbf16: true",
+                    options=_GPU),
+    use_instead=Example("model_name_or_path: meta-llama/Meta-Llama-3-8B\nper_device_train_batch_size: 2\ngradient_accumulation_steps: 3\n"
+                        "cutoff_len: 2048\nbf16: true", options=_GPU),  # fmt: skip
+    check=_check_tight,
+)
+
+
+def _check_underused(ctx: Context):
+    from ..memory.advice import bigger_batch
+
+    report = _judged(ctx)
+    if report is None or report.verdict.status != "fits":
+        return
+    batch, accumulation = _batch_and_accumulation(ctx)
+    v = report.verdict
+    if accumulation > 1:
+        better = bigger_batch(report.inputs, batch, accumulation, report.gpu)
+        if better is None:
+            return
+        new_batch, new_accumulation, need = better
+        steps = _steps_with(ctx, new_batch, new_accumulation)
+        same = f"same {batch * accumulation * ctx.launch.world_size:,} examples per optimizer step"
+        step_text = f", {steps} steps" if steps else ""
+        yield Finding(
+            f"the micro-batch uses about {v.need_gib:.0f} of {v.capacity_gib:g} GiB: per_device_train_batch_size {batch} -> {new_batch} and "
+            f"gradient_accumulation_steps {accumulation} -> {new_accumulation} keep the {same} (est. {need:.0f} GiB{step_text}) "
+            f"with {new_batch // batch}x fewer, larger micro-batches per step, which trains faster",
+            key="per_device_train_batch_size" if ctx.args.is_set("per_device_train_batch_size") else "gradient_accumulation_steps",
+            at="value",
+            fix=f"per_device_train_batch_size: {new_batch} and gradient_accumulation_steps: {new_accumulation}",
+        )
+    elif report.largest_batch and report.largest_batch >= 4 * batch:
+        yield Finding(
+            f"the micro-batch uses about {v.need_gib:.0f} of {v.capacity_gib:g} GiB; the card could take per_device_train_batch_size "
+            f"{report.largest_batch} (more examples per step: revisit learning_rate)",
+            key="per_device_train_batch_size" if ctx.args.is_set("per_device_train_batch_size") else "model_name_or_path",
+            at="value",
+            severity=INFO,
+        )
+
+
+def _steps_with(ctx: Context, batch: int, accumulation: int) -> str | None:
+    plan = ctx.plan if ctx.options.get("count_datasets", True) or ctx.options.get("num_examples") is not None else None
+    if plan is None or plan.steps is None or plan.trainer != "Trainer":
+        return None
+    from ..plan import step_inputs
+
+    inputs = step_inputs(ctx.args, plan.num_examples, ctx.launch, ctx.target)._replace(per_device_batch=batch, accumulation=accumulation)
+    try:
+        new = plan_steps(inputs, ctx.target.tf).total_steps
+    except ValueError:
+        return None
+    old = plan.steps.total_steps
+    return f"{new:,} total" + (" (unchanged)" if new == old else f" instead of {old:,}")
+
+
+UNDERUSED = Rule(
+    code="LF603",
+    name="micro-batch-underused",
+    severity=WARNING,
+    summary="A small micro-batch with gradient accumulation where the GPU could take a larger one.",
+    what="When the estimate leaves most of the GPU free and gradient accumulation is above 1, proposes the "
+    "largest per-device batch (dividing the examples per step, under 80% of the card) with the matching "
+    "accumulation: the same optimizer steps, each made of fewer, larger micro-batches.",
+    why="A micro-batch that fills a tenth of the GPU leaves its compute idle; gradient accumulation then repeats "
+    "small forward/backward passes that one larger pass would do faster, for the same result.",
+    example=Example("model_name_or_path: Qwen/Qwen2.5-0.5B\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 16\ncutoff_len: 1024",
+                    options={"gpu": "H100"}),
+    use_instead=Example("model_name_or_path: Qwen/Qwen2.5-0.5B\nper_device_train_batch_size: 16\ngradient_accumulation_steps: 1\n"
+                        "cutoff_len: 1024", options={"gpu": "H100"}),  # fmt: skip
+    check=_check_underused,
+)
+
+
+def _check_small_batch(ctx: Context):
+    plan = ctx.plan if ctx.options.get("count_datasets", True) or ctx.options.get("num_examples") is not None else None
+    if plan is None or plan.steps is None or plan.num_examples is None:
+        return
+    total = plan.steps.total_train_batch_size
+    if total <= 4 and plan.num_examples >= 5000:
+        yield Finding(
+            f"{total} example(s) per optimizer step for {plan.num_examples:,} examples: {plan.steps.total_steps:,} small, noisy updates",
+            key="gradient_accumulation_steps" if ctx.args.is_set("gradient_accumulation_steps") else "per_device_train_batch_size",
+            at="value",
+            fix="raise gradient_accumulation_steps (16-64 examples per step is common for fine-tuning)",
+        )
+
+
+SMALL_BATCH = Rule(
+    code="LF604",
+    name="small-effective-batch",
+    severity=INFO,
+    summary="Very few examples per optimizer step for a large dataset.",
+    what="Reports a total train batch (per-device batch x accumulation x processes) of 4 or less when at least "
+    "5,000 examples are trained on.",
+    why="Each update then follows a handful of examples: many slow, noisy steps; fine-tuning recipes usually "
+    "take 16 to 64 examples per step.",
+    example=Example("per_device_train_batch_size: 1\ngradient_accumulation_steps: 2", options={"num_examples": 20000}),
+    use_instead=Example("per_device_train_batch_size: 1\ngradient_accumulation_steps: 16", options={"num_examples": 20000}),
+    check=_check_small_batch,
+)
+
+
+def _check_bf16(ctx: Context):
+    gpu = ctx.options.get("gpu")
+    if gpu is None or gpu.bf16:
+        return
+    a = ctx.args
+    if a.bf16:
+        yield Finding(f"transformers stops with: Your setup doesn't support bf16/gpu. (the {gpu.name} has no bf16)",
+                      key="bf16", at="value", fix="fp16: true instead of bf16: true")  # fmt: skip
+    if a.pure_bf16:
+        yield Finding(f"LLaMA-Factory stops with: This device does not support `pure_bf16`. (the {gpu.name} has no bf16)",
+                      key="pure_bf16", at="value", fix="drop pure_bf16; use fp16: true")  # fmt: skip
+
+
+BF16_GPU = Rule(
+    code="LF605",
+    name="bf16-unsupported-gpu",
+    severity=ERROR,
+    summary="bf16 (or pure_bf16) on a GPU without bf16 (V100, T4, ...).",
+    what="Reports `bf16: true` or `pure_bf16: true` when the target GPU (--gpu) has no bf16 support.",
+    why="The Trainer refuses bf16 on pre-Ampere GPUs at start-up (`TrainingArguments.__post_init__`), and "
+    "LLaMA-Factory refuses pure_bf16 (`hparams/parser.py::get_train_args`).",
+    upstream="transformers `TrainingArguments.__post_init__` (4.45-5.6); LLaMA-Factory `get_train_args` (0.9.2-0.9.5).",
+    example=Example("bf16: true\nper_device_train_batch_size: 1", options={"gpu": "V100"}),
+    use_instead=Example("bf16: false\nfp16: true\nper_device_train_batch_size: 1", options={"gpu": "V100"}),
+    check=_check_bf16,
+)
+
+RULES = [OUT_OF_MEMORY, TIGHT, UNDERUSED, SMALL_BATCH, BF16_GPU]
