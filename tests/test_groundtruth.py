@@ -150,6 +150,69 @@ def compare_plans(
     assert not mismatches, json.dumps(mismatches, indent=1)
 
 
+def run_memory_probe(env_name: str, cases: list[dict], tmp: Path) -> dict:
+    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
+    cases_file, results_file = tmp / f"{env_name}-memory-cases.json", tmp / f"{env_name}-memory-results.json"
+    cases_file.write_text(json.dumps(cases))
+    subprocess.run([str(python), str(HERE / "memory_probe.py"), str(cases_file), str(results_file)], check=True,
+                   env=gt_envs.gt_environ(env_name, gt_envs.default_root()), capture_output=True, text=True)  # fmt: skip
+    return json.loads(results_file.read_text())
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_memory_components_match_llamafactory(env_name, tmp_path):
+    """Parameter counts, trainable parameters and their dtype for every model family and tuning method, as
+    LLaMA-Factory's own loader sets them up; and the activations autograd saves (LLaMA-Factory >= 0.9.4, where
+    weights load in the checkpoint's bf16 as on a GPU; older releases pick fp32 on a CPU)."""
+    import yaml
+
+    from lf_lint.loading import load
+    from lf_lint.memory.estimate import saved_activations
+    from lf_lint.memory.llamafactory import build_inputs
+    from lf_lint.memory.model import ModelInfo, count_params, shape_from_config
+    from lf_lint.rules.base import Context
+    from lf_lint.versions import Target
+
+    cases = gt_cases.memory_cases()
+    real = run_memory_probe(env_name, cases, tmp_path)
+    target = Target(real["llamafactory"], real["transformers"])
+    mismatches, compared, activations = [], 0, []
+    for case, truth in zip(cases, real["results"]):
+        if truth.get("skipped") or truth.get("error"):
+            assert not truth.get("error"), truth
+            continue
+        args = dict(case["args"], per_device_train_batch_size=2, cutoff_len=32)
+        if case.get("activation"):
+            args["per_device_train_batch_size"], args["cutoff_len"] = case["activation"]
+        ctx = Context(load("cfg.yaml", target, text=yaml.safe_dump(args)), target, "train", "train", tmp_path, gt_launch())
+        shape = shape_from_config(dict(case["model_config"], vocab_size=real["vocab"]))
+        model = ModelInfo(case["id"], shape, count_params(shape), "config.json", "high")
+        inputs = build_inputs(ctx.args, model, target, 1, None)
+        adapter = inputs.trainable_params if inputs.method in ("lora", "oft") else 0
+        mine = {"total_params": model.params + adapter, "trainable_params": inputs.trainable_params,
+                "trainable_fp32": inputs.trainable_bytes == 4.0}  # fmt: skip
+        theirs = {"total_params": truth["total_params"], "trainable_params": truth["trainable_params"],
+                  "trainable_fp32": set(truth["dtypes"]["trainable"]) == {"float32"}}  # fmt: skip
+        compared += 1
+        if mine != theirs:
+            mismatches.append({"case": case["id"], "llamafactory": theirs, "lf_lint": mine})
+        if truth.get("saved_bytes") and target.lf >= (0, 9, 4):
+            predicted = saved_activations(inputs._replace(padding_mask=False))
+            activations.append((case["id"], truth["saved_bytes"], predicted))
+    worst = max((abs(p - m) / m for _, m, p in activations), default=0.0)
+    MATCH_RATES.append(f"{env_name}: memory components {compared - len(mismatches)}/{compared} identical (parameters, trainable, fp32 upcast)"
+                       + (f"; saved activations within {worst:.0%} on {len(activations)} runs" if activations else ""))  # fmt: skip
+    assert compared >= 40
+    assert not mismatches, json.dumps(mismatches, indent=1)
+    assert worst <= 0.25, activations
+
+
+def gt_launch():
+    from lf_lint.launch import Launch
+
+    return Launch(1, 1, "option", False)
+
+
 def explains(log_text: str, transformers: str, drop_last: bool) -> bool:
     """`lf-lint explain-log` on the Trainer's real start-up block names this release and drop_last setting
     (for the PPO trainer: finds its numbers consistent)."""

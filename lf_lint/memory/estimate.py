@@ -57,6 +57,7 @@ class MemoryInputs(NamedTuple):
     checkpointing: bool = True
     checkpointed_layers: int | None = None  # None: every layer (freeze tuning checkpoints trainable layers only)
     full_layers: int = 0  # layers recorded without checkpointing (frozen layers after a trainable one)
+    residual_bytes: int = 2  # bytes per element of the hidden states between layers (4 when they are fp32)
     attention: str = "sdpa"  # "sdpa" | "fa2" | "eager"
     grouped_kv: bool = False  # k/v kept per KV head (SDPA GQA path without a mask, FlashAttention) instead of repeated
     padding_mask: bool = True  # padded batches: SDPA builds one b x s x s mask
@@ -119,6 +120,24 @@ def layer_activation_bytes(shape: Shape, attention: str, grouped_kv: bool, seq_l
     return per_token
 
 
+def saved_activations(x: MemoryInputs) -> float:
+    """What autograd keeps from the forward pass for backward, logits and loss excluded.
+
+    Measured on CPU with LLaMA-Factory's own model set-up (tests/groundtruth/memory_probe.py): a checkpointed
+    layer keeps its input (2h bytes per token, 4h when the residual stream is fp32, as in full tuning under AMP,
+    where the upcast embedding makes it so); outside the layers about 4h (20h with an fp32 residual stream).
+    """
+    shape = x.shape
+    tokens = x.sequences * x.seq_len
+    per_layer = layer_activation_bytes(shape, x.attention, x.grouped_kv, x.seq_len) * (1 + x.lora_activation_share)
+    outside = (20 if x.residual_bytes == 4 else 4) * shape.hidden * tokens
+    if not x.checkpointing:
+        return per_layer * tokens * shape.layers + outside
+    kept = shape.layers if x.checkpointed_layers is None else x.checkpointed_layers
+    saved = 0 if x.offload_checkpoints else x.residual_bytes * shape.hidden * tokens * kept
+    return saved + per_layer * tokens * x.full_layers + outside  # layers autograd still records in full
+
+
 def estimate(inputs: MemoryInputs) -> MemoryEstimate:
     x, shape = inputs, inputs.shape
     world = max(1, x.world_size)
@@ -142,17 +161,10 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
     tokens = x.sequences * x.seq_len
     per_layer = layer_activation_bytes(shape, x.attention, x.grouped_kv, x.seq_len) * (1 + x.lora_activation_share)
     mask = x.sequences * x.seq_len * x.seq_len * x.mask_bytes if (x.padding_mask and x.attention == "sdpa") else 0
-    outside = 8 * shape.hidden * tokens  # final norm and embedding output
-    if x.checkpointing:
-        kept = shape.layers if x.checkpointed_layers is None else x.checkpointed_layers
-        saved = 0 if x.offload_checkpoints else 2 * shape.hidden * tokens * kept
-        saved += per_layer * tokens * x.full_layers  # layers autograd still records in full
-        rebuilt = 2 * per_layer * tokens  # one layer recomputed in backward, and the gradients of its activations
-    else:
-        saved, rebuilt = per_layer * tokens * shape.layers, 0.0
+    activations = saved_activations(x) + mask
+    rebuilt = 2 * per_layer * tokens if x.checkpointing else 0.0  # one layer recomputed in backward, and its gradients
     logit_rows = (x.logits_sequences if x.logits_sequences is not None else x.sequences) * x.seq_len
     logits = logit_rows * shape.vocab * x.logits_bytes
-    activations = saved + outside + mask
     transient = max(rebuilt, logits)
 
     step_temp = x.trainable_params * x.optimizer_step_temp / optimizer_shard
@@ -172,7 +184,7 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
         optimizer=optimizer,
         activations=activations + (rebuilt if rebuilt > logits else 0.0),
         logits=logits_share,
-        overhead=device - (weights + gradients + optimizer + activations + max(rebuilt, logits)),
+        overhead=device - (weights + gradients + optimizer + activations + transient),
         allocated=allocated,
         reserved=reserved,
         device=device,

@@ -70,7 +70,7 @@ def trainable_parameters(args, shape: Shape, total: int, target: Target) -> tupl
         n = _int(args.freeze_trainable_layers, 2)
         layers = shape.layers
         count = min(abs(n), layers) if n else 0
-        indices = range(layers - count, layers) if n > 0 else range(count)
+        indices = list(range(layers - count, layers) if n > 0 else range(count))
         moe_layers = set(range(layers)) - set(shape.moe.dense_layers) if shape.moe else set()
         modules = _names(args.freeze_trainable_modules) or ["all"]
         per_layer = []
@@ -81,12 +81,24 @@ def trainable_parameters(args, shape: Shape, total: int, target: Target) -> tupl
             else:
                 per_layer.append(_module_share(shape, modules, full, index in moe_layers))
         trainable = sum(per_layer)
+        if shape.moe is not None and not fused and modules == ["all"]:
+            # LLaMA-Factory selects parameters by the substring ".{index}.", which also matches expert `index`
+            # of every other MoE layer (transformers 4.x keeps experts as numbered nn.Linear modules)
+            expert = 3 * shape.hidden * shape.moe.expert_intermediate
+            picked = [i for i in indices if i < shape.moe.experts]
+            quirk = [layer for layer in moe_layers if layer not in indices] if picked else []
+            trainable += expert * len(quirk) * len(picked)
+            with_trainable = sorted(set(indices) | set(quirk))
+        else:
+            with_trainable = indices
         extra = _names(args.freeze_extra_modules)
         if "embed_tokens" in extra or "wte" in extra:
             trainable += shape.vocab * shape.hidden
         if "lm_head" in extra and not shape.tied:
             trainable += shape.vocab * shape.hidden
-        return trainable, 0, {"method": "freeze", "layers": list(indices), "first_trainable": min(indices, default=0), "negative": n < 0}
+        first = min(indices, default=layers)
+        after = [i for i in range(first, layers) if i not in with_trainable]  # frozen, but gradients flow through them
+        return trainable, 0, {"method": "freeze", "checkpointed": len(with_trainable), "recorded": len(after)}
     # lora (and oft, counted the same way: a small adapter on the targeted linears)
     rank = _int(args.lora_rank, 8)
     targets = _names(args.lora_target) or ["all"]
@@ -114,6 +126,7 @@ def _module_share(shape: Shape, modules: list[str], full: int, moe: bool) -> int
     """Parameters of one layer's named sub-modules (self_attn / mlp), for freeze_trainable_modules."""
     h, a, kv, d = shape.hidden, shape.heads, shape.kv_heads, shape.head_dim
     attention = h * a * d + 2 * h * kv * d + a * d * h
+    attention += (a * d + 2 * kv * d if shape.qkv_bias else 0) + (2 * d if shape.qk_norm else 0)
     mlp = full - attention - shape.norms_per_layer * h
     total = 0
     for name in modules:
@@ -196,6 +209,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     # the trainable parameters: dtype, gradients, optimizer
     deepspeed_engine = zero is not None
     adapters_fp32 = method in ("lora", "oft") and not deepspeed_engine
+    upcast_embedding = False  # an fp32 embedding makes the residual stream between layers fp32
     if deepspeed_engine:
         trainable_bytes, grad_bytes, state = 2.0, 2.0, 16.0
         step_temp, paged, optim_name = 0.0, False, "DeepSpeed fp32 master + Adam"
@@ -205,6 +219,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         if copies and not upcast:
             notes.append("LoRA adapters stay fp32 (PEFT autocast_adapter_dtype); modules_to_save copies follow pure_bf16")
         grad_bytes = trainable_bytes
+        upcast_embedding = upcast and (method == "full" or "embed_tokens" in _names(args.freeze_extra_modules))
         optim = str(args.optim or "adamw_torch")
         state, step_temp, paged, optim_name = optimizer_bytes(optim, trainable_bytes, args)
     autocast_copy = 2.0 if (amp and not deepspeed_engine and trainable_bytes == 4.0) else 0.0
@@ -234,10 +249,8 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     checkpointed = None
     full_layers = 0
     if method == "freeze" and checkpointing:
-        layers = detail["layers"]
-        checkpointed = len(layers)
-        if detail["negative"]:
-            full_layers = shape.layers - len(layers)  # frozen layers after the trainable ones are recorded in full
+        # only layers with trainable parameters are checkpointed; frozen layers after them are recorded in full
+        checkpointed, full_layers = detail["checkpointed"], detail["recorded"]
     liger = bool(args.enable_liger_kernel) and stage in ("pt", "sft") and shape.model_type in LIGER_MODEL_TYPES
     unsloth = bool(args.use_unsloth)
     logits_bytes = 12.0
@@ -313,6 +326,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         checkpointing=checkpointing,
         checkpointed_layers=checkpointed,
         full_layers=full_layers,
+        residual_bytes=4 if upcast_embedding and not pure else 2,
         attention=attention,
         grouped_kv=grouped,
         padding_mask=padded and attention == "sdpa",

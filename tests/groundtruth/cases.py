@@ -412,3 +412,49 @@ def ppo_cases(count: int, seed: int = 21) -> list[dict]:
         }
         cases.append({"id": f"ppo-{number}", "config": text, "config_name": "cfg.yaml", "files": files})
     return cases
+
+
+MEMORY_MODELS = {
+    "llama-gqa": {"model_type": "llama", "hidden_size": 64, "intermediate_size": 160, "num_hidden_layers": 4,
+                  "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": False},
+    "llama-tied": {"model_type": "llama", "hidden_size": 48, "intermediate_size": 96, "num_hidden_layers": 3,
+                   "num_attention_heads": 4, "num_key_value_heads": 4, "tie_word_embeddings": True},
+    "qwen2": {"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": False},
+    "qwen3": {"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3, "head_dim": 32,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": True},
+    "mixtral": {"model_type": "mixtral", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 3,
+                "num_attention_heads": 4, "num_key_value_heads": 2, "num_local_experts": 4, "num_experts_per_tok": 2},
+    "qwen2-moe": {"model_type": "qwen2_moe", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3,
+                  "num_attention_heads": 4, "num_key_value_heads": 4, "num_experts": 4, "num_experts_per_tok": 2,
+                  "moe_intermediate_size": 32, "shared_expert_intermediate_size": 64},
+    "gemma2": {"model_type": "gemma2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3, "head_dim": 16,
+               "num_attention_heads": 4, "num_key_value_heads": 2},
+    "phi3": {"model_type": "phi3", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 3,
+             "num_attention_heads": 4, "num_key_value_heads": 4, "pad_token_id": 1},
+}  # fmt: skip
+
+MEMORY_ARGS = {
+    "full": {"finetuning_type": "full"},
+    "freeze-last2": {"finetuning_type": "freeze"},
+    "freeze-first1-attn": {"finetuning_type": "freeze", "freeze_trainable_layers": -1, "freeze_trainable_modules": "self_attn"},
+    "freeze-extra": {"finetuning_type": "freeze", "freeze_trainable_layers": 1, "freeze_extra_modules": "embed_tokens"},
+    "lora-all": {"finetuning_type": "lora"},
+    "lora-qv-r16": {"finetuning_type": "lora", "lora_target": "q_proj,v_proj", "lora_rank": 16},
+    "dora": {"finetuning_type": "lora", "use_dora": True, "lora_rank": 4},
+    "lora-embed": {"finetuning_type": "lora", "additional_target": "embed_tokens"},
+}
+
+
+def memory_cases() -> list[dict]:
+    """Every model with every way of tuning it, loaded through LLaMA-Factory (memory_probe.py)."""
+    cases = []
+    for model, config in MEMORY_MODELS.items():
+        for name, args in MEMORY_ARGS.items():
+            if model == "phi3" and name == "lora-qv-r16":
+                args = dict(args, lora_target="qkv_proj")
+            case = {"id": f"{model}-{name}", "model_config": config, "args": args}
+            if name in ("full", "lora-all", "freeze-last2") and model in ("llama-gqa", "qwen3", "mixtral"):
+                case["activation"] = [2, 32]
+            cases.append(case)
+    return cases

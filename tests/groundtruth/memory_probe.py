@@ -1,0 +1,130 @@
+#!/usr/bin/env python
+"""Load models through the real LLaMA-Factory and record what its parameters cost.
+
+Runs INSIDE a ground-truth env (envs.py)::
+
+    <env>/bin/python tests/groundtruth/memory_probe.py CASES.json RESULTS.json
+
+Each case is ``{"id", "model_config": {... config.json ...}, "args": {... LLaMA-Factory train args ...}}``.
+The probe saves a small random model with that config (bf16 weights, as hub checkpoints are),
+parses the args with LLaMA-Factory's own ``get_train_args`` and loads the model with its own
+``load_tokenizer``/``load_model`` (patching, adapters, fp32 upcasting, freezing: all real). It
+records the total and trainable parameter counts and the bytes of trainable and frozen
+parameters by dtype. lf-lint computes the same numbers from the same config.json
+(tests/test_groundtruth.py::test_memory_components_match_llamafactory).
+
+Then, for ``activation`` cases, it runs one training forward pass of a batch (``batch`` x ``seq``
+tokens, no padding) and sums the bytes of the distinct tensors autograd saves for backward
+(parameters excluded), with and without LLaMA-Factory's gradient checkpointing.
+Only the standard library is imported at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import smoke_run
+
+
+def _build(model_dir: Path, model_config: dict, tokenizer_dir: Path) -> None:
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    config = AutoConfig.for_model(**model_config)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).to(torch.bfloat16)
+    model.config.torch_dtype = torch.bfloat16
+    model.save_pretrained(str(model_dir))
+    for name in os.listdir(tokenizer_dir):
+        (model_dir / name).write_bytes((tokenizer_dir / name).read_bytes())
+
+
+def _saved_bytes(model, batch: int, seq: int, vocab: int) -> int:
+    import torch
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(tensor):
+        try:
+            key = tensor.untyped_storage().data_ptr()
+            if key not in params:
+                seen[key] = max(seen.get(key, 0), tensor.untyped_storage().nbytes())
+        except (RuntimeError, AttributeError):
+            pass
+        return tensor
+
+    ids = torch.randint(2, vocab, (batch, seq))
+    model.train()
+    # bf16 autocast as the Trainer's AMP runs it (fp32 trainable weights meet bf16 frozen ones)
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(input_ids=ids)  # no labels: the loss and logits are measured separately
+    return sum(seen.values())
+
+
+def run_case(case: dict, work: Path, tokenizer_dir: Path, vocab: int) -> dict:
+    from llamafactory.hparams import get_train_args
+    from llamafactory.model import load_model, load_tokenizer
+
+    model_dir = work / case["id"]
+    model_config = dict(case["model_config"], vocab_size=vocab)
+    try:
+        _build(model_dir, model_config, tokenizer_dir)
+    except ValueError as exc:  # a model type this transformers release does not know
+        return {"id": case["id"], "error": None, "skipped": str(exc)[:200]}
+    args = {"model_name_or_path": str(model_dir), "stage": "sft", "do_train": True, "dataset": "unused", "template": "default",
+            "output_dir": str(work / "out"), "overwrite_output_dir": True, "report_to": "none", **case["args"]}  # fmt: skip
+    result: dict = {"id": case["id"], "error": None}
+    try:
+        model_args, _, training_args, finetuning_args, _ = get_train_args(args)
+        tokenizer = load_tokenizer(model_args)["tokenizer"]
+        model = load_model(tokenizer, model_args, finetuning_args, is_trainable=True)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - LLaMA-Factory's refusal is a result too
+        result["error"] = f"{type(exc).__name__}: {exc}"[:800]
+        return result
+    by_dtype: dict[str, dict[str, int]] = {"trainable": {}, "frozen": {}}
+    total = trainable = 0
+    for parameter in model.parameters():
+        part = "trainable" if parameter.requires_grad else "frozen"
+        name = str(parameter.dtype).replace("torch.", "")
+        by_dtype[part][name] = by_dtype[part].get(name, 0) + parameter.numel()
+        total += parameter.numel()
+        trainable += parameter.numel() if parameter.requires_grad else 0
+    result.update(total_params=total, trainable_params=trainable, dtypes=by_dtype)
+    if case.get("activation"):
+        batch, seq = case["activation"]
+        try:
+            result["saved_bytes"] = _saved_bytes(model, batch, seq, vocab)
+        except Exception as exc:  # noqa: BLE001
+            result["activation_error"] = f"{type(exc).__name__}: {exc}"[:400]
+    return result
+
+
+def main(argv: list[str]) -> int:
+    cases = json.loads(Path(argv[0]).read_text())
+    real_stdout = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    with tempfile.TemporaryDirectory(prefix="lf-lint-mem-") as tmp:
+        work = Path(tmp)
+        smoke_run._setdefault_env(work)
+        import llamafactory
+        import transformers
+
+        tokenizer_dir = work / "tokenizer"
+        vocab = smoke_run.build_tokenizer(tokenizer_dir)
+        results = [run_case(case, work, tokenizer_dir, vocab) for case in cases]
+        Path(argv[1]).write_text(json.dumps({"llamafactory": llamafactory.__version__, "transformers": transformers.__version__,
+                                             "vocab": vocab, "results": results}, indent=1))  # fmt: skip
+    real_stdout.write(f"{len(results)} cases\n")
+    real_stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
