@@ -13,6 +13,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic
 from .engine import FileResult, LintOptions, lint_config, lint_file
 from .loading import load_mapping
+from .memory.report import MemoryReport
 from .plan import Plan
 
 
@@ -138,3 +139,52 @@ def predict_steps(
         why = plan.problem if plan is not None else "; ".join(reasons) or "the config could not be read"
         raise LfLintError(f"no step plan for {result.path}: {why}")
     return plan
+
+
+def estimate_memory(
+    config: str | os.PathLike | Mapping,
+    *,
+    gpu: str | None = None,
+    gpu_memory: float | None = None,
+    num_gpus: int | None = None,
+    nnodes: int | None = None,
+    llamafactory_version: str | None = None,
+    transformers_version: str | None = None,
+    workdir: str | os.PathLike | None = None,
+    params: float | None = None,
+    num_examples: int | Mapping | None = None,
+) -> MemoryReport:
+    """Peak GPU memory per process for this config, and whether it fits ``gpu``.
+
+    Returns a ``MemoryReport``: ``.estimate.breakdown()`` (GiB by part), ``.verdict`` (None without a
+    GPU), ``.largest_batch``, ``.time`` and ``.to_dict()``. The numbers are estimates (see README,
+    "Memory estimate"). Raises ``LfLintError`` for an unknown GPU or when the model's shape cannot be
+    known (give ``params`` or a local ``model_name_or_path``).
+
+    >>> report = estimate_memory("train.yaml", gpu="A100-80G", num_gpus=4)   # doctest: +SKIP
+    >>> report.to_dict()["peak_gib"], report.verdict.status                 # doctest: +SKIP
+    """
+    from .memory.gpus import GpuError, find_gpu, gpu_with_memory
+
+    try:
+        target_gpu = find_gpu(gpu) if gpu else None
+        if gpu_memory is not None:
+            target_gpu = target_gpu._replace(memory_gib=gpu_with_memory(gpu_memory).memory_gib) if target_gpu else gpu_with_memory(gpu_memory)
+    except GpuError as exc:
+        raise LfLintError(str(exc)) from exc
+    result = lint_result(
+        config,
+        llamafactory_version=llamafactory_version,
+        transformers_version=transformers_version,
+        num_gpus=num_gpus,
+        nnodes=nnodes,
+        workdir=workdir,
+        num_examples=num_examples,
+        command="train",
+        gpu=target_gpu,
+        params=params,
+    )
+    report = result.memory
+    if report is None or report.estimate is None:
+        raise LfLintError(f"no memory estimate for {result.path}: {report.problem if report else 'the config could not be read'}")
+    return report

@@ -14,7 +14,7 @@ from . import __version__
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 FORMATS = ("full", "concise", "json", "github", "sarif")
-SUBCOMMANDS = ("check", "rule", "rules", "schema", "explain-log")
+SUBCOMMANDS = ("check", "rule", "rules", "schema", "explain-log", "suggest", "gpus")
 
 
 class UsageError(Exception):
@@ -31,7 +31,8 @@ def _check_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lf-lint",
         description="Pre-flight checks for LLaMA-Factory training configs.",
-        epilog="Other commands: `lf-lint rules`, `lf-lint rule CODE`, `lf-lint schema`, `lf-lint explain-log LOG`. "
+        epilog="Other commands: `lf-lint rules`, `lf-lint rule CODE`, `lf-lint schema`, `lf-lint explain-log LOG`, "
+        "`lf-lint suggest CONFIG --gpu NAME`, `lf-lint gpus`. "
         "Exit status: 0 clean, 1 problems found, 2 usage or I/O error.",
     )
     parser.add_argument("files", nargs="*", metavar="FILE", help="config files (YAML or JSON) to check")
@@ -342,11 +343,73 @@ def run_explain_log(argv: list[str]) -> int:
     return EXIT_FOUND if report.problems else EXIT_OK
 
 
+def run_suggest(argv: list[str]) -> int:
+    import json
+
+    from .engine import make_context
+    from .loading import load
+    from .memory.suggest import render_suggestion, suggest
+    from .settings import SettingsError
+
+    parser = _check_parser()
+    parser.prog = "lf-lint suggest"
+    parser.description = ("Per-device batch x gradient accumulation choices for the same examples per optimizer step, "
+                          "with estimated memory, total steps and time on the target GPU, best first.")  # fmt: skip
+    parser.add_argument("--target-batch", type=int, metavar="B", help="examples per optimizer step, all GPUs (default: the config's)")
+    args = parser.parse_args(argv)
+    try:
+        project = _settings_for(args)
+        options, resolution = _options(args, project)
+        if options.gpu is None:
+            raise UsageError("suggest needs the target GPU: --gpu NAME or --gpu-memory GIB")
+        if len(args.files) != 1:
+            raise UsageError("suggest takes one config file")
+        if args.target_batch is not None and args.target_batch < 1:
+            raise UsageError("--target-batch must be at least 1")
+    except (UsageError, SettingsError) as exc:
+        print(f"lf-lint: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    path = args.files[0]
+    config = load(path, resolution.target, overrides=list(options.overrides))
+    if config.data is None:
+        print(f"lf-lint: error: {path}: cannot read the config (run `lf-lint {path}` for the details)", file=sys.stderr)
+        return EXIT_USAGE
+    ctx = make_context(config, options, resolution)
+    result = suggest(ctx, args.target_batch)
+    if (args.format or "full") == "json":
+        print(json.dumps({"path": path, "gpu": options.gpu.name, **result._asdict(), "choices": [c._asdict() for c in result.choices]}, indent=1))
+    else:
+        sys.stdout.write(render_suggestion(result, path, options.gpu.name))
+    return EXIT_OK if result.choices else EXIT_FOUND
+
+
+def run_gpus(argv: list[str]) -> int:
+    from .memory.gpus import all_gpus
+
+    if argv:
+        print("usage: lf-lint gpus", file=sys.stderr)
+        return EXIT_USAGE
+    for gpu in all_gpus():
+        precision = "bf16" if gpu.bf16 else "fp16 only"
+        print(f"{gpu.name:<16} {gpu.memory_gib:>6.1f} GiB  {precision:<9}  {gpu.tflops:>5g} TFLOPs  ({gpu.confidence})")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # `lf-lint ... | head`: the reader left; say nothing more
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         command, rest = argv[0], argv[1:]
-        handler = {"check": run_check, "rule": run_rule, "rules": run_rules, "schema": run_schema, "explain-log": run_explain_log}[command]
+        handler = {"check": run_check, "rule": run_rule, "rules": run_rules, "schema": run_schema, "explain-log": run_explain_log,
+                   "suggest": run_suggest, "gpus": run_gpus}[command]  # fmt: skip
         return handler(rest)
     return run_check(argv)
 

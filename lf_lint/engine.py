@@ -84,8 +84,8 @@ def lint_file(
     return lint_config(config, options, resolution)
 
 
-def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resolution) -> FileResult:
-    """Run the rules on a loaded config."""
+def make_context(config: LoadedConfig, options: LintOptions, resolution: Resolution) -> Context:
+    """The facts about one loaded config (computed when a rule or a command first asks)."""
     kind, command = classify(config, options.command)
     workdir = options.workdir or Path.cwd()
     ctx = Context(
@@ -101,6 +101,13 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
         gpu=_target_gpu(options.gpu),
         params=options.params,
     )
+    return ctx
+
+
+def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resolution) -> FileResult:
+    """Run the rules on a loaded config."""
+    ctx = make_context(config, options, resolution)
+    kind, command = ctx.kind, ctx.options["command"]
     findings: list[tuple[Rule, Finding]] = []
     for rule in ALL_RULES:
         if command not in rule.applies_to or not options.enabled(rule):

@@ -1,0 +1,97 @@
+"""``lf-lint suggest``: (micro-batch, accumulation) choices for the same examples per optimizer step."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..steps import StepError, plan_steps
+from .advice import margin, training_time, with_batch
+from .estimate import GIB, estimate
+
+
+class Choice(NamedTuple):
+    batch: int  # per_device_train_batch_size
+    accumulation: int  # gradient_accumulation_steps
+    need_gib: float
+    fits: bool
+    total_steps: int | None
+    hours: float | None
+    current: bool
+
+
+class Suggestion(NamedTuple):
+    target_batch: int  # examples per optimizer step, all processes
+    world_size: int
+    capacity_gib: float
+    choices: tuple[Choice, ...]  # best first
+    problem: str | None = None
+
+
+def suggest(ctx, target_batch: int | None = None) -> Suggestion:
+    """Every split of ``target_batch`` (default: the config's) into micro-batch x accumulation x processes,
+    with its memory estimate, step count and time; fitting choices first, the fastest first."""
+    report = ctx.memory
+    gpu = ctx.options.get("gpu")
+    a, world = ctx.args, ctx.launch.world_size
+    batch = _positive(a.per_device_train_batch_size, 8)
+    accumulation = _positive(a.gradient_accumulation_steps, 1)
+    total = target_batch or batch * accumulation * world
+    if report is None or report.estimate is None:
+        return Suggestion(total, world, gpu.memory_gib, (), report.problem if report else "not a train config")
+    if total % world:
+        return Suggestion(total, world, gpu.memory_gib, (), f"{total} examples per step cannot be split over {world} processes")
+    per_process = total // world
+    plan = ctx.plan if ctx.options.get("count_datasets", True) or ctx.options.get("num_examples") is not None else None
+    safe = gpu.memory_gib * (1 - margin(report.inputs))
+    share = report.inputs.trainable_params / max(1, report.inputs.total_params)
+    choices = []
+    for micro in (d for d in range(1, per_process + 1) if per_process % d == 0):
+        inputs = with_batch(report.inputs, micro, batch)
+        need = estimate(inputs).device / GIB
+        steps = _total_steps(ctx, plan, micro, per_process // micro)
+        hours = None
+        if steps is not None:
+            timing = training_time(inputs, gpu, steps * total, micro, share)
+            hours = timing.hours if timing else None
+        choices.append(Choice(micro, per_process // micro, need, need <= safe, steps, hours, (micro, per_process // micro) == (batch, accumulation)))
+    choices.sort(key=lambda c: (not c.fits, c.hours if c.hours is not None else 0.0, c.accumulation))
+    return Suggestion(total, world, gpu.memory_gib, tuple(choices))
+
+
+def _positive(value, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+
+def _total_steps(ctx, plan, micro: int, accumulation: int) -> int | None:
+    if plan is None or plan.steps is None or plan.trainer != "Trainer":
+        return None
+    from ..plan import step_inputs
+
+    inputs = step_inputs(ctx.args, plan.num_examples, ctx.launch, ctx.target)._replace(per_device_batch=micro, accumulation=accumulation)
+    try:
+        return plan_steps(inputs, ctx.target.tf).total_steps
+    except StepError:
+        return None
+
+
+def _duration(hours: float) -> str:
+    if hours >= 1:
+        return f"{hours:,.1f} h"
+    minutes = hours * 60
+    return f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min"
+
+
+def render_suggestion(suggestion: Suggestion, path: str, gpu_name: str) -> str:
+    head = (f"{path}: {suggestion.target_batch:,} examples per optimizer step on {suggestion.world_size} process(es), "
+            f"{gpu_name} ({suggestion.capacity_gib:g} GiB)")  # fmt: skip
+    if suggestion.problem:
+        return f"{head}\n  no suggestion: {suggestion.problem}\n"
+    lines = [head, "  batch  accum  est. GiB  fits  total steps  est. time", "  -----  -----  --------  ----  -----------  ---------"]
+    for c in suggestion.choices:
+        steps = f"{c.total_steps:,}" if c.total_steps is not None else "?"
+        hours = _duration(c.hours) if c.hours is not None else "?"
+        mark = "  <- current" if c.current else ""
+        lines.append(f"  {c.batch:>5}  {c.accumulation:>5}  {c.need_gib:>8.1f}  {'yes' if c.fits else 'no':>4}  {steps:>11}  {hours:>9}{mark}")
+    lines.append("  (memory and time are estimates: the longest batch at cutoff_len; time at an assumed utilisation; "
+                 "give --num-examples or let lf-lint count the data for steps and time)")  # fmt: skip
+    return "\n".join(lines) + "\n"
