@@ -1,0 +1,218 @@
+"""The memory estimate: parameter counts against published sizes, the GPU table, the estimator's
+arithmetic against LLaMA-Factory's own rules of thumb, the rules, the command line and the API.
+
+Against the real LLaMA-Factory (parameter counts, trainable parameters, fp32 upcasting and saved
+activations as its loader sets them up): tests/test_groundtruth.py. Against published measured
+runs: benchmarks/memory_accuracy.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lf_lint import LfLintError, estimate_memory
+from lf_lint.cli import main
+from lf_lint.memory.advice import bigger_batch, largest_batch, with_batch
+from lf_lint.memory.estimate import GIB, estimate
+from lf_lint.memory.gpus import find_gpu
+from lf_lint.memory.model import active_params, catalogue, count_params, find_model, shape_from_config
+
+ENTRIES = {e["key"]: e for e in catalogue().values()}
+NOWHERE = Path("/nonexistent-workdir")  # no local model folder can shadow a hub id
+
+
+def _published(text: str) -> tuple[float, float] | None:
+    """'7.61B' -> (7.61e9, tolerance): half a unit of the last digit given, plus 1%."""
+    match = re.match(r"~?\s*([\d,.]+)\s*B", text)
+    if not match or "nominal" in text or "," in match.group(1):
+        return None
+    number = match.group(1)
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    value = float(number) * 1e9
+    return value, 0.5 * 10 ** (9 - decimals) + 0.01 * value
+
+
+@pytest.mark.parametrize("key", sorted(k for k, e in ENTRIES.items() if e.get("published_params")))
+def test_catalogued_counts_match_published_sizes(key):
+    entry = ENTRIES[key]
+    published = _published(entry["published_params"]["value"])
+    if published is None:
+        pytest.skip(f"no plain size in {entry['published_params']['value']!r}")
+    info = find_model(entry["hub_ids"][0], NOWHERE)
+    value, tolerance = published
+    assert abs(info.params - value) <= tolerance, (key, info.params, entry["published_params"])
+
+
+@pytest.mark.parametrize(
+    "hub_id, exact",
+    [
+        ("meta-llama/Llama-2-7b-hf", 6_738_415_616),  # the count Meta's and HF's model cards give
+        ("meta-llama/Meta-Llama-3-8B", 8_030_261_248),
+        ("mistralai/Mistral-7B-v0.1", 7_241_732_096),
+        ("internlm/internlm2-7b", 7_737_708_544),  # loaded-weight count reported for the checkpoint
+    ],
+)
+def test_exact_counts(hub_id, exact):
+    assert find_model(hub_id, NOWHERE).params == exact
+
+
+def test_gemma2_non_embedding_counts_match_the_report():
+    # Gemma 2 technical report, Table 1 (non-embedding parameters)
+    for hub_id, non_embedding in [("google/gemma-2-2b", 2_024_517_888), ("google/gemma-2-9b", 8_324_201_984), ("google/gemma-2-27b", 26_047_480_320)]:
+        info = find_model(hub_id, NOWHERE)
+        assert info.params - info.shape.vocab * info.shape.hidden == non_embedding, hub_id
+
+
+def test_moe_active_parameters():
+    info = find_model("Qwen/Qwen3-30B-A3B", NOWHERE)
+    assert abs(info.params - 30.5e9) < 0.1e9 and abs(active_params(info.shape) - 3.3e9) < 0.1e9
+
+
+def test_shape_from_config_json_defaults():
+    qwen2 = shape_from_config({"model_type": "qwen2", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                               "num_key_value_heads": 2, "intermediate_size": 128, "vocab_size": 100})  # fmt: skip
+    assert qwen2.qkv_bias and not qwen2.tied and qwen2.head_dim == 16
+    gemma = shape_from_config({"model_type": "gemma2", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                               "num_key_value_heads": 2, "head_dim": 32, "intermediate_size": 128, "vocab_size": 100})  # fmt: skip
+    assert gemma.tied and gemma.norms_per_layer == 4 and gemma.head_dim == 32
+    composite = shape_from_config({"model_type": "gemma3", "text_config": {"model_type": "gemma3_text", "hidden_size": 64,
+                                   "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 16,
+                                   "intermediate_size": 96, "vocab_size": 100}})  # fmt: skip
+    assert composite.qk_norm and composite.kv_heads == 1
+
+
+def test_model_sources_in_order(tmp_path, monkeypatch):
+    local = tmp_path / "my-model"
+    local.mkdir()
+    (local / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+                                                   "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100}))  # fmt: skip
+    info = find_model("my-model", tmp_path)
+    assert info.source.startswith("config.json at") and info.confidence == "high"
+    assert info.params == count_params(info.shape)
+    cache = tmp_path / "hf" / "hub" / "models--org--cached-13b" / "snapshots" / "abc"
+    cache.mkdir(parents=True)
+    (cache / "config.json").write_text((local / "config.json").read_text())
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    assert find_model("org/cached-13b", tmp_path).source.startswith("config.json at")
+    assert find_model("Qwen/Qwen2.5-7B-Instruct", tmp_path).source.startswith("built-in catalogue")
+    guessed = find_model("someone/mystery-13B-chat", tmp_path)
+    assert guessed.confidence == "low" and guessed.params == 13e9
+    assert find_model("someone/mystery", tmp_path) is None
+    assert find_model("someone/mystery", tmp_path, params=3e9).params == 3e9
+
+
+@pytest.mark.parametrize(
+    "typed, name",
+    [("A100-40G", "A100-SXM4-40GB"), ("A100 80GB", "A100-SXM4-80GB"), ("H100", "H100-SXM-80GB"), ("H20", "H20-96GB"),
+     ("L40S", "L40S"), ("A10G", "A10G"), ("RTX 4090", "RTX-4090"), ("3090", "RTX-3090"), ("V100-32G", "V100-32GB"),
+     ("T4", "T4"), ("MI300X", "MI300X"), ("Ascend 910B", "Ascend-910B"), ("nvidia a100-sxm4-80gb", "A100-SXM4-80GB")],
+)  # fmt: skip
+def test_gpu_names_people_type(typed, name):
+    assert find_gpu(typed).name == name
+
+
+def _report(yaml: str, **kwargs):
+    base = {"model_name_or_path": "meta-llama/Meta-Llama-3-8B", "stage": "sft", "do_train": True, "dataset": "d",
+            "output_dir": "o", "bf16": True, "per_device_train_batch_size": 1, "cutoff_len": 1024}  # fmt: skip
+    import yaml as pyyaml
+
+    return estimate_memory({**base, **(pyyaml.safe_load(yaml) or {})}, **kwargs)
+
+
+def test_bytes_per_parameter_match_llamafactory_readme():
+    # LLaMA-Factory README "Hardware Requirement": full AMP 18x GB, pure_bf16 8x GB (model states per parameter)
+    full = _report("finetuning_type: full").estimate
+    params = find_model("meta-llama/Meta-Llama-3-8B", NOWHERE).params
+    states = (full.weights + full.gradients + full.optimizer) / params
+    embedding = 128256 * 4096 / params  # the embedding lookup has no autocast copy
+    assert abs(states - (18 - 2 * embedding)) < 0.01
+    pure = _report("finetuning_type: full\npure_bf16: true\nbf16: false").estimate
+    assert abs((pure.weights + pure.gradients + pure.optimizer) / params - 8) < 0.01
+
+
+def test_estimates_move_the_right_way():
+    def peak(yaml, **kwargs):
+        return _report(yaml, **kwargs).estimate.device
+
+    assert peak("finetuning_type: lora") < peak("finetuning_type: freeze") < peak("finetuning_type: full")
+    assert peak("quantization_bit: 4") < peak("finetuning_type: lora")
+    assert peak("per_device_train_batch_size: 4") > peak("per_device_train_batch_size: 2")
+    assert peak("cutoff_len: 4096") > peak("cutoff_len: 2048")
+    assert peak("disable_gradient_checkpointing: true") > peak("finetuning_type: lora")
+    assert peak("enable_liger_kernel: true\nper_device_train_batch_size: 4") < peak("per_device_train_batch_size: 4")
+    zero3 = {"deepspeed": {"zero_optimization": {"stage": 3}}}
+    import yaml
+
+    assert peak("finetuning_type: full\n" + yaml.safe_dump(zero3), num_gpus=8) < peak("finetuning_type: full", num_gpus=8) / 4
+    assert peak("stage: dpo\nfinetuning_type: full\ndataset: d") > peak("stage: sft\nfinetuning_type: full")
+
+
+def test_larger_batch_advice_keeps_the_examples_per_step():
+    report = _report("model_name_or_path: Qwen/Qwen2.5-0.5B\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 16",
+                     gpu="H100")  # fmt: skip
+    batch, accumulation, need = bigger_batch(report.inputs, 1, 16, report.gpu)
+    assert batch * accumulation == 16 and batch >= 2 and need <= 0.8 * 79.2
+    assert largest_batch(report.inputs, 1, report.gpu) >= batch
+    assert estimate(with_batch(report.inputs, batch, 1)).device / GIB == pytest.approx(need)
+
+
+def test_memory_rules(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "full.yaml").write_text("model_name_or_path: meta-llama/Meta-Llama-3-8B\nstage: sft\ndo_train: true\n"
+                                        "finetuning_type: full\ndataset: d\noutput_dir: o\nbf16: true\n")  # fmt: skip
+    codes = lambda *argv: [d["code"] for d in json.loads(_run(*argv))["files"][0]["diagnostics"]]  # noqa: E731
+    assert "LF601" in codes("full.yaml", "--gpu", "A100-40G", "--no-datasets", "--format", "json")
+    assert "LF601" not in codes("full.yaml", "--no-datasets", "--format", "json")  # no GPU, no verdict
+    assert "LF605" in codes("full.yaml", "--gpu", "V100", "--no-datasets", "--format", "json")
+
+
+def _run(*argv) -> str:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(list(argv))
+    return out.getvalue()
+
+
+def test_json_memory_object(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text("model_name_or_path: Qwen/Qwen3-0.6B\nstage: sft\ndo_train: true\ndataset: d\n"
+                                       "output_dir: o\nbf16: true\nper_device_train_batch_size: 2\n")  # fmt: skip
+    memory = json.loads(_run("cfg.yaml", "--gpu", "L40S", "--no-datasets", "--format", "json"))["files"][0]["memory"]
+    assert memory["gpu"] == "L40S" and memory["capacity_gib"] == 44.5 and memory["fits"] is True
+    assert set(memory["breakdown_gib"]) == {"weights", "gradients", "optimizer", "activations", "logits", "overhead"}
+    assert memory["peak_gib"] == pytest.approx(sum(memory["breakdown_gib"].values()), abs=0.05)
+    assert memory["model"]["source"].startswith("built-in catalogue")
+
+
+def test_cli_gpu_errors_and_suggest(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: sft\ndo_train: true\ndataset: d\n"
+                                       "output_dir: o\nbf16: true\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 16\n")  # fmt: skip
+    assert main(["cfg.yaml", "--gpu", "A101"]) == 2
+    assert "did you mean" in capsys.readouterr().err
+    assert main(["suggest", "cfg.yaml"]) == 2
+    assert main(["suggest", "cfg.yaml", "--gpu", "A10G", "--num-examples", "5000"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if re.match(r"\s+\d+\s+\d+\s", line)]
+    assert {(int(r[0]), int(r[1])) for r in rows} == {(1, 16), (2, 8), (4, 4), (8, 2), (16, 1)}
+    assert "<- current" in out
+    assert main(["suggest", "cfg.yaml", "--gpu", "H100", "--target-batch", "32", "--format", "json", "--num-examples", "5000"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["target_batch"] == 32 and all(c["batch"] * c["accumulation"] == 32 for c in data["choices"])
+    assert data["choices"][0]["fits"] and all(c["total_steps"] for c in data["choices"])
+
+
+def test_api_errors():
+    with pytest.raises(LfLintError, match="unknown GPU"):
+        _report("", gpu="Z9000")
+    with pytest.raises(LfLintError, match="no shape known"):
+        _report("model_name_or_path: someone/mystery")
+    assert _report("model_name_or_path: someone/mystery", params=7e9).model.confidence == "low"
+    assert _report("", gpu_memory=24).verdict.capacity_gib == 24
