@@ -103,6 +103,13 @@ def utilisation(tokens_per_microbatch: int, method: str, quantized: bool, offloa
     return value
 
 
+def duration(hours: float) -> str:
+    if hours >= 1:
+        return f"{hours:,.1f} h"
+    minutes = hours * 60
+    return f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min"
+
+
 def training_time(inputs: MemoryInputs, gpu: Gpu, samples: float, batch: int, trainable_share: float) -> TimeEstimate | None:
     """Wall time for ``samples`` sequences of ``inputs.seq_len`` tokens on ``inputs.world_size`` GPUs."""
     if not gpu.tflops or samples <= 0:

@@ -28,6 +28,7 @@ transformers 4.49-5.6 and DeepSpeed 0.16-0.19 (and, where marked, measured on CP
 from __future__ import annotations
 
 import math
+import re
 
 from ..versions import Target
 from .estimate import MemoryInputs
@@ -196,6 +197,10 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     # frozen and quantized weights
     quantized = 0
     quant_bytes = 2.0
+    prequantized = re.search(r"gptq|awq|int4|4bit|bnb-4bit", str(args.model_name_or_path or ""), re.IGNORECASE)
+    if quant_bits is None and prequantized:
+        quant_bits = 4  # a checkpoint stored in 4 bits (GPTQ/AWQ: about 4.25 bits with group scales)
+        notes.append(f"the checkpoint name says it is stored in 4 bits ({prequantized.group(0)}): counted at 4.25 bits per weight")
     if quant_bits in (4, 8):
         experts_are_linear = target.tf < (5, 0, 0)
         per_layer = sum(m.d_in * m.d_out * m.per_layer for m in linears(shape, fused_experts=not experts_are_linear) if not m.expert or experts_are_linear)
@@ -204,6 +209,8 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         quantized = (per_layer - expert_part) * shape.layers + expert_part * moe_layers
         quantized = min(quantized, total - trainable)
         quant_bytes = (NF4_DOUBLE_QUANT if args.double_quantization else NF4_PLAIN) if quant_bits == 4 else INT8
+        if prequantized and not isinstance(args.quantization_bit, int):
+            quant_bytes = (4 + 32 / 128) / 8
         notes.append(f"{quant_bits}-bit base weights ({quant_bytes * 8:.2f} bits each); embeddings, norms and the output head stay 16-bit")
 
     # the trainable parameters: dtype, gradients, optimizer

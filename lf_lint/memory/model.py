@@ -285,6 +285,7 @@ def hf_cache_config(model_id: str, env: dict | None = None) -> Path | None:
     return candidates[0] if candidates else None
 
 
+_QUANT_SUFFIX = re.compile(r"[-_.](gptq|awq|gguf|int4|int8|bnb-4bit|4bit|8bit|fp8)([-_.].*)?$")
 _SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
 
 
@@ -304,7 +305,8 @@ def find_model(name: str | None, workdir: Path, params: float | None = None, env
             return ModelInfo(name, shape, count_params(shape), f"config.json at {config_path}", "high")
         except (OSError, ValueError, TypeError, KeyError):
             pass  # an unreadable config: fall back to the catalogue
-    entry = catalogue().get(name.lower()) or catalogue().get(name.lower().rstrip("/").split("/")[-1])
+    base = _QUANT_SUFFIX.sub("", name.lower().rstrip("/").split("/")[-1])  # a quantized upload of a catalogued model
+    entry = catalogue().get(name.lower()) or catalogue().get(name.lower().rstrip("/").split("/")[-1]) or catalogue().get(base)
     if entry is not None:
         shape = _catalogue_shape(entry)
         published = (entry.get("published_params") or {}).get("value")

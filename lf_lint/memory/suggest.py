@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..steps import StepError, plan_steps
-from .advice import margin, training_time, with_batch
+from .advice import duration, margin, training_time, with_batch
 from .estimate import GIB, estimate
 
 
@@ -74,13 +74,6 @@ def _total_steps(ctx, plan, micro: int, accumulation: int) -> int | None:
         return None
 
 
-def _duration(hours: float) -> str:
-    if hours >= 1:
-        return f"{hours:,.1f} h"
-    minutes = hours * 60
-    return f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min"
-
-
 def render_suggestion(suggestion: Suggestion, path: str, gpu_name: str) -> str:
     head = (f"{path}: {suggestion.target_batch:,} examples per optimizer step on {suggestion.world_size} process(es), "
             f"{gpu_name} ({suggestion.capacity_gib:g} GiB)")  # fmt: skip
@@ -89,7 +82,7 @@ def render_suggestion(suggestion: Suggestion, path: str, gpu_name: str) -> str:
     lines = [head, "  batch  accum  est. GiB  fits  total steps  est. time", "  -----  -----  --------  ----  -----------  ---------"]
     for c in suggestion.choices:
         steps = f"{c.total_steps:,}" if c.total_steps is not None else "?"
-        hours = _duration(c.hours) if c.hours is not None else "?"
+        hours = duration(c.hours) if c.hours is not None else "?"
         mark = "  <- current" if c.current else ""
         lines.append(f"  {c.batch:>5}  {c.accumulation:>5}  {c.need_gib:>8.1f}  {'yes' if c.fits else 'no':>4}  {steps:>11}  {hours:>9}{mark}")
     lines.append("  (memory and time are estimates: the longest batch at cutoff_len; time at an assumed utilisation; "

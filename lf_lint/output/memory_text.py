@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..memory.advice import duration
 from ..memory.estimate import GIB
 from ..memory.report import MemoryReport
 
@@ -27,5 +28,5 @@ def memory_block(report: MemoryReport) -> list[str]:
     lines += [f"  note: {note}" for note in est.notes]
     if report.time is not None:
         t = report.time
-        lines.append(f"  time: about {t.hours:,.1f} h ({t.flops:.2e} FLOPs at {t.assumptions})")
+        lines.append(f"  time: about {duration(t.hours)} (estimate: {t.flops:.2e} FLOPs at {t.assumptions})")
     return lines
