@@ -70,7 +70,7 @@ def model_info(model_id: str):
     for entry in extra["models"]:
         if model_id in entry["hub_ids"]:
             shape = shape_from_config(entry["config"])
-            return shape, count_params(shape)
+            return shape, entry["params"] or count_params(shape)
     found = find_model(model_id, ROOT)
     if found is None or found.confidence == "low" or model_id.lower() not in catalogue():
         return None, None
@@ -104,6 +104,8 @@ def inputs_for(row: dict, shape, params: int) -> MemoryInputs:
     quant = int(row["quant_bits"] or 0)
     rank = int(row["lora_rank"] or 8)
     trainable = params if method == "full" else lora_count(shape, rank, row["lora_targets"], method)
+    if framework == "hf-bf16" and method == "lora" and "Chat" not in row["model_id"]:
+        trainable += 2 * shape.vocab * shape.hidden  # Qwen's finetune.py trains wte and lm_head of base models ("LoRA (emb)")
     linear_share = 1 - shape.vocab * shape.hidden * (1 if shape.tied else 2) / params
     quantized = int((params - trainable) * linear_share) if quant else 0
     quant_bytes = (NF4_PLAIN if "no double quant" in notes or "bnb.nf4;" in notes else NF4_DOUBLE_QUANT) if quant == 4 else 1.0
@@ -135,9 +137,13 @@ def inputs_for(row: dict, shape, params: int) -> MemoryInputs:
         tb = 4.0 if adapter_fp32 else 2.0
         # the Trainer's default optimizer before transformers 4.57 is the foreach adamw_torch (a parameter-sized temporary)
         values.update(trainable_bytes=tb, autocast_copy=2.0 if adapter_fp32 else 0.0, grad_bytes=tb, optimizer_bytes=2 * tb,
-                      optimizer_step_temp=tb, logits_bytes=8.0 if framework == "hf-bf16" else 12.0, ddp_gradient_buckets=zero == 0)  # fmt: skip
+                      optimizer_step_temp=tb, logits_bytes=12.0, ddp_gradient_buckets=zero == 0)  # fmt: skip
         if zero in (1, 2, 3) and not fsdp:
             values.update(trainable_bytes=2.0, autocast_copy=0.0, grad_bytes=2.0, optimizer_bytes=16.0, bucket_bytes=5e8 * 2, optimizer_step_temp=0.0)
+            if framework == "hf-bf16":
+                # DeepSpeed runs without autocast: Qwen's own loss then stays in 16 bits (autocast would run the
+                # cross-entropy in fp32; transformers' own causal-LM loss upcasts explicitly, so not for hf-amp)
+                values["logits_bytes"] = 8.0
             if zero == 3:
                 values.update(live_param_bytes=2 * 2 * params / shape.layers)
         if fsdp:
@@ -154,7 +160,7 @@ def inputs_for(row: dict, shape, params: int) -> MemoryInputs:
         if "adamw-8bit" in techniques:
             values["optimizer_bytes"] = 2.0
         values["offload_checkpoints"] = "offload-activations" in techniques
-    elif quant == 4 and framework != "unsloth":
+    elif quant == 4 and "Int4" not in row["model_id"]:  # bitsandbytes, not GPTQ kernels
         values["dequant_bytes"] = BNB_OVERHEAD * quantized * quant_bytes / (world if zero == 3 else 1)
     if "'Using use_liger_kernel" in notes:
         values["logits_bytes"] = 0.0
@@ -180,7 +186,8 @@ def llamafactory_inputs(row: dict):
     if row["lora_targets"]:
         config["lora_target"] = TARGETS.get(row["lora_targets"], row["lora_targets"])
     if zero:
-        section = {"stage": zero, "overlap_comm": False, "reduce_bucket_size": 5e8}
+        # every issue predates LLaMA-Factory PR #7205 (2025-03), whose example DeepSpeed files still had overlap_comm: true
+        section = {"stage": zero, "overlap_comm": True, "reduce_bucket_size": 5e8}
         if "optimize" in row["offload"]:
             section["offload_optimizer"] = {"device": "cpu"}
             section["offload_param"] = {"device": "cpu"}

@@ -183,11 +183,13 @@ def shape_from_config(config: dict) -> Shape:
         kv = heads
     head_dim = int(first("head_dim", "kv_channels", default=hidden // heads))
     intermediate = int(first("intermediate_size", "ffn_hidden_size", "n_inner", default=4 * hidden))
+    if model_type == "qwen":
+        intermediate //= 2  # Qwen (v1) remote code: each of w1 and w2 is intermediate_size / 2 wide
     vocab = int(first("vocab_size", "padded_vocab_size"))
     if model_type == "chatglm" and cfg.get("padded_vocab_size"):
         vocab = int(cfg["padded_vocab_size"])
     tied = bool(first("tie_word_embeddings", default=_TIED_BY_DEFAULT.get(model_type, False)))
-    bias = bool(first("attention_bias", "add_qkv_bias", default=model_type in ("qwen2", "qwen2_moe")))
+    bias = bool(first("attention_bias", "add_qkv_bias", default=model_type in ("qwen", "qwen2", "qwen2_moe")))
     experts = first("num_experts", "num_local_experts", "n_routed_experts")
     moe = None
     if experts:
@@ -215,15 +217,15 @@ def shape_from_config(config: dict) -> Shape:
         tied=tied,
         qkv_bias=bias,
         qk_norm=model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2"),
-        norms_per_layer=4 if model_type in ("gemma2", "gemma3", "gemma3_text", "glm4") else 2,
         norm_bias=model_type in ("phi3small", "gpt_neox", "phi", "falcon", "stablelm"),
+        norms_per_layer=1 if model_type == "phi" else 4 if model_type in ("gemma2", "gemma3", "gemma3_text", "glm4") else 2,
         gated=model_type not in ("phi", "gpt_neox", "falcon", "gpt2", "starcoder2"),
         moe=moe,
     )
 
 
 # PretrainedConfig defaults tie_word_embeddings to True; these classes override it.
-_TIED_BY_DEFAULT = {"gemma": True, "gemma2": True, "gemma3": True, "gemma3_text": True, "llama": False, "mistral": False,
+_TIED_BY_DEFAULT = {"falcon": True, "gemma": True, "gemma2": True, "gemma3": True, "gemma3_text": True, "llama": False, "mistral": False,
                     "mixtral": False, "qwen2": False, "qwen3": False, "qwen2_moe": False, "qwen3_moe": False, "phi3": False}  # fmt: skip
 
 
