@@ -105,10 +105,14 @@ def inputs_for(row: dict, shape, params: int) -> MemoryInputs:
     rank = int(row["lora_rank"] or 8)
     trainable = params if method == "full" else lora_count(shape, rank, row["lora_targets"], method)
     if framework == "hf-bf16" and method == "lora" and "Chat" not in row["model_id"]:
-        trainable += 2 * shape.vocab * shape.hidden  # Qwen's finetune.py trains wte and lm_head of base models ("LoRA (emb)")
+        trainable += (
+            2 * shape.vocab * shape.hidden
+        )  # Qwen's finetune.py trains wte and lm_head of base models ("LoRA (emb)")
     linear_share = 1 - shape.vocab * shape.hidden * (1 if shape.tied else 2) / params
     quantized = int((params - trainable) * linear_share) if quant else 0
-    quant_bytes = (NF4_PLAIN if "no double quant" in notes or "bnb.nf4;" in notes else NF4_DOUBLE_QUANT) if quant == 4 else 1.0
+    quant_bytes = (
+        (NF4_PLAIN if "no double quant" in notes or "bnb.nf4;" in notes else NF4_DOUBLE_QUANT) if quant == 4 else 1.0
+    )
     if "Int4" in row["model_id"]:  # GPTQ checkpoints: 4 bits + a scale and zero per 128 weights
         quant_bytes = (4 + 32 / 128) / 8
     pure = row["precision"] == "pure_bf16"
@@ -131,7 +135,14 @@ def inputs_for(row: dict, shape, params: int) -> MemoryInputs:
         if "paged" in row["optimizer"].lower() or "PagedAdamW" in notes:
             values.update(offloadable_optimizer=True, optimizer_bytes=8.0)
     elif framework == "torchtune":
-        values.update(trainable_bytes=2.0, autocast_copy=0.0, grad_bytes=2.0, optimizer_bytes=4.0, optimizer_step_temp=0.0, logits_bytes=12.0)
+        values.update(
+            trainable_bytes=2.0,
+            autocast_copy=0.0,
+            grad_bytes=2.0,
+            optimizer_bytes=4.0,
+            optimizer_step_temp=0.0,
+            logits_bytes=12.0,
+        )
     else:  # the Hugging Face Trainer with bf16/fp16 autocast, model loaded in 16 bits (no fp32 upcast outside PEFT)
         adapter_fp32 = lora and framework != "hf-bf16"  # PEFT >= 0.12 upcasts adapters; Qwen's 2023 scripts predate it
         tb = 4.0 if adapter_fp32 else 2.0
@@ -139,7 +150,14 @@ def inputs_for(row: dict, shape, params: int) -> MemoryInputs:
         values.update(trainable_bytes=tb, autocast_copy=2.0 if adapter_fp32 else 0.0, grad_bytes=tb, optimizer_bytes=2 * tb,
                       optimizer_step_temp=tb, logits_bytes=12.0, ddp_gradient_buckets=zero == 0)  # fmt: skip
         if zero in (1, 2, 3) and not fsdp:
-            values.update(trainable_bytes=2.0, autocast_copy=0.0, grad_bytes=2.0, optimizer_bytes=16.0, bucket_bytes=5e8 * 2, optimizer_step_temp=0.0)
+            values.update(
+                trainable_bytes=2.0,
+                autocast_copy=0.0,
+                grad_bytes=2.0,
+                optimizer_bytes=16.0,
+                bucket_bytes=5e8 * 2,
+                optimizer_step_temp=0.0,
+            )
             if framework == "hf-bf16":
                 # DeepSpeed runs without autocast: Qwen's own loss then stays in 16 bits (autocast would run the
                 # cross-entropy in fp32; transformers' own causal-LM loss upcasts explicitly, so not for hf-amp)
@@ -192,18 +210,24 @@ def llamafactory_inputs(row: dict):
             section["offload_optimizer"] = {"device": "cpu"}
             section["offload_param"] = {"device": "cpu"}
         config["deepspeed"] = {"zero_optimization": section}
-    ctx = Context(load_mapping(config, TARGET), TARGET, "train", "train", ROOT, Launch(int(row["gpus"]), 1, "option", True))
+    ctx = Context(
+        load_mapping(config, TARGET), TARGET, "train", "train", ROOT, Launch(int(row["gpus"]), 1, "option", True)
+    )
     ctx.options.update(count_datasets=False)
     shape, params = model_info(row["model_id"])
     if shape is None:
         return None
     deepspeed = ctx.deepspeed if zero else None
-    return build_inputs(ctx.args, ModelInfo(row["model_id"], shape, params, "benchmark", "high"), TARGET, int(row["gpus"]), deepspeed)
+    return build_inputs(
+        ctx.args, ModelInfo(row["model_id"], shape, params, "benchmark", "high"), TARGET, int(row["gpus"]), deepspeed
+    )
 
 
 def measured_figure(est, basis: str) -> float:
     """The estimate in the source's measurement basis."""
-    return {"allocated": est.allocated, "reserved": est.reserved, "nvidia-smi": est.device}.get(basis, est.reserved) / GIB
+    return {"allocated": est.allocated, "reserved": est.reserved, "nvidia-smi": est.device}.get(
+        basis, est.reserved
+    ) / GIB
 
 
 def main() -> int:
@@ -233,7 +257,9 @@ def main() -> int:
             verdicts.append((row["id"], strict, as_reported, f"{need:.1f} of {gpu.memory_gib:g} GiB"))
         if not row["measured_gib"] or row["measured_gib"] == "n/a":
             if args.rows:
-                print(f"{row['id']:<6} {row['source']:<26} verdict only: est. {est.device / GIB:.1f} GiB, {row['outcome']}")
+                print(
+                    f"{row['id']:<6} {row['source']:<26} verdict only: est. {est.device / GIB:.1f} GiB, {row['outcome']}"
+                )
             continue
         measured = float(row["measured_gib"])
         mine = measured_figure(est, row["measure_basis"])
@@ -245,8 +271,11 @@ def main() -> int:
         else:
             bounds.append((row["id"], mine >= measured * 0.97))
         if args.rows:
-            print(f"{row['id']:<6} {row['source']:<26} measured {measured:6.1f}  estimate {mine:6.1f}  {error:+6.1%}"
-                  + ("" if row["length_exact"] == "yes" else "  (length is a cap)") + ("  (not modelled)" if row["not_modelled"] else ""))
+            print(
+                f"{row['id']:<6} {row['source']:<26} measured {measured:6.1f}  estimate {mine:6.1f}  {error:+6.1%}"
+                + ("" if row["length_exact"] == "yes" else "  (length is a cap)")
+                + ("  (not modelled)" if row["not_modelled"] else "")
+            )
     print(f"{'source':<28} rows  median |err|  worst |err|")
     everything = []
     for source, errors in sorted(by_source.items()):
@@ -254,17 +283,33 @@ def main() -> int:
         absolute = [abs(e) for e in errors]
         print(f"{source:<28} {len(errors):>4}  {statistics.median(absolute):>11.1%}  {max(absolute):>10.1%}")
     absolute = [abs(e) for e in everything]
-    print(f"{'all rows with exact lengths':<28} {len(everything):>4}  {statistics.median(absolute):>11.1%}  {max(absolute):>10.1%}")
+    print(
+        f"{'all rows with exact lengths':<28} {len(everything):>4}  {statistics.median(absolute):>11.1%}  {max(absolute):>10.1%}"
+    )
     held = sum(ok for _, ok in bounds)
-    print(f"length-capped rows: the estimate bounds the measurement on {held}/{len(bounds)}"
-          + (f" (not: {', '.join(i for i, ok in bounds if not ok)})" if held < len(bounds) else ""))
+    print(
+        f"length-capped rows: the estimate bounds the measurement on {held}/{len(bounds)}"
+        + (f" (not: {', '.join(i for i, ok in bounds if not ok)})" if held < len(bounds) else "")
+    )
     strict = sum(ok for _, ok, _, _ in verdicts)
     reported = sum(ok for _, _, ok, _ in verdicts)
-    print(f"fit / out-of-memory verdicts: {reported}/{len(verdicts)} as lf-lint reports them (an out-of-memory run gets LF601 or "
-          f"the LF602 'may run out of memory' warning; a run that fitted gets no LF601)"
-          + (f"; wrong: {', '.join(f'{i} ({why})' for i, _, ok, why in verdicts if not ok)}" if reported < len(verdicts) else ""))
-    print(f"  strictly (estimate above / below the capacity): {strict}/{len(verdicts)}"
-          + (f"; wrong: {', '.join(f'{i} ({why})' for i, ok, _, why in verdicts if not ok)}" if strict < len(verdicts) else ""))
+    print(
+        f"fit / out-of-memory verdicts: {reported}/{len(verdicts)} as lf-lint reports them (an out-of-memory run gets LF601 or "
+        f"the LF602 'may run out of memory' warning; a run that fitted gets no LF601)"
+        + (
+            f"; wrong: {', '.join(f'{i} ({why})' for i, _, ok, why in verdicts if not ok)}"
+            if reported < len(verdicts)
+            else ""
+        )
+    )
+    print(
+        f"  strictly (estimate above / below the capacity): {strict}/{len(verdicts)}"
+        + (
+            f"; wrong: {', '.join(f'{i} ({why})' for i, ok, _, why in verdicts if not ok)}"
+            if strict < len(verdicts)
+            else ""
+        )
+    )
     if unmodelled:
         print(f"framework behaviour lf-lint does not model (see the not_modelled column): {', '.join(unmodelled)}")
     if skipped:

@@ -29,7 +29,9 @@ def _options(**kwargs) -> LintOptions:
         kwargs["num_examples_per_dataset"] = {str(k): int(v) for k, v in num_examples.items()}
     elif num_examples is not None:
         if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 0:
-            raise LfLintError(f"num_examples must be a whole number or a mapping of dataset names to rows, not {num_examples!r}")
+            raise LfLintError(
+                f"num_examples must be a whole number or a mapping of dataset names to rows, not {num_examples!r}"
+            )
         kwargs["num_examples"] = num_examples
     options = LintOptions(
         overrides=tuple(overrides),
@@ -169,7 +171,11 @@ def estimate_memory(
     try:
         target_gpu = find_gpu(gpu) if gpu else None
         if gpu_memory is not None:
-            target_gpu = target_gpu._replace(memory_gib=gpu_with_memory(gpu_memory).memory_gib) if target_gpu else gpu_with_memory(gpu_memory)
+            target_gpu = (
+                target_gpu._replace(memory_gib=gpu_with_memory(gpu_memory).memory_gib)
+                if target_gpu
+                else gpu_with_memory(gpu_memory)
+            )
     except GpuError as exc:
         raise LfLintError(str(exc)) from exc
     result = lint_result(
@@ -186,5 +192,7 @@ def estimate_memory(
     )
     report = result.memory
     if report is None or report.estimate is None:
-        raise LfLintError(f"no memory estimate for {result.path}: {report.problem if report else 'the config could not be read'}")
+        raise LfLintError(
+            f"no memory estimate for {result.path}: {report.problem if report else 'the config could not be read'}"
+        )
     return report

@@ -84,7 +84,9 @@ def _check_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="directory training is launched from; relative paths start there (default: .)",
     )
-    parser.add_argument("--no-datasets", action="store_true", help="do not read dataset files (a schema-only lint; no step plan)")
+    parser.add_argument(
+        "--no-datasets", action="store_true", help="do not read dataset files (a schema-only lint; no step plan)"
+    )
     parser.add_argument(
         "--num-examples",
         action="append",
@@ -92,10 +94,21 @@ def _check_parser() -> argparse.ArgumentParser:
         help="the training examples (N), or the rows of a dataset lf-lint cannot count offline (NAME=N); repeatable",
     )
     parser.add_argument("--explain", action="store_true", help="show how each number of the step plan is derived")
-    parser.add_argument("--gpu", metavar="NAME", help="the GPU the run targets (A100-80G, H100, RTX 4090, ...; see `lf-lint gpus`)")
-    parser.add_argument("--gpu-memory", type=float, metavar="GIB", help="the GPU's memory in GiB, for a card lf-lint does not list")
-    parser.add_argument("--params", type=float, metavar="N", help="model parameters (e.g. 7e9), when lf-lint cannot find the model's config.json")
-    parser.add_argument("--no-cache", action="store_true", help="read every dataset file again instead of reusing earlier scans")
+    parser.add_argument(
+        "--gpu", metavar="NAME", help="the GPU the run targets (A100-80G, H100, RTX 4090, ...; see `lf-lint gpus`)"
+    )
+    parser.add_argument(
+        "--gpu-memory", type=float, metavar="GIB", help="the GPU's memory in GiB, for a card lf-lint does not list"
+    )
+    parser.add_argument(
+        "--params",
+        type=float,
+        metavar="N",
+        help="model parameters (e.g. 7e9), when lf-lint cannot find the model's config.json",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="read every dataset file again instead of reusing earlier scans"
+    )
     parser.add_argument(
         "--config",
         type=Path,
@@ -355,7 +368,9 @@ def run_suggest(argv: list[str]) -> int:
     parser.prog = "lf-lint suggest"
     parser.description = ("Per-device batch x gradient accumulation choices for the same examples per optimizer step, "
                           "with estimated memory, total steps and time on the target GPU, best first.")  # fmt: skip
-    parser.add_argument("--target-batch", type=int, metavar="B", help="examples per optimizer step, all GPUs (default: the config's)")
+    parser.add_argument(
+        "--target-batch", type=int, metavar="B", help="examples per optimizer step, all GPUs (default: the config's)"
+    )
     args = parser.parse_args(argv)
     try:
         project = _settings_for(args)
@@ -377,7 +392,17 @@ def run_suggest(argv: list[str]) -> int:
     ctx = make_context(config, options, resolution)
     result = suggest(ctx, args.target_batch)
     if (args.format or "full") == "json":
-        print(json.dumps({"path": path, "gpu": options.gpu.name, **result._asdict(), "choices": [c._asdict() for c in result.choices]}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "path": path,
+                    "gpu": options.gpu.name,
+                    **result._asdict(),
+                    "choices": [c._asdict() for c in result.choices],
+                },
+                indent=1,
+            )
+        )
     else:
         sys.stdout.write(render_suggestion(result, path, options.gpu.name))
     return EXIT_OK if result.choices else EXIT_FOUND

@@ -116,7 +116,7 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
             continue
         try:
             findings.extend((rule, finding) for finding in rule.check(ctx))
-        except Exception as exc:  # noqa: BLE001 - a bug in lf-lint must not become a traceback for the user
+        except Exception as exc:
             if os.environ.get("LF_LINT_DEBUG"):
                 raise
             findings.append((INTERNAL_ERROR, Finding(f"lf-lint failed while checking {rule.code} ({rule.name}): {type(exc).__name__}: {exc}. "
@@ -146,7 +146,7 @@ def _target_gpu(gpu):
 def _fact(compute):
     try:
         return compute()
-    except Exception:  # noqa: BLE001 - reported by the rules that needed the fact
+    except Exception:
         if os.environ.get("LF_LINT_DEBUG"):
             raise
         return None

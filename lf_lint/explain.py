@@ -36,12 +36,15 @@ def trainer_block(plan: Plan) -> list[str]:
         f"  Gradient Accumulation steps = {s.gradient_accumulation_steps}",
         f"  Total {'training' if ppo else 'optimization'} steps = {_n(s.total_steps)}",
         f"  Warmup steps = {_n(s.warmup_steps)}",
-        f"  Checkpoints = {len(s.checkpoint_steps)}" + (f" at steps {_steps_list(s.checkpoint_steps)}" if s.checkpoint_steps else ""),
+        f"  Checkpoints = {len(s.checkpoint_steps)}"
+        + (f" at steps {_steps_list(s.checkpoint_steps)}" if s.checkpoint_steps else ""),
     ]
     if s.eval_steps_at:
         lines.append(f"  Evaluations = {len(s.eval_steps_at)} at steps {_steps_list(s.eval_steps_at)}")
     if s.optimizer_updates != s.total_steps or s.stops_mid_epoch:
-        lines.append(f"  Training really ends after {_n(s.optimizer_updates)} updates, at epoch {s.epochs_trained:g} of {s.num_train_epochs:g}")
+        lines.append(
+            f"  Training really ends after {_n(s.optimizer_updates)} updates, at epoch {s.epochs_trained:g} of {s.num_train_epochs:g}"
+        )
     if not plan.exact:
         lines.append(f"  Basis: {plan.basis}")
     return lines
@@ -71,8 +74,11 @@ def explain_plan(plan: Plan) -> str:
             lines.append(f"2. PPO takes batches of {b} x {ga} x ppo_buffer_size prompts per process, dropping the last partial one: "
                          f"{_n(s.batches_per_epoch)} batches per epoch per process.")  # fmt: skip
         elif w == 1:
-            lines.append(f"2. {_n(s.num_examples)} examples / {b} per device = {_n(s.batches_per_epoch)} micro-batches per epoch"
-                         + (" (the last partial batch is dropped: dataloader_drop_last)" if whole != s.batches_per_epoch else "") + ".")
+            lines.append(
+                f"2. {_n(s.num_examples)} examples / {b} per device = {_n(s.batches_per_epoch)} micro-batches per epoch"
+                + (" (the last partial batch is dropped: dataloader_drop_last)" if whole != s.batches_per_epoch else "")
+                + "."
+            )
         else:
             lines.append(f"2. {_n(s.num_examples)} examples / ({b} per device x {w} processes) = {_n(s.batches_per_epoch)} "
                          "micro-batches per epoch per process (accelerate gives every process the same number of batches).")  # fmt: skip
@@ -85,16 +91,26 @@ def explain_plan(plan: Plan) -> str:
             lines.append(f"3. {rounding}({_n(s.batches_per_epoch)} / {ga}) = {_n(s.update_steps_per_epoch)} optimizer updates per epoch on "
                          f"transformers {tf}{note}.")  # fmt: skip
     if s.batches_per_epoch is not None:
-        if s.epochs_printed != math.ceil(s.num_train_epochs) or (s.total_steps != math.ceil(s.num_train_epochs * s.update_steps_per_epoch)):
+        if s.epochs_printed != math.ceil(s.num_train_epochs) or (
+            s.total_steps != math.ceil(s.num_train_epochs * s.update_steps_per_epoch)
+        ):
             lines.append(f"4. max_steps = {_n(s.total_steps)} overrides num_train_epochs; Num Epochs = ceil({_n(s.total_steps)} / "
                          f"{_n(s.update_steps_per_epoch)}) = {_n(s.epochs_printed)}.")  # fmt: skip
         else:
-            lines.append(f"4. ceil({s.num_train_epochs:g} epochs x {_n(s.update_steps_per_epoch)}) = {_n(s.total_steps)} total optimization steps.")
-    lines.append(f"5. Total train batch size = {b} x {ga} x {w} = {_n(s.total_train_batch_size)} examples per optimizer step.")
-    lines.append(f"6. Warmup: {_n(s.warmup_steps)} steps ({'warmup_steps if >= 1, else ceil(total x warmup_steps or warmup_ratio)' if rules.float_warmup_steps else 'warmup_steps if > 0, else ceil(total x warmup_ratio)'}).")
+            lines.append(
+                f"4. ceil({s.num_train_epochs:g} epochs x {_n(s.update_steps_per_epoch)}) = {_n(s.total_steps)} total optimization steps."
+            )
+    lines.append(
+        f"5. Total train batch size = {b} x {ga} x {w} = {_n(s.total_train_batch_size)} examples per optimizer step."
+    )
+    lines.append(
+        f"6. Warmup: {_n(s.warmup_steps)} steps ({'warmup_steps if >= 1, else ceil(total x warmup_steps or warmup_ratio)' if rules.float_warmup_steps else 'warmup_steps if > 0, else ceil(total x warmup_ratio)'})."
+    )
     lines.append(f"7. Intervals (ratios below 1 are ceil(total x ratio)): logging every {_n(s.logging_steps)}, eval every "
                  f"{_n(s.eval_steps)}, save every {_n(s.save_steps)} steps.")  # fmt: skip
-    final = {"any": "any save strategy", "not-best": "save strategies other than best", "steps": "save_strategy steps"}[rules.final_save]
+    final = {"any": "any save strategy", "not-best": "save strategies other than best", "steps": "save_strategy steps"}[
+        rules.final_save
+    ]
     lines.append(f"8. Checkpoints: {len(s.checkpoint_steps)}" + (f" at {_steps_list(s.checkpoint_steps)}" if s.checkpoint_steps else "")
                  + f" (transformers {tf} also saves at the last step for {final}).")  # fmt: skip
     if s.optimizer_updates != s.total_steps or s.stops_mid_epoch:

@@ -105,7 +105,9 @@ class Plan(NamedTuple):
     def _repr_html_(self) -> str:
         import html
 
-        rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in self.to_dict().items())
+        rows = "".join(
+            f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in self.to_dict().items()
+        )
         return f"<table><caption>{html.escape(self.target.describe())}</caption>{rows}</table>"
 
 
@@ -133,7 +135,9 @@ def step_inputs(args: Args, num_examples: int | None, launch: Launch, target: Ta
         logging_steps=_number(args.logging_steps, 500),
         logging_first_step=bool(args.logging_first_step),
         eval_strategy=args.eval_strategy,
-        eval_steps=args.eval_steps if isinstance(args.eval_steps, (int, float)) and not isinstance(args.eval_steps, bool) else None,
+        eval_steps=args.eval_steps
+        if isinstance(args.eval_steps, (int, float)) and not isinstance(args.eval_steps, bool)
+        else None,
         eval_delay=_number(args.eval_delay, 0),
         eval_on_start=bool(args.eval_on_start),
         save_strategy=str(args.save_strategy or "steps"),
@@ -158,7 +162,12 @@ def ppo_steps(args: Args, num_examples: int, launch: Launch, target: Target) -> 
     max_steps = int(_number(args.max_steps, -1))
     epochs = float(_number(args.num_train_epochs, 3.0))
     if max_steps > 0:
-        total, schedule_steps, printed_examples, printed_epochs = max_steps, max_steps, total_batch * max_steps, sys.maxsize
+        total, schedule_steps, printed_examples, printed_epochs = (
+            max_steps,
+            max_steps,
+            total_batch * max_steps,
+            sys.maxsize,
+        )
     else:
         total = math.ceil(epochs * length)
         schedule_steps = epochs * math.ceil(num_examples / total_batch)
@@ -199,7 +208,9 @@ def _every(interval: float, total: int) -> tuple[int, ...]:
     return tuple(s for s in range(1, min(total, 1_000_000) + 1) if s % interval == 0)
 
 
-def build_plan(args: Args, counts: Counts | None, launch: Launch, target: Target, num_examples: int | None = None) -> Plan:
+def build_plan(
+    args: Args, counts: Counts | None, launch: Launch, target: Target, num_examples: int | None = None
+) -> Plan:
     stage = args.stage
     trainer = "PPOTrainer" if stage == "ppo" else "Trainer"
     exact = counts.exact if counts is not None else False

@@ -74,7 +74,9 @@ def parse_startup_log(text: str) -> StartupLog:
         values[name] = None if number is None else float(number) if "." in number else int(number)
     missing = [name for name in _REQUIRED if values[name] is None]
     if missing:
-        raise LogError(f"the start-up block at line {first + 1} lacks: " + ", ".join(m.replace("_", " ") for m in missing))
+        raise LogError(
+            f"the start-up block at line {first + 1} lacks: " + ", ".join(m.replace("_", " ") for m in missing)
+        )
     return StartupLog(**values, ppo="Total training steps" in block, line=first + 1, blocks=len(starts))
 
 
@@ -113,7 +115,10 @@ def explain_startup_log(log: StartupLog) -> Report:
         return _explain_stream(log, world)
     readings = []
     for drop_last in (False, True):
-        found = [(index, _reading(log, world, first, drop_last, label)) for index, (label, first) in enumerate(_release_ranges())]
+        found = [
+            (index, _reading(log, world, first, drop_last, label))
+            for index, (label, first) in enumerate(_release_ranges())
+        ]
         readings += _merge([(index, reading) for index, reading in found if reading is not None])
     if not readings:
         problems.append(
@@ -158,7 +163,12 @@ def _reading(log: StartupLog, world: int, transformers: tuple, drop_last: bool, 
     except StepError:
         return None
     if _matches(by_epochs, log):
-        return Reading(releases, drop_last, f"num_train_epochs = {log.num_epochs:,} (or max_steps = {log.total_steps:,})", by_epochs)
+        return Reading(
+            releases,
+            drop_last,
+            f"num_train_epochs = {log.num_epochs:,} (or max_steps = {log.total_steps:,})",
+            by_epochs,
+        )
     upe = by_epochs.update_steps_per_epoch
     if (log.num_epochs - 1) * upe < log.total_steps <= log.num_epochs * upe:
         low, high = (log.total_steps - 1) / upe, log.total_steps / upe
@@ -175,7 +185,11 @@ def _reading(log: StartupLog, world: int, transformers: tuple, drop_last: bool, 
 
 def _matches(plan: StepPlan, log: StartupLog) -> bool:
     printed_upe = log.update_steps_per_epoch is None or log.update_steps_per_epoch == plan.update_steps_per_epoch
-    return (plan.total_steps, plan.epochs_printed, plan.num_examples) == (log.total_steps, log.num_epochs, log.num_examples) and printed_upe
+    return (plan.total_steps, plan.epochs_printed, plan.num_examples) == (
+        log.total_steps,
+        log.num_epochs,
+        log.num_examples,
+    ) and printed_upe
 
 
 def _merge(found: list[tuple[int, Reading]]) -> list[Reading]:
@@ -184,7 +198,10 @@ def _merge(found: list[tuple[int, Reading]]) -> list[Reading]:
     for index, reading in found:
         if merged:
             last_index, last = merged[-1]
-            if last_index == index - 1 and (last.driver, _outcome(last.plan)) == (reading.driver, _outcome(reading.plan)):
+            if last_index == index - 1 and (last.driver, _outcome(last.plan)) == (
+                reading.driver,
+                _outcome(reading.plan),
+            ):
                 first = last.releases.split("-")[0]
                 merged[-1] = (index, last._replace(releases=f"{first}-{reading.releases.split('-')[-1]}"))
                 continue
@@ -227,14 +244,23 @@ def _explain_ppo(log: StartupLog) -> Report:
         return Report(log, None, tuple(problems), ())
     if log.num_epochs == sys.maxsize:
         if log.num_examples != log.total_batch * log.total_steps:
-            problems.append(f"with max_steps the PPO trainer logs Num examples = total batch x max_steps = {log.total_batch * log.total_steps:,}")
-        return Report(log, None, tuple(problems), () if problems else (Reading("PPO", True, f"max_steps = {log.total_steps:,}", None),))
+            problems.append(
+                f"with max_steps the PPO trainer logs Num examples = total batch x max_steps = {log.total_batch * log.total_steps:,}"
+            )
+        return Report(
+            log,
+            None,
+            tuple(problems),
+            () if problems else (Reading("PPO", True, f"max_steps = {log.total_steps:,}", None),),
+        )
     batches = log.num_examples // log.total_batch
     expected = math.ceil(log.num_epochs * batches)
     if expected == log.total_steps:
         readings = (Reading("PPO", True, f"num_train_epochs = {log.num_epochs:,}", None),)
     elif (log.num_epochs - 1) * batches < log.total_steps <= log.num_epochs * batches:
-        readings = (Reading("PPO", True, f"a fractional num_train_epochs of about {log.total_steps / batches:.4g}", None),)
+        readings = (
+            Reading("PPO", True, f"a fractional num_train_epochs of about {log.total_steps / batches:.4g}", None),
+        )
     else:
         problems.append(
             f"{log.num_examples:,} prompts // {log.total_batch:,} per step = {batches:,} steps per epoch, "
@@ -279,7 +305,11 @@ def _describe(reading: Reading) -> str:
         f"per process, {plan.update_steps_per_epoch:,} update steps per epoch as the Trainer counts them"
     )
     if plan.optimizer_updates != plan.total_steps or plan.stops_mid_epoch:
-        per_epoch = f" ({plan.updates_per_epoch_in_loop} per epoch)" if plan.transformers_family in ("per-epoch", "consistent") else ""
+        per_epoch = (
+            f" ({plan.updates_per_epoch_in_loop} per epoch)"
+            if plan.transformers_family in ("per-epoch", "consistent")
+            else ""
+        )
         text += (
             f"; the run really makes {plan.optimizer_updates:,} optimizer updates{per_epoch} "
             f"and stops at epoch {plan.epochs_trained:g} of {plan.num_train_epochs:g}"
@@ -307,5 +337,3 @@ def report_to_dict(report: Report) -> dict:
             for r in report.readings
         ],
     }
-
-

@@ -146,14 +146,18 @@ def plan_steps(inputs: StepInputs, transformers: tuple) -> StepPlan:
 
     if inputs.num_examples is None:  # IterableDataset: only max_steps can drive the run
         if max_steps_arg <= 0:
-            raise StepError(f"args.max_steps must be set to a positive value if dataloader does not have a length, was {max_steps_arg}")
+            raise StepError(
+                f"args.max_steps must be set to a positive value if dataloader does not have a length, was {max_steps_arg}"
+            )
         total = max_steps_arg
         run = _Run(total, float("nan"), (), None)  # epochs of a stream are not known in advance
         return _finish(inputs, rules, total_batch, None, total, total, sys.maxsize, run, total * total_batch)
 
     length = _dataloader_length(inputs.num_examples, b, world, inputs.drop_last)
     if length == 0 and epoch_based and rules.empty_loader_raises:
-        raise StepError(f"args.max_steps must be set to a positive value if dataloader does not have a length, was {max_steps_arg}")
+        raise StepError(
+            f"args.max_steps must be set to a positive value if dataloader does not have a length, was {max_steps_arg}"
+        )
     if rules.ceil_updates:
         upe = max(length // ga + int(length % ga > 0), 1)
     else:
@@ -166,7 +170,9 @@ def plan_steps(inputs: StepInputs, transformers: tuple) -> StepPlan:
         epochs_printed = sys.maxsize
         printed_examples = total_batch * max_steps_arg
     else:
-        epochs_printed = (total // upe + int(total % upe > 0)) if max_steps_arg > 0 else math.ceil(inputs.num_train_epochs)
+        epochs_printed = (
+            (total // upe + int(total % upe > 0)) if max_steps_arg > 0 else math.ceil(inputs.num_train_epochs)
+        )
         printed_examples = inputs.num_examples
     run = _simulate(inputs, rules, length, total, epochs_printed)
     return _finish(inputs, rules, total_batch, length, upe, total, epochs_printed, run, printed_examples)

@@ -38,7 +38,9 @@ def files(tmp_path, monkeypatch):
 
 
 def lint(capsys, *argv):
-    code = main(["--isolated", "--no-datasets", "--llamafactory-version", "0.9.5", "--transformers-version", "4.57.1", *argv])
+    code = main(
+        ["--isolated", "--no-datasets", "--llamafactory-version", "0.9.5", "--transformers-version", "4.57.1", *argv]
+    )
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 

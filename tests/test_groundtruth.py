@@ -49,7 +49,13 @@ def run_real(env_name: str, cases: list[dict], tmp: Path, processes: int = 1) ->
     cases_file.write_text(json.dumps(cases))
     launcher = [str(python)]
     if processes > 1:  # torchrun on CPU: one gloo process per "GPU"
-        launcher = [str(python.parent / "torchrun"), "--nproc_per_node", str(processes), "--master_port", str(free_port())]
+        launcher = [
+            str(python.parent / "torchrun"),
+            "--nproc_per_node",
+            str(processes),
+            "--master_port",
+            str(free_port()),
+        ]
     subprocess.run(
         [*launcher, str(HERE / "runner.py"), str(cases_file), str(results_file)],
         check=True, env=gt_envs.gt_environ(env_name, gt_envs.default_root()), capture_output=True, text=True,
@@ -122,7 +128,13 @@ def test_ppo_plans(env_name, tmp_path):
 
 
 def compare_plans(
-    env_name: str, cases: list[dict], tmp_path: Path, label: str, processes: int = 1, keys=tuple(PLAN_KEYS), need_compared=True
+    env_name: str,
+    cases: list[dict],
+    tmp_path: Path,
+    label: str,
+    processes: int = 1,
+    keys=tuple(PLAN_KEYS),
+    need_compared=True,
 ) -> None:
     real = run_real(env_name, cases, tmp_path, processes)
     versions = {"llamafactory": real["llamafactory"], "transformers": real["transformers"]}
@@ -137,7 +149,11 @@ def compare_plans(
         compared += 1
         plan = result.plan.to_dict()
         assert result.plan.exact, case["id"]
-        diff = {k: (truth[k], plan.get(PLAN_KEYS[k])) for k in keys if truth.get(k) is not None and truth[k] != plan.get(PLAN_KEYS[k])}
+        diff = {
+            k: (truth[k], plan.get(PLAN_KEYS[k]))
+            for k in keys
+            if truth.get(k) is not None and truth[k] != plan.get(PLAN_KEYS[k])
+        }
         if diff:
             mismatches.append({"case": case["id"], "differs (trainer, lf-lint)": diff, "config": case["config"]})
         if not explains(truth["startup_log"], versions["transformers"], "dataloader_drop_last" in case["config"]):
@@ -184,7 +200,9 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
         args = dict(case["args"], per_device_train_batch_size=2, cutoff_len=32)
         if case.get("activation"):
             args["per_device_train_batch_size"], args["cutoff_len"] = case["activation"]
-        ctx = Context(load("cfg.yaml", target, text=yaml.safe_dump(args)), target, "train", "train", tmp_path, gt_launch())
+        ctx = Context(
+            load("cfg.yaml", target, text=yaml.safe_dump(args)), target, "train", "train", tmp_path, gt_launch()
+        )
         shape = shape_from_config(dict(case["model_config"], vocab_size=real["vocab"]))
         model = ModelInfo(case["id"], shape, count_params(shape), "config.json", "high")
         inputs = build_inputs(ctx.args, model, target, 1, None)
@@ -241,5 +259,7 @@ def test_accept_reject_matches_llamafactory(env_name, tmp_path):
         if rejected != bool(errors):
             mismatches.append({"case": case["id"], "llamafactory": truth["error"], "lf_lint": errors})
     matched = len(cases) - len(mismatches)
-    MATCH_RATES.append(f"{env_name}: accept/reject agreement {matched}/{len(cases)} ({100 * matched / len(cases):.1f}%)")
+    MATCH_RATES.append(
+        f"{env_name}: accept/reject agreement {matched}/{len(cases)} ({100 * matched / len(cases):.1f}%)"
+    )
     assert not mismatches, json.dumps(mismatches, indent=1)

@@ -62,7 +62,11 @@ def test_exact_counts(hub_id, exact):
 
 def test_gemma2_non_embedding_counts_match_the_report():
     # Gemma 2 technical report, Table 1 (non-embedding parameters)
-    for hub_id, non_embedding in [("google/gemma-2-2b", 2_024_517_888), ("google/gemma-2-9b", 8_324_201_984), ("google/gemma-2-27b", 26_047_480_320)]:
+    for hub_id, non_embedding in [
+        ("google/gemma-2-2b", 2_024_517_888),
+        ("google/gemma-2-9b", 8_324_201_984),
+        ("google/gemma-2-27b", 26_047_480_320),
+    ]:
         info = find_model(hub_id, NOWHERE)
         assert info.params - info.shape.vocab * info.shape.hidden == non_embedding, hub_id
 
@@ -147,7 +151,10 @@ def test_estimates_move_the_right_way():
     zero3 = {"deepspeed": {"zero_optimization": {"stage": 3}}}
     import yaml
 
-    assert peak("finetuning_type: full\n" + yaml.safe_dump(zero3), num_gpus=8) < peak("finetuning_type: full", num_gpus=8) / 4
+    assert (
+        peak("finetuning_type: full\n" + yaml.safe_dump(zero3), num_gpus=8)
+        < peak("finetuning_type: full", num_gpus=8) / 4
+    )
     assert peak("stage: dpo\nfinetuning_type: full\ndataset: d") > peak("stage: sft\nfinetuning_type: full")
 
 
@@ -203,7 +210,23 @@ def test_cli_gpu_errors_and_suggest(tmp_path, monkeypatch, capsys):
     rows = [line.split() for line in out.splitlines() if re.match(r"\s+\d+\s+\d+\s", line)]
     assert {(int(r[0]), int(r[1])) for r in rows} == {(1, 16), (2, 8), (4, 4), (8, 2), (16, 1)}
     assert "<- current" in out
-    assert main(["suggest", "cfg.yaml", "--gpu", "H100", "--target-batch", "32", "--format", "json", "--num-examples", "5000"]) == 0
+    assert (
+        main(
+            [
+                "suggest",
+                "cfg.yaml",
+                "--gpu",
+                "H100",
+                "--target-batch",
+                "32",
+                "--format",
+                "json",
+                "--num-examples",
+                "5000",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["target_batch"] == 32 and all(c["batch"] * c["accumulation"] == 32 for c in data["choices"])
     assert data["choices"][0]["fits"] and all(c["total_steps"] for c in data["choices"])

@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from lf_lint.steps import StepError, StepInputs, plan_steps
 
-V445, V446, V447, V451, V452, V457, V5 = (4, 45, 2), (4, 46, 3), (4, 47, 1), (4, 51, 3), (4, 52, 4), (4, 57, 1), (5, 6, 0)
+V445, V446, V447, V451, V452, V457, V5 = (
+    (4, 45, 2),
+    (4, 46, 3),
+    (4, 47, 1),
+    (4, 51, 3),
+    (4, 52, 4),
+    (4, 57, 1),
+    (5, 6, 0),
+)
 
 
 def plan(version, n, b, ga, **kw):
@@ -85,7 +93,7 @@ def test_max_steps_epochs_printed():
 
 def test_empty_dataloader():
     assert plan(V445, 5, 10, 1, num_train_epochs=2, drop_last=True).total_steps == 2
-    with pytest.raises(StepError, match="args.max_steps must be set to a positive value"):
+    with pytest.raises(StepError, match=r"args\.max_steps must be set to a positive value"):
         plan(V457, 5, 10, 1, num_train_epochs=2, drop_last=True)
     old = plan(V445, 5, 10, 1, max_steps=4, drop_last=True)
     assert (old.total_steps, old.epochs_printed, old.num_examples, old.optimizer_updates) == (4, 4, 5, 0)
@@ -120,9 +128,7 @@ def test_ratio_intervals_and_checkpoints():
     assert p.eval_steps_at == (6, 12, 18, 24, 30)
 
 
-@pytest.mark.parametrize(
-    "version, saves", [(V445, (10, 20, 25)), (V447, (10, 20, 25)), (V457, (10, 20, 25))]
-)
+@pytest.mark.parametrize("version, saves", [(V445, (10, 20, 25)), (V447, (10, 20, 25)), (V457, (10, 20, 25))])
 def test_save_steps_with_final_save(version, saves):
     assert plan(version, 100, 10, 1, max_steps=25, save_steps=10).checkpoint_steps == saves
 

@@ -96,7 +96,15 @@ def store(digest: str, scan: Scan) -> None:
         pass  # a read-only home is no reason to fail a lint
 
 
-def cached_scan(files: DataFiles, attr: DatasetAttr, processor: str, llamafactory: str, scanner, use_cache: bool = True, measure: bool = False) -> Scan:
+def cached_scan(
+    files: DataFiles,
+    attr: DatasetAttr,
+    processor: str,
+    llamafactory: str,
+    scanner,
+    use_cache: bool = True,
+    measure: bool = False,
+) -> Scan:
     digest = key(files, attr, processor, llamafactory, measure) if use_cache else None
     if digest is not None:
         hit = load(digest)

@@ -83,7 +83,9 @@ def _unify(a, b):
 def describe(kind) -> str:
     if isinstance(kind, tuple):
         return "a list" if kind[0] == "list" else "an object"
-    return {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean", NULL: "null"}.get(kind, kind)
+    return {"str": "a string", "int": "an integer", "float": "a number", "bool": "a boolean", NULL: "null"}.get(
+        kind, kind
+    )
 
 
 def has_field(kind, name: str) -> bool:

@@ -52,12 +52,19 @@ def drop_reason(kind: str, shape: Shape) -> str:
 def _kind_name(value: object) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def alpaca_shaper(attr: DatasetAttr):
     history, kto_tag = attr.column("history"), attr.column("kto_tag")
-    chosen, rejected, response, ranking = attr.column("chosen"), attr.column("rejected"), attr.column("response"), attr.ranking
+    chosen, rejected, response, ranking = (
+        attr.column("chosen"),
+        attr.column("rejected"),
+        attr.column("response"),
+        attr.ranking,
+    )
     single = Shape(1, 1, "has a single response" if ranking else None)
 
     def shape(row: dict) -> Shape:
@@ -65,7 +72,9 @@ def alpaca_shaper(attr: DatasetAttr):
         if history and isinstance(row.get(history), list):
             for pair in row[history]:
                 if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                    raise Crash(f"`{history}` must hold [question, answer] pairs, got {pair!r} (ValueError while unpacking)")
+                    raise Crash(
+                        f"`{history}` must hold [question, answer] pairs, got {pair!r} (ValueError while unpacking)"
+                    )
             prompt += 2 * len(row[history])
         if kto_tag and isinstance(row.get(kto_tag), bool):
             return Shape(prompt, 2, "has a KTO tag")
@@ -75,7 +84,11 @@ def alpaca_shaper(attr: DatasetAttr):
         if type(value) is str:
             return single if prompt == 1 else Shape(prompt, 1, single.note)
         if ranking:
-            shown = ", ".join(f"`{c}` is {_kind_name(row.get(c))}" for c in (chosen, rejected) if c and not isinstance(row.get(c), str))
+            shown = ", ".join(
+                f"`{c}` is {_kind_name(row.get(c))}"
+                for c in (chosen, rejected)
+                if c and not isinstance(row.get(c), str)
+            )
             return Shape(prompt, 0, f"chosen/rejected are not both strings ({shown or 'columns not configured'})")
         if not response:
             return Shape(prompt, 0, "no response column is configured")
@@ -111,7 +124,9 @@ def sharegpt_shape(row: dict, attr: DatasetAttr) -> Shape:
     column = attr.column("messages")
     messages = row.get(column) if column else None
     if not isinstance(messages, list):
-        raise Crash(f"`{column}` is {_kind_name(messages)}, not a list of messages (TypeError in the ShareGPT converter)")
+        raise Crash(
+            f"`{column}` is {_kind_name(messages)}, not a list of messages (TypeError in the ShareGPT converter)"
+        )
     messages, _ = _message_roles(messages, attr)
     role_tag = attr.tag("role_tag")
     odd = (attr.tag("user_tag"), attr.tag("observation_tag"))
@@ -127,7 +142,9 @@ def sharegpt_shape(row: dict, attr: DatasetAttr) -> Shape:
         count += 1
     if broken is None and ((not attr.ranking and count % 2 != 0) or (attr.ranking and count % 2 == 0)):
         parity = "an odd" if count % 2 else "an even"
-        broken = f"{parity} number of messages ({count})" + ("" if attr.ranking else "; a conversation must end with the assistant")
+        broken = f"{parity} number of messages ({count})" + (
+            "" if attr.ranking else "; a conversation must end with the assistant"
+        )
     if broken is not None:
         return Shape(0, 0, broken)
     return _pairwise_or_single(row, attr, count)
@@ -180,7 +197,11 @@ def openai_shape(row: dict, attr: DatasetAttr) -> Shape:
     return _pairwise_or_single(row, attr, count)
 
 
-SHAPERS = {"alpaca": alpaca_shaper, "sharegpt": sharegpt_shaper, "openai": openai_shaper}  # formatting -> shaper factory
+SHAPERS = {
+    "alpaca": alpaca_shaper,
+    "sharegpt": sharegpt_shaper,
+    "openai": openai_shaper,
+}  # formatting -> shaper factory
 
 
 def _utf8(value: object) -> int:
@@ -203,7 +224,9 @@ def text_sizes(row: dict, attr: DatasetAttr) -> tuple[int, int]:
     messages = row.get(attr.column("messages")) if attr.column("messages") else None
     content = attr.tag("content_tag")
     texts = [m.get(content) for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
-    return (_utf8(texts[0]) if texts else 0), sum(map(_utf8, texts)) + _utf8(row.get(attr.column("system")) if attr.column("system") else None)
+    return (_utf8(texts[0]) if texts else 0), sum(map(_utf8, texts)) + _utf8(
+        row.get(attr.column("system")) if attr.column("system") else None
+    )
 
 
 def required_columns(attr: DatasetAttr, kind: str) -> list[str]:

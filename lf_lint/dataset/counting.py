@@ -17,13 +17,20 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import selection
+from .cache import cached_scan
 from .files import DataFiles, locate
 from .registry import DatasetAttr, Registry, dataset_dir_path, read_registry, resolve
-from .cache import cached_scan
 from .scan import KEPT, Scan, scan
 
 # config stage -> (get_dataset stage, ranking data required)
-STAGE = {"pt": ("pt", False), "sft": ("sft", False), "rm": ("rm", True), "dpo": ("rm", True), "kto": ("kto", False), "ppo": ("ppo", False)}
+STAGE = {
+    "pt": ("pt", False),
+    "sft": ("sft", False),
+    "rm": ("rm", True),
+    "dpo": ("rm", True),
+    "kto": ("kto", False),
+    "ppo": ("ppo", False),
+}
 PROCESSOR = {"pt": "pt", "sft": "sft", "rm": "rm", "kto": "kto", "ppo": "unsupervised"}
 SPLIT_BEFORE_PREPROCESSING = ("0.9.4", "0.9.5")
 FORMATS = {"0.9.2": ("alpaca", "sharegpt"), "0.9.3": ("alpaca", "sharegpt")}  # 0.9.4+: also "openai"
@@ -99,7 +106,11 @@ class _Builder:
         out = []
         for resolved in resolve(names, registry, formats=formats):
             if resolved.attr is None:
-                rule = "unregistered" if resolved.problem and resolved.problem.startswith("Undefined dataset") else "registry"
+                rule = (
+                    "unregistered"
+                    if resolved.problem and resolved.problem.startswith("Undefined dataset")
+                    else "registry"
+                )
                 if resolved.problem != registry.problem:  # an unreadable registry is reported once, not per name
                     self.problems.append(Problem(rule, resolved.problem or "cannot resolve", resolved.name))
                 out.append(Source(resolved.name, role, None, None, None, None, None, resolved.problem or ""))
@@ -121,9 +132,20 @@ class _Builder:
         if attr.name in self.given_rows:
             return self._given(attr, role, int(self.given_rows[attr.name]))
         if attr.load_from != "file":
-            return Source(attr.name, role, attr, None, None, None, None, f"{attr.load_from.replace('_', ' ')} dataset {attr.dataset_name}: not counted offline")
+            return Source(
+                attr.name,
+                role,
+                attr,
+                None,
+                None,
+                None,
+                None,
+                f"{attr.load_from.replace('_', ' ')} dataset {attr.dataset_name}: not counted offline",
+            )
         if attr.split != "train":
-            self.problems.append(Problem("data-file", f'Unknown split "{attr.split}". Should be one of [\'train\'].', attr.name))
+            self.problems.append(
+                Problem("data-file", f"Unknown split \"{attr.split}\". Should be one of ['train'].", attr.name)
+            )
             return Source(attr.name, role, attr, None, None, None, None, "unknown split")
         files = locate(dataset_dir_path(str(self.args.dataset_dir or "data"), self.workdir), attr.dataset_name)
         if files.problem:
@@ -134,7 +156,13 @@ class _Builder:
             self.problems.append(Problem("data-content", result.problem, attr.name, result.problem_location))
             return Source(attr.name, role, attr, files, result, None, None, result.problem)
         if result.rows == 0:
-            self.problems.append(Problem("data-content", 'the dataset has no rows: datasets stops with `Instruction "train" corresponds to no data!`', attr.name))
+            self.problems.append(
+                Problem(
+                    "data-content",
+                    'the dataset has no rows: datasets stops with `Instruction "train" corresponds to no data!`',
+                    attr.name,
+                )
+            )
             return Source(attr.name, role, attr, files, result, 0, None, "no rows")
         np = selection.numpy()
         indexes = np.arange(result.rows)
@@ -178,7 +206,11 @@ def _crashes(sources: list[Source], problems: list[Problem]) -> None:
         selected = set(int(i) for i in source.selected)
         for row, (location, message) in sorted(source.scan.crashes.items()):
             if row in selected:
-                problems.append(Problem("data-content", f"LLaMA-Factory stops converting this row: {message}", source.name, location))
+                problems.append(
+                    Problem(
+                        "data-content", f"LLaMA-Factory stops converting this row: {message}", source.name, location
+                    )
+                )
                 break
 
 
@@ -194,7 +226,9 @@ def _drop_summaries(sources: list[Source]) -> list[DropSummary]:
             count = int(np.count_nonzero(codes == 1 + min(index, 253)))
             if not count:
                 continue
-            locations = tuple(loc for row, loc in source.scan.samples.get(index, ()) if selected is None or row in selected)[:3]
+            locations = tuple(
+                loc for row, loc in source.scan.samples.get(index, ()) if selected is None or row in selected
+            )[:3]
             out.append(DropSummary(source.name, reason, count, locations))
     return out
 
@@ -224,7 +258,9 @@ def _merge(args, sources: list[Source], seed: int, problems: list[Problem]):
     return None
 
 
-def count_examples(args, target, workdir: Path, stage: str, given_rows: dict | None = None, use_cache: bool = True) -> Counts:
+def count_examples(
+    args, target, workdir: Path, stage: str, given_rows: dict | None = None, use_cache: bool = True
+) -> Counts:
     """Everything ``get_dataset`` decides about the number of examples, without loading a model.
 
     ``given_rows`` gives the row count of datasets lf-lint cannot read (hub datasets not cached):
@@ -285,7 +321,11 @@ def count_examples(args, target, workdir: Path, stage: str, given_rows: dict | N
     if eval_names:
         num_eval = _eval_count(args, builder, evals, seed, problems)
     basis = _basis(train, merged, val_size)
-    empty = "Cannot find sufficient samples, consider increasing dataset size." if builder.processor == "pt" else "Cannot find valid samples, check `data/README.md` for the data format."
+    empty = (
+        "Cannot find sufficient samples, consider increasing dataset size."
+        if builder.processor == "pt"
+        else "Cannot find valid samples, check `data/README.md` for the data format."
+    )
     if num == 0:
         problems.append(Problem("no-valid-examples", f"{empty} Every training example is dropped."))
     elif num_eval == 0:
@@ -300,7 +340,9 @@ def effective_cutoff(args, target) -> int:
     return cutoff - 1 if explicit and target.llamafactory != "0.9.2" else cutoff
 
 
-def _packed(args, target, builder: _Builder, train: list[Source], merged, valid, val_size: float, seed: int, problems, result):
+def _packed(
+    args, target, builder: _Builder, train: list[Source], merged, valid, val_size: float, seed: int, problems, result
+):
     """Pre-training blocks or packed SFT sequences, estimated from text sizes (no tokenizer)."""
     from array import array
 
@@ -310,7 +352,11 @@ def _packed(args, target, builder: _Builder, train: list[Source], merged, valid,
     first = np.zeros(len(merged.source), dtype=np.int64)
     total = np.zeros(len(merged.source), dtype=np.int64)
     for i, s in enumerate(train):
-        sizes = np.frombuffer(array("I", s.scan.sizes).tobytes(), dtype=np.uint32).reshape(-1, 2) if s.scan.sizes else np.zeros((s.rows, 2), np.uint32)
+        sizes = (
+            np.frombuffer(array("I", s.scan.sizes).tobytes(), dtype=np.uint32).reshape(-1, 2)
+            if s.scan.sizes
+            else np.zeros((s.rows, 2), np.uint32)
+        )
         picked = sizes[s.selected]
         mask = merged.source == i
         first[mask] = picked[merged.row[mask], 0]
@@ -332,7 +378,7 @@ def _packed(args, target, builder: _Builder, train: list[Source], merged, valid,
     num_eval = None
     if val_size > 1e-6 and target.llamafactory in SPLIT_BEFORE_PREPROCESSING:
         try:
-            n_train, n_test = selection.split_sizes(len(order), val_size)
+            _, n_test = selection.split_sizes(len(order), val_size)
         except selection.SplitError as exc:
             problems.append(Problem("val-size", f"datasets stops with: {exc}"))
             return result(None, None, len(order), False, str(exc))
@@ -381,7 +427,7 @@ def _eval_count(args, builder: _Builder, evals: list[Source], seed: int, problem
         return None
     np = selection.numpy()
     if args.eval_on_each_dataset:
-        return int(sum(int(((_keep_array(s) == KEPT)).sum()) for s in evals))
+        return int(sum(int((_keep_array(s) == KEPT).sum()) for s in evals))
     merged = _merge(args, evals, seed, problems)
     if merged is None:
         return None
@@ -401,4 +447,3 @@ def _basis(train: list[Source], merged, val_size: float) -> str:
     if val_size > 1e-6:
         text += f"; val_size {val_size} split off"
     return text
-

@@ -36,7 +36,9 @@ def locate(dataset_dir: Path, file_name: str) -> DataFiles:
         except OSError as exc:
             return DataFiles((), None, f"cannot list {local}: {exc.strerror}")
         if not paths:
-            return DataFiles((), None, f"the folder {local} is empty (LLaMA-Factory stops with IndexError: list index out of range)")
+            return DataFiles(
+                (), None, f"the folder {local} is empty (LLaMA-Factory stops with IndexError: list index out of range)"
+            )
     elif local.is_file():
         paths = (local,)
     else:
@@ -46,7 +48,9 @@ def locate(dataset_dir: Path, file_name: str) -> DataFiles:
         return DataFiles(paths, None, "Allowed file types: {}.".format(",".join(FILEEXT2TYPE)))
     odd = [p for p in paths if FILEEXT2TYPE.get(p.suffix[1:]) != builder]
     if odd:
-        return DataFiles(paths, builder, f"File types should be identical. ({odd[0].name} is not {builder} like {paths[0].name})")
+        return DataFiles(
+            paths, builder, f"File types should be identical. ({odd[0].name} is not {builder} like {paths[0].name})"
+        )
     return DataFiles(paths, builder)
 
 
@@ -72,7 +76,9 @@ class Row(NamedTuple):
 
 
 def iter_rows(files: DataFiles) -> Iterator[Row]:
-    reader = {"json": _json_rows, "csv": _csv_rows, "parquet": _parquet_rows, "arrow": _arrow_rows, "text": _text_rows}[files.builder]
+    reader = {"json": _json_rows, "csv": _csv_rows, "parquet": _parquet_rows, "arrow": _arrow_rows, "text": _text_rows}[
+        files.builder
+    ]
     for path in files.paths:
         yield from reader(path)
 
@@ -104,7 +110,9 @@ def _json_array_rows(path: Path) -> Iterator[Row]:
     except json.JSONDecodeError as exc:
         raise ReadError(f"not valid JSON: {exc.msg}", f"{path}:{exc.lineno}:{exc.colno}") from None
     if not data:
-        raise ReadError('the JSON array is empty: datasets stops with `Instruction "train" corresponds to no data!`', str(path))
+        raise ReadError(
+            'the JSON array is empty: datasets stops with `Instruction "train" corresponds to no data!`', str(path)
+        )
     for index, item in enumerate(data):
         if not isinstance(item, dict):
             item = {"text": item}  # pandas names the single column 0, datasets renames it "text"
@@ -133,7 +141,9 @@ def _json_lines_rows(path: Path) -> Iterator[Row]:
                 if end < len(line) and line[end:].strip():
                     raise ReadError("more than one JSON value on this line", f"{path}:{number}")
                 if type(item) is not dict:
-                    raise ReadError(f"a JSON lines row must be an object, not {type(item).__name__}", f"{path}:{number}")
+                    raise ReadError(
+                        f"a JSON lines row must be an object, not {type(item).__name__}", f"{path}:{number}"
+                    )
                 yield Row(path, number, True, item)
     except UnicodeDecodeError as exc:
         raise ReadError(f"not UTF-8 text ({exc.reason})", f"{path}:{number + 1}") from None
@@ -167,7 +177,7 @@ def _parquet_rows(path: Path) -> Iterator[Row]:
 
     try:
         parquet = pq.ParquetFile(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for corrupt files
+    except Exception as exc:
         raise ReadError(f"cannot be read as parquet ({exc})", str(path)) from None
     index = 0
     for batch in parquet.iter_batches():
@@ -181,7 +191,7 @@ def _arrow_rows(path: Path) -> Iterator[Row]:
 
     try:
         reader = pa.ipc.open_stream(pa.memory_map(str(path)))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ReadError(f"cannot be read as an Arrow stream ({exc})", str(path)) from None
     index = 0
     for batch in reader:
@@ -207,5 +217,5 @@ def metadata_row_count(files: DataFiles) -> int | None:
 
     try:
         return sum(pq.ParquetFile(p).metadata.num_rows for p in files.paths)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None

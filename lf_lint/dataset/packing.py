@@ -55,7 +55,10 @@ def pretrain_blocks(tokens: Sequence[int], block_size: int, batch_size: int | No
 
 
 def packed_sequences(lengths: Sequence[int], capacity: int, batch_size: int | None, num_proc: int | None) -> int:
-    return sum(greedy_knapsack_count([n for n in batch if n <= capacity], capacity) for batch in map_batches(lengths, batch_size, num_proc))
+    return sum(
+        greedy_knapsack_count([n for n in batch if n <= capacity], capacity)
+        for batch in map_batches(lengths, batch_size, num_proc)
+    )
 
 
 def estimated_tokens(size_bytes: int, messages: int = 0) -> int:

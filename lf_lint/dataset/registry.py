@@ -13,7 +13,21 @@ from pathlib import Path
 from typing import NamedTuple
 
 DATA_CONFIG = "dataset_info.json"
-COLUMN_NAMES = ("prompt", "query", "response", "history", "messages", "system", "tools", "images", "videos", "audios", "chosen", "rejected", "kto_tag")
+COLUMN_NAMES = (
+    "prompt",
+    "query",
+    "response",
+    "history",
+    "messages",
+    "system",
+    "tools",
+    "images",
+    "videos",
+    "audios",
+    "chosen",
+    "rejected",
+    "kto_tag",
+)
 TAG_NAMES = ("role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
 DEFAULT_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "messages": "conversations"}
 DEFAULT_TAGS = {
@@ -75,13 +89,17 @@ def read_registry(dataset_dir: object, workdir: Path) -> Registry:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return Registry(path, None, "local", f"Cannot open {path} due to [Errno 2] No such file or directory: '{path}'.")
+        return Registry(
+            path, None, "local", f"Cannot open {path} due to [Errno 2] No such file or directory: '{path}'."
+        )
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return Registry(path, None, "local", f"Cannot open {path} due to {exc}.")
     try:
         entries = json.loads(text)
     except json.JSONDecodeError as exc:
-        return Registry(path, None, "local", f"{path} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})")
+        return Registry(
+            path, None, "local", f"{path} is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
+        )
     if not isinstance(entries, dict):
         return Registry(path, None, "local", f"{path} must hold a JSON object of dataset entries")
     return Registry(path, entries, "local")
@@ -146,7 +164,10 @@ def attr_from_entry(name: str, entry: dict, *, formats: tuple[str, ...]) -> Reso
 def resolve(names: list, registry: Registry, *, formats: tuple[str, ...]) -> list[Resolved]:
     if registry.mode == "online":
         hub = "ms_hub" if _env("USE_MODELSCOPE_HUB") else "om_hub" if _env("USE_OPENMIND_HUB") else "hf_hub"
-        return [Resolved(str(n), DatasetAttr(str(n), hub, str(n), columns=dict(DEFAULT_COLUMNS), tags=dict(DEFAULT_TAGS))) for n in names]
+        return [
+            Resolved(str(n), DatasetAttr(str(n), hub, str(n), columns=dict(DEFAULT_COLUMNS), tags=dict(DEFAULT_TAGS)))
+            for n in names
+        ]
     if registry.entries is None:
         return [Resolved(str(n), None, registry.problem) for n in names]
     out = []

@@ -58,7 +58,10 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure: bool = Fa
                 continue
             if processor == "pt" and shape.prompt == 0:
                 # PretrainDatasetProcessor reads _prompt[0]["content"]: an emptied (broken) row has none
-                crashes[index] = (row.location, f"the pre-training processor needs a prompt and this row has none ({shape.note}): IndexError: list index out of range")
+                crashes[index] = (
+                    row.location,
+                    f"the pre-training processor needs a prompt and this row has none ({shape.note}): IndexError: list index out of range",
+                )
                 codes.append(CRASHED)
                 continue
             if keeps(processor, shape):
@@ -87,12 +90,21 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure: bool = Fa
         return result
     missing = [c for c in required_columns(attr, processor) if c not in types]
     if missing:
-        hint = " (a `columns` block sets every column it does not list to None; list all of them)" if "columns" in attr.entry else ""
-        return result.failed(f"the converter reads column `{missing[0]}`, which no row has: LLaMA-Factory stops with KeyError: '{missing[0]}'{hint}", None)
+        hint = (
+            " (a `columns` block sets every column it does not list to None; list all of them)"
+            if "columns" in attr.entry
+            else ""
+        )
+        return result.failed(
+            f"the converter reads column `{missing[0]}`, which no row has: LLaMA-Factory stops with KeyError: '{missing[0]}'{hint}",
+            None,
+        )
     if attr.formatting != "alpaca":
         messages_kind = types.kinds.get(attr.column("messages"))
         for tag in ("role_tag", "content_tag"):
             name = attr.tag(tag)
             if name is None or not has_field(messages_kind, name):
-                return result.failed(f"no message has the key `{name}` ({tag}): LLaMA-Factory stops with KeyError: {name!r}", None)
+                return result.failed(
+                    f"no message has the key `{name}` ({tag}): LLaMA-Factory stops with KeyError: {name!r}", None
+                )
     return result

@@ -52,7 +52,11 @@ class Merged(NamedTuple):
 
 def concatenate(lengths: list[int]) -> Merged:
     np = numpy()
-    source = np.concatenate([np.full(n, i, dtype=np.int64) for i, n in enumerate(lengths)]) if lengths else np.zeros(0, np.int64)
+    source = (
+        np.concatenate([np.full(n, i, dtype=np.int64) for i, n in enumerate(lengths)])
+        if lengths
+        else np.zeros(0, np.int64)
+    )
     row = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths]) if lengths else np.zeros(0, np.int64)
     return Merged(source, row)
 
@@ -92,14 +96,18 @@ class SplitError(ValueError):
 def split_sizes(n: int, val_size: float) -> tuple[int, int]:
     """(n_train, n_test) as data_utils.py::split_dataset + ``Dataset.train_test_split`` compute them."""
     test_size = int(val_size) if val_size > 1 else val_size  # LF passes the YAML type through: 1 is an int, 1.0 a float
-    if (isinstance(test_size, int) and (test_size >= n or test_size <= 0)) or (isinstance(test_size, float) and (test_size <= 0 or test_size >= 1)):
+    if (isinstance(test_size, int) and (test_size >= n or test_size <= 0)) or (
+        isinstance(test_size, float) and (test_size <= 0 or test_size >= 1)
+    ):
         raise SplitError(
             f"test_size={test_size} should be either positive and smaller than the number of samples {n} or a float in the (0, 1) range"
         )
     n_test = math.ceil(test_size * n) if isinstance(test_size, float) else test_size
     n_train = n - n_test
     if n_train == 0:
-        raise SplitError(f"With n_samples={n}, test_size={test_size} and train_size=None, the resulting train set will be empty. Adjust any of the aforementioned parameters.")
+        raise SplitError(
+            f"With n_samples={n}, test_size={test_size} and train_size=None, the resulting train set will be empty. Adjust any of the aforementioned parameters."
+        )
     return n_train, n_test
 
 

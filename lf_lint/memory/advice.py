@@ -45,7 +45,9 @@ def with_batch(inputs: MemoryInputs, batch: int, old_batch: int) -> MemoryInputs
     scale = batch / old_batch
     logits = inputs.logits_sequences if inputs.logits_sequences is not None else inputs.sequences
     generation = inputs.generation_bytes * scale
-    return inputs._replace(sequences=round(inputs.sequences * scale), logits_sequences=round(logits * scale), generation_bytes=generation)
+    return inputs._replace(
+        sequences=round(inputs.sequences * scale), logits_sequences=round(logits * scale), generation_bytes=generation
+    )
 
 
 def largest_batch(inputs: MemoryInputs, batch: int, gpu: Gpu, share: float = UNDERUSE_TARGET, limit: int = 1024) -> int:
@@ -78,7 +80,9 @@ class TimeEstimate(NamedTuple):
     assumptions: str
 
 
-def flops_per_token(shape: Shape, params: int, method: str, checkpointing: bool, seq_len: int, trainable_share: float) -> float:
+def flops_per_token(
+    shape: Shape, params: int, method: str, checkpointing: bool, seq_len: int, trainable_share: float
+) -> float:
     """Training FLOPs per token: forward 2N (+ causal attention), backward 4N for full tuning but only the 2N of
     input gradients when the weights are frozen (LoRA, QLoRA), one more forward with recomputation."""
     matmul = active_params(shape) - shape.vocab * shape.hidden * (0 if shape.tied else 1) if shape else params
@@ -110,14 +114,23 @@ def duration(hours: float) -> str:
     return f"{minutes:.1f} min" if minutes < 10 else f"{minutes:.0f} min"
 
 
-def training_time(inputs: MemoryInputs, gpu: Gpu, samples: float, batch: int, trainable_share: float) -> TimeEstimate | None:
+def training_time(
+    inputs: MemoryInputs, gpu: Gpu, samples: float, batch: int, trainable_share: float
+) -> TimeEstimate | None:
     """Wall time for ``samples`` sequences of ``inputs.seq_len`` tokens on ``inputs.world_size`` GPUs."""
     if not gpu.tflops or samples <= 0:
         return None
     tokens = samples * inputs.seq_len
-    per_token = flops_per_token(inputs.shape, inputs.total_params, inputs.method, inputs.checkpointing, inputs.seq_len, trainable_share)
+    per_token = flops_per_token(
+        inputs.shape, inputs.total_params, inputs.method, inputs.checkpointing, inputs.seq_len, trainable_share
+    )
     flops = tokens * per_token
-    util = utilisation(batch * inputs.seq_len, inputs.method, bool(inputs.quantized_params), inputs.offload_optimizer or inputs.offload_params)
+    util = utilisation(
+        batch * inputs.seq_len,
+        inputs.method,
+        bool(inputs.quantized_params),
+        inputs.offload_optimizer or inputs.offload_params,
+    )
     seconds = flops / (max(1, inputs.world_size) * gpu.tflops * 1e12 * util)
     return TimeEstimate(
         hours=seconds / 3600,
@@ -136,7 +149,9 @@ class Remedy(NamedTuple):
     need_gib: float  # the estimate after it
 
 
-def remedies(inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, stage: str, liger_possible: bool) -> list[Remedy]:
+def remedies(
+    inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, stage: str, liger_possible: bool
+) -> list[Remedy]:
     """Changes that bring the estimate under the card's safe share, most effective first."""
     safe = gpu.memory_gib * (1 - margin(inputs))
     options: list[tuple[str, MemoryInputs]] = []
@@ -150,13 +165,20 @@ def remedies(inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, stag
     if batch > 1:
         options.append(("per_device_train_batch_size: 1", with_batch(inputs, 1, batch)))
     if not inputs.checkpointing:
-        options.append(("disable_gradient_checkpointing: false (recompute activations)", inputs._replace(checkpointing=True)))
+        options.append(
+            ("disable_gradient_checkpointing: false (recompute activations)", inputs._replace(checkpointing=True))
+        )
     if inputs.method == "full" and inputs.zero_stage == 0 and not inputs.fsdp:
         if inputs.trainable_bytes == 4.0:
             options.append(("pure_bf16: true (bf16 weights and optimizer states)", inputs._replace(trainable_bytes=2.0, grad_bytes=2.0,
                             optimizer_bytes=inputs.optimizer_bytes / 2, autocast_copy=0.0, optimizer_step_temp=inputs.optimizer_step_temp / 2)))  # fmt: skip
         if inputs.optimizer_bytes > 2.1:
-            options.append(("optim: adamw_8bit (needs bitsandbytes)", inputs._replace(optimizer_bytes=2 + 8 / 256, optimizer_step_temp=0.0)))
+            options.append(
+                (
+                    "optim: adamw_8bit (needs bitsandbytes)",
+                    inputs._replace(optimizer_bytes=2 + 8 / 256, optimizer_step_temp=0.0),
+                )
+            )
     if inputs.world_size > 1 and inputs.zero_stage < 3 and not inputs.fsdp:
         options.append(("deepspeed: examples/deepspeed/ds_z3_config.json (shard weights, gradients and optimizer)",
                         inputs._replace(zero_stage=3, trainable_bytes=2.0, grad_bytes=2.0, optimizer_bytes=16.0, autocast_copy=0.0,
@@ -165,8 +187,15 @@ def remedies(inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, stag
         from .llamafactory import NF4_DOUBLE_QUANT
 
         frozen = inputs.total_params - inputs.trainable_params
-        linear_share = 1 - inputs.shape.vocab * inputs.shape.hidden * (1 if inputs.shape.tied else 2) / max(1, inputs.total_params)
-        options.append(("quantization_bit: 4 (QLoRA)", inputs._replace(quantized_params=int(frozen * linear_share), quantized_bytes=NF4_DOUBLE_QUANT)))
+        linear_share = 1 - inputs.shape.vocab * inputs.shape.hidden * (1 if inputs.shape.tied else 2) / max(
+            1, inputs.total_params
+        )
+        options.append(
+            (
+                "quantization_bit: 4 (QLoRA)",
+                inputs._replace(quantized_params=int(frozen * linear_share), quantized_bytes=NF4_DOUBLE_QUANT),
+            )
+        )
     found = []
     for change, changed in options:
         need = estimate(changed).device / GIB

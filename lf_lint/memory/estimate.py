@@ -99,7 +99,10 @@ class MemoryEstimate(NamedTuple):
         return getattr(self, name) / GIB
 
     def breakdown(self) -> dict:
-        return {name: round(getattr(self, name) / GIB, 2) for name in ("weights", "gradients", "optimizer", "activations", "logits", "overhead")}
+        return {
+            name: round(getattr(self, name) / GIB, 2)
+            for name in ("weights", "gradients", "optimizer", "activations", "logits", "overhead")
+        }
 
 
 def layer_activation_bytes(shape: Shape, attention: str, grouped_kv: bool, seq_len: int) -> float:
@@ -156,7 +159,9 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
     optimizer = 0.0 if x.offload_optimizer else x.trainable_params * x.optimizer_bytes / optimizer_shard
     notes = list(x.notes)
     if x.offloadable_optimizer and optimizer:
-        notes.append(f"paged optimizer states ({optimizer / GIB:.1f} GiB) can move to host memory when the GPU fills up")
+        notes.append(
+            f"paged optimizer states ({optimizer / GIB:.1f} GiB) can move to host memory when the GPU fills up"
+        )
 
     tokens = x.sequences * x.seq_len
     per_layer = layer_activation_bytes(shape, x.attention, x.grouped_kv, x.seq_len) * (1 + x.lora_activation_share)

@@ -40,7 +40,9 @@ def _table() -> tuple[list[Gpu], dict[str, Gpu]]:
     gpus, by_key = [], {}
     for row in data["gpus"]:
         tflops = row["bf16_tflops"] or row["fp16_tflops"]
-        gpu = Gpu(row["name"], row["memory_gib"], row["bf16"], tflops, row["flash_attn2"], row["confidence"], row["note"])
+        gpu = Gpu(
+            row["name"], row["memory_gib"], row["bf16"], tflops, row["flash_attn2"], row["confidence"], row["note"]
+        )
         gpus.append(gpu)
         for alias in [row["name"], *row["aliases"]]:
             by_key.setdefault(_key(alias), gpu)
@@ -54,7 +56,7 @@ def all_gpus() -> list[Gpu]:
 
 def find_gpu(name: str) -> Gpu:
     """A GPU by any usual spelling: ``A100-40G``, ``a100 80gb``, ``H100``, ``RTX 4090``, ``v100-32g``, ``910B``."""
-    gpus, by_key = _table()
+    by_key = _table()[1]
     key = _key(name)
     for candidate in (key, key.replace("rtx", ""), key.replace("sxm", "").replace("pcie", "")):
         if candidate in by_key:

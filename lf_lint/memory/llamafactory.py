@@ -200,18 +200,30 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     prequantized = re.search(r"gptq|awq|int4|4bit|bnb-4bit", str(args.model_name_or_path or ""), re.IGNORECASE)
     if quant_bits is None and prequantized:
         quant_bits = 4  # a checkpoint stored in 4 bits (GPTQ/AWQ: about 4.25 bits with group scales)
-        notes.append(f"the checkpoint name says it is stored in 4 bits ({prequantized.group(0)}): counted at 4.25 bits per weight")
+        notes.append(
+            f"the checkpoint name says it is stored in 4 bits ({prequantized.group(0)}): counted at 4.25 bits per weight"
+        )
     if quant_bits in (4, 8):
         experts_are_linear = target.tf < (5, 0, 0)
-        per_layer = sum(m.d_in * m.d_out * m.per_layer for m in linears(shape, fused_experts=not experts_are_linear) if not m.expert or experts_are_linear)
+        per_layer = sum(
+            m.d_in * m.d_out * m.per_layer
+            for m in linears(shape, fused_experts=not experts_are_linear)
+            if not m.expert or experts_are_linear
+        )
         moe_layers = shape.layers - len(shape.moe.dense_layers) if shape.moe else 0
-        expert_part = sum(m.d_in * m.d_out * m.per_layer for m in linears(shape) if m.expert) if experts_are_linear and shape.moe else 0
+        expert_part = (
+            sum(m.d_in * m.d_out * m.per_layer for m in linears(shape) if m.expert)
+            if experts_are_linear and shape.moe
+            else 0
+        )
         quantized = (per_layer - expert_part) * shape.layers + expert_part * moe_layers
         quantized = min(quantized, total - trainable)
         quant_bytes = (NF4_DOUBLE_QUANT if args.double_quantization else NF4_PLAIN) if quant_bits == 4 else INT8
         if prequantized and not isinstance(args.quantization_bit, int):
             quant_bytes = (4 + 32 / 128) / 8
-        notes.append(f"{quant_bits}-bit base weights ({quant_bytes * 8:.2f} bits each); embeddings, norms and the output head stay 16-bit")
+        notes.append(
+            f"{quant_bits}-bit base weights ({quant_bytes * 8:.2f} bits each); embeddings, norms and the output head stay 16-bit"
+        )
 
     # the trainable parameters: dtype, gradients, optimizer
     deepspeed_engine = zero is not None
@@ -224,7 +236,9 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         upcast = not (pure or args.use_badam or (zero == 3 and quant_bits is None))
         trainable_bytes = 4.0 if (upcast or adapters_fp32) else 2.0
         if copies and not upcast:
-            notes.append("LoRA adapters stay fp32 (PEFT autocast_adapter_dtype); modules_to_save copies follow pure_bf16")
+            notes.append(
+                "LoRA adapters stay fp32 (PEFT autocast_adapter_dtype); modules_to_save copies follow pure_bf16"
+            )
         grad_bytes = trainable_bytes
         upcast_embedding = upcast and (method == "full" or "embed_tokens" in _names(args.freeze_extra_modules))
         optim = str(args.optim or "adamw_torch")
@@ -273,7 +287,11 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
 
     # a second model
     reference, reference_bytes = 0, 2.0
-    if stage in ("dpo", "kto") and (stage == "kto" or args.use_ref_model) and (method in ("full", "freeze") or args.ref_model):
+    if (
+        stage in ("dpo", "kto")
+        and (stage == "kto" or args.use_ref_model)
+        and (method in ("full", "freeze") or args.ref_model)
+    ):
         reference = total
         if args.ref_model and isinstance(args.ref_model_quantization_bit, int):
             reference_bytes = NF4_DOUBLE_QUANT if args.ref_model_quantization_bit == 4 else INT8

@@ -218,7 +218,11 @@ def shape_from_config(config: dict) -> Shape:
         qkv_bias=bias,
         qk_norm=model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2"),
         norm_bias=model_type in ("phi3small", "gpt_neox", "phi", "falcon", "stablelm"),
-        norms_per_layer=1 if model_type == "phi" else 4 if model_type in ("gemma2", "gemma3", "gemma3_text", "glm4") else 2,
+        norms_per_layer=1
+        if model_type == "phi"
+        else 4
+        if model_type in ("gemma2", "gemma3", "gemma3_text", "glm4")
+        else 2,
         gated=model_type not in ("phi", "gpt_neox", "falcon", "gpt2", "starcoder2"),
         moe=moe,
     )
@@ -278,7 +282,9 @@ def catalogue() -> dict[str, dict]:
 def hf_cache_config(model_id: str, env: dict | None = None) -> Path | None:
     """config.json of ``model_id`` in the local Hugging Face hub cache, if it was downloaded before."""
     env = os.environ if env is None else env
-    home = env.get("HF_HUB_CACHE") or os.path.join(env.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub")
+    home = env.get("HF_HUB_CACHE") or os.path.join(
+        env.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub"
+    )
     snapshots = Path(home) / ("models--" + model_id.replace("/", "--")) / "snapshots"
     try:
         candidates = sorted(snapshots.glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -291,7 +297,9 @@ _QUANT_SUFFIX = re.compile(r"[-_.](gptq|awq|gguf|int4|int8|bnb-4bit|4bit|8bit|fp
 _SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
 
 
-def find_model(name: str | None, workdir: Path, params: float | None = None, env: dict | None = None) -> ModelInfo | None:
+def find_model(
+    name: str | None, workdir: Path, params: float | None = None, env: dict | None = None
+) -> ModelInfo | None:
     """The shape of ``model_name_or_path`` as far as lf-lint can know it without a download."""
     if not name:
         return _given(params, "(no model_name_or_path)") if params else None
@@ -308,23 +316,38 @@ def find_model(name: str | None, workdir: Path, params: float | None = None, env
         except (OSError, ValueError, TypeError, KeyError):
             pass  # an unreadable config: fall back to the catalogue
     base = _QUANT_SUFFIX.sub("", name.lower().rstrip("/").split("/")[-1])  # a quantized upload of a catalogued model
-    entry = catalogue().get(name.lower()) or catalogue().get(name.lower().rstrip("/").split("/")[-1]) or catalogue().get(base)
+    entry = (
+        catalogue().get(name.lower())
+        or catalogue().get(name.lower().rstrip("/").split("/")[-1])
+        or catalogue().get(base)
+    )
     if entry is not None:
         shape = _catalogue_shape(entry)
         published = (entry.get("published_params") or {}).get("value")
-        return ModelInfo(name, shape, count_params(shape), f"built-in catalogue ({entry['family']}, {entry['key']})", entry["confidence"], published)
+        return ModelInfo(
+            name,
+            shape,
+            count_params(shape),
+            f"built-in catalogue ({entry['family']}, {entry['key']})",
+            entry["confidence"],
+            published,
+        )
     if params:
         return _given(params, name)
     match = _SIZE.search(name.split("/")[-1].replace("x", " x "))
     if match and not re.search(r"\d+\s*x\s*\d", name.lower()):
         value = float(match.group(1)) * (1e9 if match.group(2).lower() == "b" else 1e6)
         nearest = _nearest_shape(value)
-        return ModelInfo(name, nearest, int(value), f"the size in the name ({match.group(0)}); layer shape of a similar model", "low")
+        return ModelInfo(
+            name, nearest, int(value), f"the size in the name ({match.group(0)}); layer shape of a similar model", "low"
+        )
     return None
 
 
 def _given(params: float, name: str) -> ModelInfo:
-    return ModelInfo(name, _nearest_shape(params), int(params), f"--params {params / 1e9:g}B; layer shape of a similar model", "low")
+    return ModelInfo(
+        name, _nearest_shape(params), int(params), f"--params {params / 1e9:g}B; layer shape of a similar model", "low"
+    )
 
 
 def _nearest_shape(params: float) -> Shape:

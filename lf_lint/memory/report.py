@@ -24,7 +24,10 @@ class MemoryReport(NamedTuple):
 
     def to_dict(self) -> dict:
         """The ``memory`` object of the JSON output (README: "Machine-readable output")."""
-        data: dict = {"gpu": self.gpu.name if self.gpu else None, "capacity_gib": self.gpu.memory_gib if self.gpu else None}
+        data: dict = {
+            "gpu": self.gpu.name if self.gpu else None,
+            "capacity_gib": self.gpu.memory_gib if self.gpu else None,
+        }
         if self.estimate is None:
             data.update(peak_gib=None, fits=None, problem=self.problem)
             return data
@@ -56,7 +59,9 @@ class MemoryReport(NamedTuple):
 
 def memory_report(ctx, gpu: Gpu | None, params: float | None = None) -> MemoryReport:
     args = ctx.args
-    model = find_model(args.model_name_or_path if isinstance(args.model_name_or_path, str) else None, Path(ctx.workdir), params)
+    model = find_model(
+        args.model_name_or_path if isinstance(args.model_name_or_path, str) else None, Path(ctx.workdir), params
+    )
     if model is None:
         return MemoryReport(None, None, None, gpu, None, None, None,
                             f"no shape known for model {args.model_name_or_path!r}: point model_name_or_path at a local folder "

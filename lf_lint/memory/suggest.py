@@ -39,7 +39,9 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
     if report is None or report.estimate is None:
         return Suggestion(total, world, gpu.memory_gib, (), report.problem if report else "not a train config")
     if total % world:
-        return Suggestion(total, world, gpu.memory_gib, (), f"{total} examples per step cannot be split over {world} processes")
+        return Suggestion(
+            total, world, gpu.memory_gib, (), f"{total} examples per step cannot be split over {world} processes"
+        )
     per_process = total // world
     plan = ctx.plan if ctx.options.get("count_datasets", True) or ctx.options.get("num_examples") is not None else None
     safe = gpu.memory_gib * (1 - margin(report.inputs))
@@ -53,7 +55,17 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
         if steps is not None:
             timing = training_time(inputs, gpu, steps * total, micro, share)
             hours = timing.hours if timing else None
-        choices.append(Choice(micro, per_process // micro, need, need <= safe, steps, hours, (micro, per_process // micro) == (batch, accumulation)))
+        choices.append(
+            Choice(
+                micro,
+                per_process // micro,
+                need,
+                need <= safe,
+                steps,
+                hours,
+                (micro, per_process // micro) == (batch, accumulation),
+            )
+        )
     choices.sort(key=lambda c: (not c.fits, c.hours if c.hours is not None else 0.0, c.accumulation))
     return Suggestion(total, world, gpu.memory_gib, tuple(choices))
 
@@ -67,7 +79,9 @@ def _total_steps(ctx, plan, micro: int, accumulation: int) -> int | None:
         return None
     from ..plan import step_inputs
 
-    inputs = step_inputs(ctx.args, plan.num_examples, ctx.launch, ctx.target)._replace(per_device_batch=micro, accumulation=accumulation)
+    inputs = step_inputs(ctx.args, plan.num_examples, ctx.launch, ctx.target)._replace(
+        per_device_batch=micro, accumulation=accumulation
+    )
     try:
         return plan_steps(inputs, ctx.target.tf).total_steps
     except StepError:
@@ -79,12 +93,18 @@ def render_suggestion(suggestion: Suggestion, path: str, gpu_name: str) -> str:
             f"{gpu_name} ({suggestion.capacity_gib:g} GiB)")  # fmt: skip
     if suggestion.problem:
         return f"{head}\n  no suggestion: {suggestion.problem}\n"
-    lines = [head, "  batch  accum  est. GiB  fits  total steps  est. time", "  -----  -----  --------  ----  -----------  ---------"]
+    lines = [
+        head,
+        "  batch  accum  est. GiB  fits  total steps  est. time",
+        "  -----  -----  --------  ----  -----------  ---------",
+    ]
     for c in suggestion.choices:
         steps = f"{c.total_steps:,}" if c.total_steps is not None else "?"
         hours = duration(c.hours) if c.hours is not None else "?"
         mark = "  <- current" if c.current else ""
-        lines.append(f"  {c.batch:>5}  {c.accumulation:>5}  {c.need_gib:>8.1f}  {'yes' if c.fits else 'no':>4}  {steps:>11}  {hours:>9}{mark}")
+        lines.append(
+            f"  {c.batch:>5}  {c.accumulation:>5}  {c.need_gib:>8.1f}  {'yes' if c.fits else 'no':>4}  {steps:>11}  {hours:>9}{mark}"
+        )
     lines.append("  (memory and time are estimates: the longest batch at cutoff_len; time at an assumed utilisation; "
                  "give --num-examples or let lf-lint count the data for steps and time)")  # fmt: skip
     return "\n".join(lines) + "\n"

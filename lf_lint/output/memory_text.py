@@ -19,11 +19,17 @@ def memory_block(report: MemoryReport) -> list[str]:
     parts = est.breakdown()
     lines = [
         head,
-        "  " + " | ".join(f"{name.replace('logits', 'logits/loss')} {value:.1f}" for name, value in parts.items()) + " GiB",
+        "  "
+        + " | ".join(f"{name.replace('logits', 'logits/loss')} {value:.1f}" for name, value in parts.items())
+        + " GiB",
         f"  model: {model.name}, {model.params / 1e9:.2f}B parameters ({model.source}; {model.confidence} confidence); "
         f"{inputs.method}, {inputs.trainable_params:,} trainable, {inputs.optimizer_name}",
         f"  micro-batch: {inputs.sequences} sequence(s) x {inputs.seq_len:,} tokens (the longest batch: cutoff_len)"
-        + (f"; largest micro-batch under 80% of the card: {report.largest_batch}" if report.largest_batch is not None else ""),
+        + (
+            f"; largest micro-batch under 80% of the card: {report.largest_batch}"
+            if report.largest_batch is not None
+            else ""
+        ),
     ]
     lines += [f"  note: {note}" for note in est.notes]
     if report.time is not None:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from . import datasets, distributed, memory, plan, reading, schema_rules, templates, upstream_lf, upstream_transformers, values
+from . import (
+    datasets,
+    distributed,
+    memory,
+    plan,
+    reading,
+    schema_rules,
+    templates,
+    upstream_lf,
+    upstream_transformers,
+    values,
+)
 from .base import Context, Example, Finding, Rule
 
 ALL_RULES: list[Rule] = [

@@ -10,7 +10,7 @@ import re
 
 from ..diagnostics import Severity
 from ..loading import Span
-from .base import Context, Example, Finding, Rule
+from .base import Context, Finding, Rule
 from .schema_rules import _suggest
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -35,7 +35,9 @@ def name_span(ctx: Context, name: str | None) -> tuple:
     return "dataset", None
 
 
-def _finding(ctx: Context, dataset: str | None, message: str, location: str | None = None, fix: str | None = None) -> Finding:
+def _finding(
+    ctx: Context, dataset: str | None, message: str, location: str | None = None, fix: str | None = None
+) -> Finding:
     """A finding about one named dataset, pointing at its name in the config."""
     key, span = name_span(ctx, dataset)
     where = f" ({location})" if location else ""
@@ -60,14 +62,24 @@ def _check_unregistered(ctx: Context):
         fix = None
         if name.endswith((".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt")) or "/" in name:
             stem = re.sub(r"\.(jsonl?|csv|parquet|arrow|txt)$", "", name.split("/")[-1])
-            registered = [n for n, e in (registry.entries or {}).items() if isinstance(e, dict) and str(e.get("file_name", "")).endswith(name.split("/")[-1])]
+            registered = [
+                n
+                for n, e in (registry.entries or {}).items()
+                if isinstance(e, dict) and str(e.get("file_name", "")).endswith(name.split("/")[-1])
+            ]
             fix = (f"use the registered name `{registered[0]}`" if registered else
                    f"`dataset` takes names registered in dataset_info.json, not paths; add an entry like \"{stem}\": {{\"file_name\": \"{name.split('/')[-1]}\"}}")  # fmt: skip
         else:
             suggestion = _suggest(name, names)
-            fix = f"did you mean `{suggestion}`?" if suggestion else (f"registered: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}" if names else None)
+            fix = (
+                f"did you mean `{suggestion}`?"
+                if suggestion
+                else (f"registered: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}" if names else None)
+            )
         where = registry.path if registry.path else "the registry"
-        yield _finding(ctx, problem.dataset, f"LLaMA-Factory stops with: {problem.message} (looked in {where})", fix=fix)
+        yield _finding(
+            ctx, problem.dataset, f"LLaMA-Factory stops with: {problem.message} (looked in {where})", fix=fix
+        )
 
 
 UNREGISTERED = Rule(
@@ -193,7 +205,11 @@ DROPPED = Rule(
 
 def _check_no_valid(ctx: Context):
     for problem in _problems(ctx, "no-valid-examples"):
-        key = "dataset" if "training" in problem.message else ("val_size" if ctx.args.is_set("val_size") else "eval_dataset")
+        key = (
+            "dataset"
+            if "training" in problem.message
+            else ("val_size" if ctx.args.is_set("val_size") else "eval_dataset")
+        )
         yield Finding(f"LLaMA-Factory stops with: {problem.message}", key=key, at="value")
 
 
@@ -232,7 +248,11 @@ VAL_SIZE = Rule(
 
 def _check_mixing(ctx: Context):
     for problem in _problems(ctx, "mixing"):
-        yield Finding(f"LLaMA-Factory stops with: {problem.message}", key="mix_strategy" if ctx.args.is_set("mix_strategy") else "interleave_probs", at="value")
+        yield Finding(
+            f"LLaMA-Factory stops with: {problem.message}",
+            key="mix_strategy" if ctx.args.is_set("mix_strategy") else "interleave_probs",
+            at="value",
+        )
 
 
 MIXING = Rule(
@@ -253,7 +273,13 @@ def _check_max_samples(ctx: Context):
     if counts is None or not isinstance(ctx.args.max_samples, int):
         return
     for source in counts.sources:
-        if source.rows is not None and source.selected is not None and source.rows > ctx.args.max_samples and source.attr and source.attr.num_samples is None:
+        if (
+            source.rows is not None
+            and source.selected is not None
+            and source.rows > ctx.args.max_samples
+            and source.attr
+            and source.attr.num_samples is None
+        ):
             yield Finding(f"max_samples: {ctx.args.max_samples} uses the first {ctx.args.max_samples:,} of the {source.rows:,} rows of "
                           f"`{source.name}`", key="max_samples", at="value",
                           fix="remove max_samples to train on all of it (it is a per-dataset cap, often left over from the examples)")  # fmt: skip
@@ -277,7 +303,12 @@ def _check_uncounted(ctx: Context):
     if counts is None:
         return
     for source in counts.sources:
-        if source.attr is not None and source.attr.load_from != "file" and source.selected is None and source.role in ("train", "eval"):
+        if (
+            source.attr is not None
+            and source.attr.load_from != "file"
+            and source.selected is None
+            and source.role in ("train", "eval")
+        ):
             yield _finding(ctx, source.name, f"{source.basis}; the step plan needs its size",
                            fix=f"give it with --num-examples {source.name}=ROWS (or the total with --num-examples N)")  # fmt: skip
 
@@ -318,4 +349,17 @@ STREAMING_WORKERS = Rule(
     check=_check_streaming_workers,
 )
 
-RULES = [UNREGISTERED, REGISTRY, DATA_FILES, DATA_CONTENT, STAGE_MISMATCH, DROPPED, NO_VALID, VAL_SIZE, MIXING, MAX_SAMPLES, UNCOUNTED, STREAMING_WORKERS]
+RULES = [
+    UNREGISTERED,
+    REGISTRY,
+    DATA_FILES,
+    DATA_CONTENT,
+    STAGE_MISMATCH,
+    DROPPED,
+    NO_VALID,
+    VAL_SIZE,
+    MIXING,
+    MAX_SAMPLES,
+    UNCOUNTED,
+    STREAMING_WORKERS,
+]

@@ -43,7 +43,11 @@ def _check_oom(ctx: Context):
     batch, accumulation = _batch_and_accumulation(ctx)
     liger = ctx.args.stage in ("pt", "sft") and report.model.shape.model_type in LIGER_MODEL_TYPES
     fixes = remedies(report.inputs, batch, accumulation, report.gpu, ctx.args.stage, liger)
-    fix = "; or ".join(f"{r.change} -> est. {r.need_gib:.1f} GiB" for r in fixes) if fixes else "train on more GPUs with ZeRO-3, or a larger card"
+    fix = (
+        "; or ".join(f"{r.change} -> est. {r.need_gib:.1f} GiB" for r in fixes)
+        if fixes
+        else "train on more GPUs with ZeRO-3, or a larger card"
+    )
     yield Finding(
         f"estimated peak {v.need_gib:.1f} GiB per GPU exceeds the {report.gpu.name}'s {v.capacity_gib:g} GiB "
         f"(largest part: {biggest.replace('logits', 'logits/loss')} {parts[biggest]:.1f} GiB): it will run out of memory",
@@ -63,8 +67,14 @@ OUT_OF_MEMORY = Rule(
     "the changes that would make it fit.",
     why="An out-of-memory error comes after the model has loaded, often on the longest batch minutes into the "
     "run, on a GPU that is paid for by the hour.",
-    example=Example("model_name_or_path: meta-llama/Meta-Llama-3-8B\nfinetuning_type: full\nper_device_train_batch_size: 4", options=_GPU),
-    use_instead=Example("model_name_or_path: meta-llama/Meta-Llama-3-8B\nfinetuning_type: lora\nper_device_train_batch_size: 2", options=_GPU),
+    example=Example(
+        "model_name_or_path: meta-llama/Meta-Llama-3-8B\nfinetuning_type: full\nper_device_train_batch_size: 4",
+        options=_GPU,
+    ),
+    use_instead=Example(
+        "model_name_or_path: meta-llama/Meta-Llama-3-8B\nfinetuning_type: lora\nper_device_train_batch_size: 2",
+        options=_GPU,
+    ),
     check=_check_oom,
 )
 
@@ -91,10 +101,15 @@ TIGHT = Rule(
     what="Reports an estimate within the safety margin of the GPU (10%, 15% with 4-bit weights or ZeRO-3/FSDP, "
     "where estimates are less certain).",
     why="Fragmentation, a longer batch than usual or the evaluation loop can push a run that almost fits over the edge.",
-    example=Example("model_name_or_path: meta-llama/Meta-Llama-3-8B\nper_device_train_batch_size: 6\ncutoff_len: 2048\nbf16: true",
-                    options=_GPU),
-    use_instead=Example("model_name_or_path: meta-llama/Meta-Llama-3-8B\nper_device_train_batch_size: 2\ngradient_accumulation_steps: 3\n"
-                        "cutoff_len: 2048\nbf16: true", options=_GPU),  # fmt: skip
+    example=Example(
+        "model_name_or_path: meta-llama/Meta-Llama-3-8B\nper_device_train_batch_size: 6\ncutoff_len: 2048\nbf16: true",
+        options=_GPU,
+    ),
+    use_instead=Example(
+        "model_name_or_path: meta-llama/Meta-Llama-3-8B\nper_device_train_batch_size: 2\ngradient_accumulation_steps: 3\n"
+        "cutoff_len: 2048\nbf16: true",
+        options=_GPU,
+    ),
     check=_check_tight,
 )
 
@@ -119,7 +134,9 @@ def _check_underused(ctx: Context):
             f"the micro-batch uses about {v.need_gib:.0f} of {v.capacity_gib:g} GiB: per_device_train_batch_size {batch} -> {new_batch} and "
             f"gradient_accumulation_steps {accumulation} -> {new_accumulation} keep the {same} (est. {need:.0f} GiB{step_text}) "
             f"with {new_batch // batch}x fewer, larger micro-batches per step, which trains faster",
-            key="per_device_train_batch_size" if ctx.args.is_set("per_device_train_batch_size") else "gradient_accumulation_steps",
+            key="per_device_train_batch_size"
+            if ctx.args.is_set("per_device_train_batch_size")
+            else "gradient_accumulation_steps",
             at="value",
             fix=f"per_device_train_batch_size: {new_batch} and gradient_accumulation_steps: {new_accumulation}",
         )
@@ -127,7 +144,9 @@ def _check_underused(ctx: Context):
         yield Finding(
             f"the micro-batch uses about {v.need_gib:.0f} of {v.capacity_gib:g} GiB; the card could take per_device_train_batch_size "
             f"{report.largest_batch} (more examples per step: revisit learning_rate)",
-            key="per_device_train_batch_size" if ctx.args.is_set("per_device_train_batch_size") else "model_name_or_path",
+            key="per_device_train_batch_size"
+            if ctx.args.is_set("per_device_train_batch_size")
+            else "model_name_or_path",
             at="value",
             severity=INFO,
         )
@@ -139,7 +158,9 @@ def _steps_with(ctx: Context, batch: int, accumulation: int) -> str | None:
         return None
     from ..plan import step_inputs
 
-    inputs = step_inputs(ctx.args, plan.num_examples, ctx.launch, ctx.target)._replace(per_device_batch=batch, accumulation=accumulation)
+    inputs = step_inputs(ctx.args, plan.num_examples, ctx.launch, ctx.target)._replace(
+        per_device_batch=batch, accumulation=accumulation
+    )
     try:
         new = plan_steps(inputs, ctx.target.tf).total_steps
     except ValueError:
@@ -158,10 +179,15 @@ UNDERUSED = Rule(
     "accumulation: the same optimizer steps, each made of fewer, larger micro-batches.",
     why="A micro-batch that fills a tenth of the GPU leaves its compute idle; gradient accumulation then repeats "
     "small forward/backward passes that one larger pass would do faster, for the same result.",
-    example=Example("model_name_or_path: Qwen/Qwen2.5-0.5B\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 16\ncutoff_len: 1024",
-                    options={"gpu": "H100"}),
-    use_instead=Example("model_name_or_path: Qwen/Qwen2.5-0.5B\nper_device_train_batch_size: 16\ngradient_accumulation_steps: 1\n"
-                        "cutoff_len: 1024", options={"gpu": "H100"}),  # fmt: skip
+    example=Example(
+        "model_name_or_path: Qwen/Qwen2.5-0.5B\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 16\ncutoff_len: 1024",
+        options={"gpu": "H100"},
+    ),
+    use_instead=Example(
+        "model_name_or_path: Qwen/Qwen2.5-0.5B\nper_device_train_batch_size: 16\ngradient_accumulation_steps: 1\n"
+        "cutoff_len: 1024",
+        options={"gpu": "H100"},
+    ),
     check=_check_underused,
 )
 
@@ -174,7 +200,9 @@ def _check_small_batch(ctx: Context):
     if total <= 4 and plan.num_examples >= 5000:
         yield Finding(
             f"{total} example(s) per optimizer step for {plan.num_examples:,} examples: {plan.steps.total_steps:,} small, noisy updates",
-            key="gradient_accumulation_steps" if ctx.args.is_set("gradient_accumulation_steps") else "per_device_train_batch_size",
+            key="gradient_accumulation_steps"
+            if ctx.args.is_set("gradient_accumulation_steps")
+            else "per_device_train_batch_size",
             at="value",
             fix="raise gradient_accumulation_steps (16-64 examples per step is common for fine-tuning)",
         )
@@ -190,7 +218,9 @@ SMALL_BATCH = Rule(
     why="Each update then follows a handful of examples: many slow, noisy steps; fine-tuning recipes usually "
     "take 16 to 64 examples per step.",
     example=Example("per_device_train_batch_size: 1\ngradient_accumulation_steps: 2", options={"num_examples": 20000}),
-    use_instead=Example("per_device_train_batch_size: 1\ngradient_accumulation_steps: 16", options={"num_examples": 20000}),
+    use_instead=Example(
+        "per_device_train_batch_size: 1\ngradient_accumulation_steps: 16", options={"num_examples": 20000}
+    ),
     check=_check_small_batch,
 )
 

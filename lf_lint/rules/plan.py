@@ -68,7 +68,8 @@ def _check_intervals(ctx: Context):
             + (f", only the final one at step {final:,}" if final else ""),
             key="save_steps" if a.is_set("save_steps") else "output_dir",
             at="value",
-            fix=f"save_steps: {max(1, total // 4):,} (four checkpoints)" + ("" if ctx.plan.trainer == "PPOTrainer" else ", or a ratio such as 0.25"),
+            fix=f"save_steps: {max(1, total // 4):,} (four checkpoints)"
+            + ("" if ctx.plan.trainer == "PPOTrainer" else ", or a ratio such as 0.25"),
         )
     if a.eval_strategy == "steps" and steps.eval_steps and steps.eval_steps > total:
         yield Finding(f"eval_steps {steps.eval_steps:,} is beyond the last step ({total:,}): the run is never evaluated"
@@ -100,7 +101,7 @@ def _check_warmup(ctx: Context):
     if steps is None or steps.total_steps <= 0 or steps.warmup_steps < steps.total_steps:
         return
     yield Finding(f"warmup lasts {steps.warmup_steps:,} steps and the run has {steps.total_steps:,}: the learning rate never "
-                  "reaches its peak and never decays", key=ctx.args.is_set("warmup_steps") and "warmup_steps" or "warmup_ratio",
+                  "reaches its peak and never decays", key=(ctx.args.is_set("warmup_steps") and "warmup_steps") or "warmup_ratio",
                   at="value", fix="use a ratio such as warmup_ratio: 0.03 (warmup_steps: 0.03 on transformers 5.x)")  # fmt: skip
 
 
@@ -160,7 +161,11 @@ def _check_real_updates(ctx: Context):
         yield Finding(f"on transformers {tf} the loop makes {steps.optimizer_updates:,} of the {steps.total_steps:,} printed "
                       f"steps and ends at epoch {steps.epochs_trained:g} of {steps.num_train_epochs:g}",
                       key="num_train_epochs", at="value", fix="use transformers >= 4.52, where the printed steps are trained")  # fmt: skip
-    elif steps.stops_mid_epoch and behaviour(ctx.target.tf).loop in ("per-epoch", "chunked", "cumulative") and steps.num_train_epochs == int(steps.num_train_epochs):
+    elif (
+        steps.stops_mid_epoch
+        and behaviour(ctx.target.tf).loop in ("per-epoch", "chunked", "cumulative")
+        and steps.num_train_epochs == int(steps.num_train_epochs)
+    ):
         yield Finding(f"on transformers {tf} each epoch makes {steps.updates_per_epoch_in_loop:,} updates but "
                       f"{steps.update_steps_per_epoch:,} were counted per epoch: training ends at epoch {steps.epochs_trained:g} "
                       f"of {steps.num_train_epochs:g}", key="num_train_epochs", at="value",
@@ -176,10 +181,14 @@ REAL_UPDATES = Rule(
     "4.47-4.51 an epoch makes ceil(batches / accumulation) updates while the total was computed with floor, so "
     "training ends early; on 4.46-4.51 a remainder bug can skip batches or every update.",
     why="The run reports success after fewer epochs than configured (transformers #36297: 6.8 of 10 epochs).",
-    example=Example("num_train_epochs: 300\nper_device_train_batch_size: 10\ngradient_accumulation_steps: 8",
-                    options={"num_examples": 1047, "transformers_version": "4.49.0", "llamafactory_version": "0.9.2"}),
-    use_instead=Example("num_train_epochs: 300\nper_device_train_batch_size: 10\ngradient_accumulation_steps: 8",
-                        options={"num_examples": 1047, "transformers_version": "4.57.1"}),
+    example=Example(
+        "num_train_epochs: 300\nper_device_train_batch_size: 10\ngradient_accumulation_steps: 8",
+        options={"num_examples": 1047, "transformers_version": "4.49.0", "llamafactory_version": "0.9.2"},
+    ),
+    use_instead=Example(
+        "num_train_epochs: 300\nper_device_train_batch_size: 10\ngradient_accumulation_steps: 8",
+        options={"num_examples": 1047, "transformers_version": "4.57.1"},
+    ),
     upstream="transformers `Trainer._inner_training_loop` (4.45-4.51; fixed by PR #37923 in 4.52).",
     check=on_plan(_check_real_updates),
 )
@@ -240,7 +249,12 @@ WARMUP_BOTH = Rule(
 def _check_best_alignment(ctx: Context):
     steps = _steps(ctx)
     a = ctx.args
-    if steps is None or not a.load_best_model_at_end or a.eval_strategy != "steps" or str(a.save_strategy or "steps") != "steps":
+    if (
+        steps is None
+        or not a.load_best_model_at_end
+        or a.eval_strategy != "steps"
+        or str(a.save_strategy or "steps") != "steps"
+    ):
         return
     if steps.save_steps and steps.eval_steps and steps.save_steps % steps.eval_steps:
         yield Finding(f"with {steps.total_steps:,} steps the ratios resolve to save every {steps.save_steps:,} and evaluate every "
@@ -262,7 +276,12 @@ BEST_ALIGNMENT = Rule(
 
 def _check_version_sensitivity(ctx: Context):
     plan = ctx.plan
-    if plan is None or plan.steps is None or plan.trainer != "Trainer" or ctx.options.get("versions_source") != "default":
+    if (
+        plan is None
+        or plan.steps is None
+        or plan.trainer != "Trainer"
+        or ctx.options.get("versions_source") != "default"
+    ):
         return
     current = ctx.target
     other_tf = "4.51.3" if current.tf >= (4, 52) else newest_transformers_for(current.llamafactory)
@@ -288,6 +307,7 @@ VERSION_SENSITIVE = Rule(
     "known release.",
     check=on_plan(_check_version_sensitivity),
 )
+
 
 def _check_ppo_ratio(ctx: Context):
     steps, a = _steps(ctx), ctx.args
@@ -326,11 +346,26 @@ PPO_RATIO = Rule(
     why="The Trainer turns a value below 1 into a fraction of the run, but LLaMA-Factory's PPO loop checks "
     "`(step + 1) % save_steps == 0` on the raw number: 0.25 saves a full checkpoint at every step, 0.1 almost never.",
     upstream="LLaMA-Factory `CustomPPOTrainer.ppo_train` (train/ppo/trainer.py, 0.9.2-0.9.5).",
-    example=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none\nsave_steps: 0.25",
-                    options={"num_examples": 400, **PPO_EXAMPLE_VERSIONS}),
-    use_instead=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none\nsave_steps: 10",
-                        options={"num_examples": 400, **PPO_EXAMPLE_VERSIONS}),
+    example=Example(
+        "stage: ppo\nreward_model: saves/rm\nreport_to: none\nsave_steps: 0.25",
+        options={"num_examples": 400, **PPO_EXAMPLE_VERSIONS},
+    ),
+    use_instead=Example(
+        "stage: ppo\nreward_model: saves/rm\nreport_to: none\nsave_steps: 10",
+        options={"num_examples": 400, **PPO_EXAMPLE_VERSIONS},
+    ),
     check=on_plan(_check_ppo_ratio),
 )
 
-RULES = [NO_BATCH, INTERVALS, WARMUP_LONG, ACCUMULATION, REAL_UPDATES, MAX_STEPS, WARMUP_BOTH, BEST_ALIGNMENT, VERSION_SENSITIVE, PPO_RATIO]
+RULES = [
+    NO_BATCH,
+    INTERVALS,
+    WARMUP_LONG,
+    ACCUMULATION,
+    REAL_UPDATES,
+    MAX_STEPS,
+    WARMUP_BOTH,
+    BEST_ALIGNMENT,
+    VERSION_SENSITIVE,
+    PPO_RATIO,
+]

@@ -310,8 +310,15 @@ def plan_cases(count: int, seed: int = 1) -> list[dict]:
             "a": {"file_name": "a.json"},
             "b": {"file_name": "b.jsonl"},
             "s": {"file_name": "s.json", "formatting": "sharegpt"},
-            "p": {"file_name": "p.json", "ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
-            "k": {"file_name": "k.json", "columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}},
+            "p": {
+                "file_name": "p.json",
+                "ranking": True,
+                "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
+            },
+            "k": {
+                "file_name": "k.json",
+                "columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"},
+            },
         }
         if rng.random() < 0.2:
             info["a"]["num_samples"] = rng.randint(5, 500)
@@ -356,7 +363,11 @@ def plan_cases(count: int, seed: int = 1) -> list[dict]:
             config["mix_strategy"] = rng.choice(["interleave_under", "interleave_over"])
             if rng.random() < 0.6:
                 weights = [rng.randint(1, 9) for _ in names]
-                config["interleave_probs"] = ",".join(str(round(w / sum(weights), 6)) for w in weights[:-1]) + "," + str(round(1 - sum(round(w / sum(weights), 6) for w in weights[:-1]), 6))
+                config["interleave_probs"] = (
+                    ",".join(str(round(w / sum(weights), 6)) for w in weights[:-1])
+                    + ","
+                    + str(round(1 - sum(round(w / sum(weights), 6) for w in weights[:-1]), 6))
+                )
         warmup = rng.random()
         if warmup < 0.3:
             config["warmup_ratio"] = str(rng.choice([0.03, 0.1, 0.5]))
@@ -437,7 +448,11 @@ MEMORY_MODELS = {
 MEMORY_ARGS = {
     "full": {"finetuning_type": "full"},
     "freeze-last2": {"finetuning_type": "freeze"},
-    "freeze-first1-attn": {"finetuning_type": "freeze", "freeze_trainable_layers": -1, "freeze_trainable_modules": "self_attn"},
+    "freeze-first1-attn": {
+        "finetuning_type": "freeze",
+        "freeze_trainable_layers": -1,
+        "freeze_trainable_modules": "self_attn",
+    },
     "freeze-extra": {"finetuning_type": "freeze", "freeze_trainable_layers": 1, "freeze_extra_modules": "embed_tokens"},
     "lora-all": {"finetuning_type": "lora"},
     "lora-qv-r16": {"finetuning_type": "lora", "lora_target": "q_proj,v_proj", "lora_rank": 16},

@@ -63,7 +63,10 @@ def _saved_bytes(model, batch: int, seq: int, vocab: int) -> int:
     ids = torch.randint(2, vocab, (batch, seq))
     model.train()
     # bf16 autocast as the Trainer's AMP runs it (fp32 trainable weights meet bf16 frozen ones)
-    with torch.autocast("cpu", dtype=torch.bfloat16), torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+    with (
+        torch.autocast("cpu", dtype=torch.bfloat16),
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
+    ):
         model(input_ids=ids)  # no labels: the loss and logits are measured separately
     return sum(seen.values())
 
@@ -82,10 +85,10 @@ def run_case(case: dict, work: Path, tokenizer_dir: Path, vocab: int) -> dict:
             "output_dir": str(work / "out"), "overwrite_output_dir": True, "report_to": "none", **case["args"]}  # fmt: skip
     result: dict = {"id": case["id"], "error": None}
     try:
-        model_args, _, training_args, finetuning_args, _ = get_train_args(args)
+        model_args, _, _, finetuning_args, _ = get_train_args(args)
         tokenizer = load_tokenizer(model_args)["tokenizer"]
         model = load_model(tokenizer, model_args, finetuning_args, is_trainable=True)
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - LLaMA-Factory's refusal is a result too
+    except (Exception, SystemExit) as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"[:800]
         return result
     by_dtype: dict[str, dict[str, int]] = {"trainable": {}, "frozen": {}}
@@ -101,7 +104,7 @@ def run_case(case: dict, work: Path, tokenizer_dir: Path, vocab: int) -> dict:
         batch, seq = case["activation"]
         try:
             result["saved_bytes"] = _saved_bytes(model, batch, seq, vocab)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             result["activation_error"] = f"{type(exc).__name__}: {exc}"[:400]
     return result
 

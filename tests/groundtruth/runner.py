@@ -141,7 +141,9 @@ def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
         result["num_examples"] = smoke_run._grab_int(catcher.lines, "Num examples")
         result["total_train_batch_size"] = smoke_run._grab_int(
             catcher.lines, "Total train batch size (w. parallel, distributed & accumulation)"
-        ) or smoke_run._grab_int(catcher.lines, "Total train batch size (w. parallel, buffer, distributed & accumulation)")
+        ) or smoke_run._grab_int(
+            catcher.lines, "Total train batch size (w. parallel, buffer, distributed & accumulation)"
+        )
     result["seconds"] = round(time.time() - started, 2)
     return result
 
