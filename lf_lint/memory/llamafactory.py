@@ -60,6 +60,15 @@ def _names(value: object) -> list[str]:
     return []
 
 
+def batch_and_accumulation(args) -> tuple[int, int]:
+    """per_device_train_batch_size and gradient_accumulation_steps as the Trainer will use them (defaults for unusable values)."""
+
+    def positive(value, default: int) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+    return positive(args.per_device_train_batch_size, 8), positive(args.gradient_accumulation_steps, 1)
+
+
 def trainable_parameters(args, shape: Shape, total: int, target: Target) -> tuple[int, int, dict]:
     """(trainable parameters, frozen parameters that a trainable copy duplicates, details)."""
     method = str(args.finetuning_type or "lora")
@@ -255,7 +264,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         trainable_for_state = trainable
 
     # activations
-    batch = _int(args.per_device_train_batch_size, 8)
+    batch = batch_and_accumulation(args)[0]
     kept_sequences, logit_sequences = sequences_per_microbatch(stage, args, batch)
     seq = sequence_length(args, target, stage)
     flash = str(args.flash_attn or "auto")

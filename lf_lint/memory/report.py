@@ -8,7 +8,7 @@ from typing import NamedTuple
 from .advice import TimeEstimate, Verdict, largest_batch, training_time, verdict
 from .estimate import GIB, MemoryEstimate, MemoryInputs, estimate
 from .gpus import Gpu
-from .llamafactory import build_inputs
+from .llamafactory import batch_and_accumulation, build_inputs
 from .model import ModelInfo, find_model
 
 
@@ -72,18 +72,13 @@ def memory_report(ctx, gpu: Gpu | None, params: float | None = None) -> MemoryRe
     inputs = build_inputs(args, model, ctx.target, ctx.launch.world_size, deepspeed)
     est = estimate(inputs)
     judged = verdict(est, inputs, gpu) if gpu is not None else None
-    batch = _batch(args)
+    batch = batch_and_accumulation(args)[0]
     biggest = largest_batch(inputs, batch, gpu) if gpu is not None else None
     time = None
-    plan = ctx.plan if ctx.options.get("count_datasets", True) or ctx.options.get("num_examples") is not None else None
+    plan = ctx.plan
     steps = plan.steps if plan is not None else None
     if gpu is not None and steps is not None:
         samples = steps.total_steps * steps.total_train_batch_size
         share = inputs.trainable_params / max(1, inputs.total_params)
         time = training_time(inputs, gpu, samples, batch, share)
     return MemoryReport(model, inputs, est, gpu, judged, biggest, time)
-
-
-def _batch(args) -> int:
-    value = args.per_device_train_batch_size
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 8

@@ -7,6 +7,7 @@ from typing import NamedTuple
 from ..steps import StepError, plan_steps
 from .advice import duration, margin, training_time, with_batch
 from .estimate import GIB, estimate
+from .llamafactory import batch_and_accumulation
 
 
 class Choice(NamedTuple):
@@ -33,8 +34,7 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
     report = ctx.memory
     gpu = ctx.options.get("gpu")
     a, world = ctx.args, ctx.launch.world_size
-    batch = _positive(a.per_device_train_batch_size, 8)
-    accumulation = _positive(a.gradient_accumulation_steps, 1)
+    batch, accumulation = batch_and_accumulation(a)
     total = target_batch or batch * accumulation * world
     if report is None or report.estimate is None:
         return Suggestion(total, world, gpu.memory_gib, (), report.problem if report else "not a train config")
@@ -43,7 +43,7 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
             total, world, gpu.memory_gib, (), f"{total} examples per step cannot be split over {world} processes"
         )
     per_process = total // world
-    plan = ctx.plan if ctx.options.get("count_datasets", True) or ctx.options.get("num_examples") is not None else None
+    plan = ctx.plan
     safe = gpu.memory_gib * (1 - margin(report.inputs))
     share = report.inputs.trainable_params / max(1, report.inputs.total_params)
     choices = []
@@ -68,10 +68,6 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
         )
     choices.sort(key=lambda c: (not c.fits, c.hours if c.hours is not None else 0.0, c.accumulation))
     return Suggestion(total, world, gpu.memory_gib, tuple(choices))
-
-
-def _positive(value, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
 
 def _total_steps(ctx, plan, micro: int, accumulation: int) -> int | None:

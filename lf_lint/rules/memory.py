@@ -8,7 +8,7 @@ benchmarks/memory_accuracy.py.
 from __future__ import annotations
 
 from ..diagnostics import Severity
-from ..memory.llamafactory import LIGER_MODEL_TYPES
+from ..memory.llamafactory import LIGER_MODEL_TYPES, batch_and_accumulation
 from ..steps import plan_steps
 from .base import Context, Example, Finding, Rule
 
@@ -23,13 +23,9 @@ def _judged(ctx: Context):
     return report
 
 
-def _batch_and_accumulation(ctx: Context) -> tuple[int, int]:
-    a = ctx.args
-
-    def positive(value, default):
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
-
-    return positive(a.per_device_train_batch_size, 8), positive(a.gradient_accumulation_steps, 1)
+def _batch_key(ctx: Context) -> str:
+    """Where a finding about the micro-batch points: the batch size, or the model when the default is used."""
+    return "per_device_train_batch_size" if ctx.args.is_set("per_device_train_batch_size") else "model_name_or_path"
 
 
 def _check_oom(ctx: Context):
@@ -40,7 +36,7 @@ def _check_oom(ctx: Context):
         return
     v, parts = report.verdict, report.estimate.breakdown()
     biggest = max(parts, key=parts.get)
-    batch, accumulation = _batch_and_accumulation(ctx)
+    batch, accumulation = batch_and_accumulation(ctx.args)
     liger = ctx.args.stage in ("pt", "sft") and report.model.shape.model_type in LIGER_MODEL_TYPES
     fixes = remedies(report.inputs, batch, accumulation, report.gpu, ctx.args.stage, liger)
     fix = (
@@ -51,7 +47,7 @@ def _check_oom(ctx: Context):
     yield Finding(
         f"estimated peak {v.need_gib:.1f} GiB per GPU exceeds the {report.gpu.name}'s {v.capacity_gib:g} GiB "
         f"(largest part: {biggest.replace('logits', 'logits/loss')} {parts[biggest]:.1f} GiB): it will run out of memory",
-        key="per_device_train_batch_size" if ctx.args.is_set("per_device_train_batch_size") else "model_name_or_path",
+        key=_batch_key(ctx),
         at="value",
         fix=fix,
     )
@@ -87,7 +83,7 @@ def _check_tight(ctx: Context):
     yield Finding(
         f"estimated peak {v.need_gib:.1f} GiB per GPU is within {v.margin:.0%} of the {report.gpu.name}'s "
         f"{v.capacity_gib:g} GiB: the longest batch or evaluation may run out of memory",
-        key="per_device_train_batch_size" if ctx.args.is_set("per_device_train_batch_size") else "model_name_or_path",
+        key=_batch_key(ctx),
         at="value",
         fix="lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the examples per step), or enable_liger_kernel",
     )
@@ -120,7 +116,7 @@ def _check_underused(ctx: Context):
     report = _judged(ctx)
     if report is None or report.verdict.status != "fits":
         return
-    batch, accumulation = _batch_and_accumulation(ctx)
+    batch, accumulation = batch_and_accumulation(ctx.args)
     v = report.verdict
     if accumulation > 1:
         better = bigger_batch(report.inputs, batch, accumulation, report.gpu)
@@ -153,7 +149,7 @@ def _check_underused(ctx: Context):
 
 
 def _steps_with(ctx: Context, batch: int, accumulation: int) -> str | None:
-    plan = ctx.plan if ctx.options.get("count_datasets", True) or ctx.options.get("num_examples") is not None else None
+    plan = ctx.plan
     if plan is None or plan.steps is None or plan.trainer != "Trainer":
         return None
     from ..plan import step_inputs
@@ -193,7 +189,7 @@ UNDERUSED = Rule(
 
 
 def _check_small_batch(ctx: Context):
-    plan = ctx.plan if ctx.options.get("count_datasets", True) or ctx.options.get("num_examples") is not None else None
+    plan = ctx.plan
     if plan is None or plan.steps is None or plan.num_examples is None:
         return
     total = plan.steps.total_train_batch_size
