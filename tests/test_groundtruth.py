@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,8 @@ def lint_case(case: dict, versions: dict, tmp: Path):
     for relpath, content in case["files"].items():
         (workdir / relpath).parent.mkdir(parents=True, exist_ok=True)
         (workdir / relpath).write_text(content)
+    if case.get("export"):  # what LLaMA-Factory wrote in the run (a tokenized dataset), where lf-lint will look
+        shutil.copytree(tmp / "exported" / case["id"] / case["export"], workdir / case["export"])
     config = workdir / case.get("config_name", "cfg.yaml")
     config.write_text(case["config"])
     options = LintOptions(
@@ -97,8 +100,9 @@ PLAN_KEYS = {
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_step_plans_match_the_trainer(env_name, tmp_path):
-    """Random datasets (with invalid rows) and arguments: every number the Trainer resolves at the start."""
-    compare_plans(env_name, gt_cases.plan_cases(PLAN_COUNT), tmp_path, "step plans")
+    """Random datasets (with invalid rows) and arguments: every number the Trainer resolves at the start; and a
+    run that loads the tokenized dataset an earlier run saved."""
+    compare_plans(env_name, gt_cases.plan_cases(PLAN_COUNT) + gt_cases.tokenized_cases(), tmp_path, "step plans")
 
 
 MULTI_COUNT = int(os.environ.get("LF_LINT_GT_MULTI_CASES", "40"))

@@ -21,6 +21,7 @@ from .cache import cached_scan
 from .files import DataFiles, locate
 from .registry import DatasetAttr, Registry, dataset_dir_path, read_registry, resolve
 from .scan import KEPT, Scan, scan
+from .tokenized import read_tokenized, tokenized_folder
 
 # config stage -> (get_dataset stage, ranking data required)
 STAGE = {
@@ -258,6 +259,14 @@ def _merge(args, sources: list[Source], seed: int, problems: list[Problem]):
     return None
 
 
+def _from_tokenized(saved) -> Counts:
+    if saved.problem or saved.train is None:
+        problem = saved.problem or f"the saved dataset at {saved.path} has no train split"
+        return Counts((), None, None, None, False, problem, (Problem("tokenized", problem),), ())
+    basis = f"the tokenized dataset saved at {saved.path} (LLaMA-Factory loads it and ignores dataset, max_samples, val_size, ...)"
+    return Counts((), saved.train, saved.eval, saved.train, True, basis, (), ())
+
+
 def count_examples(
     args, target, workdir: Path, stage: str, given_rows: dict | None = None, use_cache: bool = True
 ) -> Counts:
@@ -266,6 +275,9 @@ def count_examples(
     ``given_rows`` gives the row count of datasets lf-lint cannot read (hub datasets not cached):
     their rows are taken as all valid.
     """
+    saved = tokenized_folder(args.tokenized_path, workdir)
+    if saved is not None:
+        return _from_tokenized(read_tokenized(saved))
     builder = _Builder(args, target, workdir, stage, given_rows or {}, use_cache)
     train_names, eval_names = _dataset_names(args.dataset), _dataset_names(args.eval_dataset)
     registry = read_registry(args.dataset_dir if args.dataset_dir is not None else "data", workdir)

@@ -349,6 +349,54 @@ STREAMING_WORKERS = Rule(
     check=_check_streaming_workers,
 )
 
+
+def _check_tokenized(ctx: Context):
+    from ..dataset.tokenized import tokenized_folder
+
+    a = ctx.args
+    if not isinstance(a.tokenized_path, str) or not a.tokenized_path:
+        return
+    saved = tokenized_folder(a.tokenized_path, ctx.workdir)
+    if saved is None:
+        if a.streaming:
+            yield Finding("LLaMA-Factory stops with: Turn off `streaming` when saving dataset to disk.", key="streaming",
+                          fix=f"turn streaming off for the run that writes {a.tokenized_path}")  # fmt: skip
+        return
+    counts = ctx.counts
+    problem = next((p for p in counts.problems if p.rule == "tokenized"), None) if counts is not None else None
+    if problem is not None:
+        yield Finding(f"LLaMA-Factory stops in load_from_disk: {problem.message}", key="tokenized_path", at="value")
+        return
+    ignored = [
+        k
+        for k in ("dataset", "eval_dataset", "max_samples", "val_size", "cutoff_len", "packing", "mix_strategy")
+        if a.is_set(k)
+    ]
+    if ignored:
+        yield Finding(
+            f"LLaMA-Factory warns: Loading dataset from disk will ignore other data arguments. ({saved} exists, so "
+            f"{', '.join(ignored)} {'has' if len(ignored) == 1 else 'have'} no effect)",
+            key="tokenized_path",
+            at="value",
+            severity=WARNING,
+            fix="delete the folder to preprocess again with these settings, or drop the ignored keys",
+        )
+
+
+TOKENIZED = Rule(
+    code="LF413",
+    name="tokenized-path",
+    severity=ERROR,
+    summary="`tokenized_path` that shadows the dataset arguments, cannot be read, or cannot be written.",
+    what="When `tokenized_path` is an existing, non-empty folder, LLaMA-Factory loads it and ignores `dataset`, "
+    "`max_samples`, `val_size`, `cutoff_len`, ... (a warning naming the ignored keys; the step plan counts the "
+    "saved rows); an unreadable folder is an error, and so is `streaming` when the folder is still to be written.",
+    why="A stale tokenized dataset silently replaces the data the config names: edits to the dataset or the cut-off "
+    "length change nothing until the folder is deleted.",
+    upstream="data/loader.py::get_dataset (LLaMA-Factory 0.9.2-0.9.5).",
+    check=_check_tokenized,
+)
+
 RULES = [
     UNREGISTERED,
     REGISTRY,
@@ -362,4 +410,5 @@ RULES = [
     MAX_SAMPLES,
     UNCOUNTED,
     STREAMING_WORKERS,
+    TOKENIZED,
 ]

@@ -473,3 +473,27 @@ def memory_cases() -> list[dict]:
                 case["activation"] = [2, 32]
             cases.append(case)
     return cases
+
+
+def tokenized_cases() -> list[dict]:
+    """A first run saves the preprocessed data at tokenized_path; the case then loads it and ignores the dataset
+    arguments, which it changes (more rows, another max_samples and val_size)."""
+    rows = alpaca_rows(120)
+    files = {"data/dataset_info.json": json.dumps({"a": {"file_name": "a.json"}}), "data/a.json": json.dumps(rows)}
+    base = {"model_name_or_path": MODEL, "stage": "sft", "do_train": "true", "finetuning_type": "lora", "template": "default",
+            "dataset": "a", "dataset_dir": "data", "output_dir": "out", "report_to": "none", "cutoff_len": "64",
+            "overwrite_output_dir": "true", "per_device_train_batch_size": "4", "gradient_accumulation_steps": "2",
+            "tokenized_path": "tokenized"}  # fmt: skip
+    first = dict(base, max_samples="90", val_size="0.1")
+    second = dict(base, max_samples="20", val_size="0.5", num_train_epochs="2")
+    render_ = lambda c: "".join(f"{k}: {v}\n" for k, v in c.items())  # noqa: E731
+    return [
+        {
+            "id": "tokenized-reload",
+            "config": render_(second),
+            "prepare": render_(first),
+            "config_name": "cfg.yaml",
+            "files": files,
+            "export": "tokenized",
+        }
+    ]

@@ -6,6 +6,9 @@ Runs INSIDE a ground-truth env (envs.py)::
     <env>/bin/python tests/groundtruth/runner.py CASES.json RESULTS.json
     <env>/bin/torchrun --nproc_per_node W tests/groundtruth/runner.py CASES.json RESULTS.json
 
+A case may carry ``prepare``: the text of a config run first in the same folder (its result is
+discarded), e.g. one that writes ``tokenized_path`` for the case to load.
+
 (under torchrun every process runs every case, as a multi-GPU launch would; rank 0 writes RESULTS.json)
 
 CASES.json is a list of cases::
@@ -33,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -40,6 +44,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import smoke_run
+
+EXPORT_ROOT = Path(tempfile.gettempdir())  # main() puts it beside RESULTS.json
 
 
 class _Stop(Exception):
@@ -96,6 +102,16 @@ def _reset_accelerate() -> None:
 
 def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="case-", dir=work_root))
+    if case.get("prepare"):  # an earlier run in the same folder (e.g. one that saves a tokenized dataset)
+        first = dict(case, config=case["prepare"], prepare=None)
+        run_case_in(first, model_dir, workdir, run_exp)
+    result = run_case_in(case, model_dir, workdir, run_exp)
+    if case.get("export") and (workdir / case["export"]).exists():  # what the run wrote, for lf-lint to read
+        shutil.copytree(workdir / case["export"], EXPORT_ROOT / case["id"] / case["export"], dirs_exist_ok=True)
+    return result
+
+
+def run_case_in(case: dict, model_dir: Path, workdir: Path, run_exp) -> dict:
     for relpath, content in (case.get("files") or {}).items():
         target = workdir / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +165,9 @@ def run_case(case: dict, model_dir: Path, work_root: Path, run_exp) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    global EXPORT_ROOT
     cases_path, results_path = Path(argv[0]), Path(argv[1])
+    EXPORT_ROOT = results_path.parent / "exported"
     cases = json.loads(cases_path.read_text())
     real_stdout = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # library chatter goes to stderr
