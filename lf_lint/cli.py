@@ -95,6 +95,16 @@ def _check_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--explain", action="store_true", help="show how each number of the step plan is derived")
     parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="count the examples with the installed LLaMA-Factory's own data pipeline (offline, CPU; needs the tokenizer locally)",
+    )
+    parser.add_argument(
+        "--exact-python",
+        metavar="PYTHON",
+        help="the Python that has LLaMA-Factory installed, for --exact (default: this one)",
+    )
+    parser.add_argument(
         "--gpu", metavar="NAME", help="the GPU the run targets (A100-80G, H100, RTX 4090, ...; see `lf-lint gpus`)"
     )
     parser.add_argument(
@@ -176,6 +186,8 @@ def _options(args: argparse.Namespace, project):
         nnodes=pick("nnodes"),
         gpu=gpu,
         params=params,
+        exact=args.exact or bool(args.exact_python),
+        exact_python=args.exact_python,
     )
     try:
         resolution = options.resolution()

@@ -31,6 +31,8 @@ class LintOptions(NamedTuple):
     use_cache: bool = True  # reuse dataset scans of unchanged files (dataset/cache.py)
     num_examples: int | None = None  # the training examples, when given instead of counted
     num_examples_per_dataset: dict = {}  # rows of named datasets that cannot be counted (hub datasets)
+    exact: bool = False  # --exact: ask the installed LLaMA-Factory's data pipeline for the counts
+    exact_python: str | None = None  # the Python that has LLaMA-Factory (default: this one)
     gpu: object = None  # memory.gpus.Gpu: the card the run targets (--gpu / --gpu-memory)
     params: float | None = None  # model parameters, when lf-lint cannot know the model's shape
 
@@ -98,6 +100,8 @@ def make_context(config: LoadedConfig, options: LintOptions, resolution: Resolut
         num_examples_per_dataset=dict(options.num_examples_per_dataset),
         versions_source=resolution.source,
         use_cache=options.use_cache,
+        exact=options.exact,
+        exact_python=options.exact_python,
         gpu=_target_gpu(options.gpu),
         params=options.params,
     )

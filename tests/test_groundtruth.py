@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +46,7 @@ CASE_COUNT = int(os.environ.get("LF_LINT_GT_CASES", "160"))
 pytestmark = pytest.mark.skipif(not ENABLED, reason="set LF_LINT_GROUNDTRUTH=1 to run against the real LLaMA-Factory")
 
 
-def run_real(env_name: str, cases: list[dict], tmp: Path, processes: int = 1) -> dict:
+def run_real(env_name: str, cases: list[dict], tmp: Path, processes: int = 1, model: Path | None = None) -> dict:
     python = gt_envs.ensure_env(env_name, gt_envs.default_root())
     cases_file, results_file = tmp / f"{env_name}-cases.json", tmp / f"{env_name}-results.json"
     cases_file.write_text(json.dumps(cases))
@@ -57,9 +59,12 @@ def run_real(env_name: str, cases: list[dict], tmp: Path, processes: int = 1) ->
             "--master_port",
             str(free_port()),
         ]
+    env = gt_envs.gt_environ(env_name, gt_envs.default_root())
+    if model is not None:
+        env["LF_LINT_GT_MODEL"] = str(model)
     subprocess.run(
         [*launcher, str(HERE / "runner.py"), str(cases_file), str(results_file)],
-        check=True, env=gt_envs.gt_environ(env_name, gt_envs.default_root()), capture_output=True, text=True,
+        check=True, env=env, capture_output=True, text=True,
     )  # fmt: skip
     return json.loads(results_file.read_text())
 
@@ -72,7 +77,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def lint_case(case: dict, versions: dict, tmp: Path):
+def lint_case(case: dict, versions: dict, tmp: Path, exact_python: str | None = None):
     workdir = tmp / "lint" / case["id"].replace("/", "_")
     for relpath, content in case["files"].items():
         (workdir / relpath).parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +89,7 @@ def lint_case(case: dict, versions: dict, tmp: Path):
     options = LintOptions(
         llamafactory_version=versions["llamafactory"], transformers_version=versions["transformers"],
         workdir=workdir, overrides=tuple(case.get("overrides", ())), env=case.get("launch_env", {}), num_gpus=case.get("num_gpus"),
+        exact=exact_python is not None, exact_python=exact_python,
     )  # fmt: skip
     return lint_file(config, options)
 
@@ -167,6 +173,43 @@ def compare_plans(
     MATCH_RATES.append(f"{env_name}: {label} {matched}/{compared} identical in {', '.join(keys)}; explain-log agrees; "
                        f"{rejected} refused by both")  # fmt: skip
     assert compared > len(cases) // 2 or not need_compared
+    assert not mismatches, json.dumps(mismatches, indent=1)
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_exact_counts_ask_llamafactory(env_name, tmp_path):
+    """Packed pre-training blocks and packed SFT: `--exact` (LLaMA-Factory's own pipeline, run by lf-lint with the
+    environment's Python) gives the Trainer's `Num examples`; lf-lint's tokenizer-free estimate is reported beside it."""
+    cases = gt_cases.packing_cases(8)
+    model = tmp_path / "model"
+    real = run_real(env_name, cases, tmp_path, model=model)
+    versions = {"llamafactory": real["llamafactory"], "transformers": real["transformers"]}
+    python = str(gt_envs.env_python(env_name, gt_envs.default_root()))
+    mismatches, errors = [], []
+    for case, truth in zip(cases, real["results"]):
+        if truth["error"]:
+            continue
+        case = dict(case, config=case["config"].replace("__MODEL__", str(model)))
+        result = lint_case(case, versions, tmp_path, exact_python=python)
+        plan = result.plan.to_dict()
+        if plan["num_examples"] != truth["num_examples"] or not plan["exact"]:
+            mismatches.append(
+                {
+                    "case": case["id"],
+                    "trainer": truth["num_examples"],
+                    "lf_lint": plan["num_examples"],
+                    "basis": plan["basis"],
+                }
+            )
+        note = next(iter(d.message for d in result.diagnostics if d.code == "LF414"), "")
+        estimated = re.search(r"estimate was ([\d,]+)", note)
+        if estimated:  # lf-lint's own, tokenizer-free estimate of the same count
+            errors.append(abs(int(estimated.group(1).replace(",", "")) - truth["num_examples"]) / truth["num_examples"])
+        else:
+            errors.append(0.0)
+    MATCH_RATES.append(f"{env_name}: --exact counts {len(errors) - len(mismatches)}/{len(errors)} identical to the Trainer's (packing); "
+                       f"lf-lint's tokenizer-free estimate off by {statistics.median(errors):.0%} median, {max(errors):.0%} worst")  # fmt: skip
+    assert len(errors) >= 4
     assert not mismatches, json.dumps(mismatches, indent=1)
 
 

@@ -76,6 +76,8 @@ class Counts(NamedTuple):
     basis: str  # how num_examples was obtained, or why it is unknown
     problems: tuple[Problem, ...]
     drops: tuple[DropSummary, ...]
+    checked: object = None  # exact.ExactCount when --exact asked LLaMA-Factory itself
+    own: tuple | None = None  # (num_examples, num_eval_examples, exact) lf-lint counted before --exact
 
 
 def _dataset_names(value: object) -> list | None:

@@ -74,10 +74,27 @@ class Context:
             return None
         from ..dataset.counting import count_examples
 
-        return count_examples(
+        counts = count_examples(
             self.args, self.target, self.workdir, self.args.stage,
             self.options.get("num_examples_per_dataset") or {}, self.options.get("use_cache", True),
         )  # fmt: skip
+        if not self.options.get("exact"):
+            return counts
+        from ..dataset.exact import exact_counts
+
+        checked = exact_counts(self.data, self.args.stage, self.workdir, self.options.get("exact_python"))
+        own = (counts.num_examples, counts.num_eval_examples, counts.exact)
+        if checked.problem or checked.train is None:
+            return counts._replace(checked=checked, own=own)
+        basis = f"LLaMA-Factory {checked.llamafactory}'s own data pipeline (--exact)"
+        return counts._replace(
+            num_examples=checked.train,
+            num_eval_examples=checked.eval,
+            exact=True,
+            basis=basis,
+            checked=checked,
+            own=own,
+        )
 
     @cached_property
     def plan(self):

@@ -397,6 +397,36 @@ TOKENIZED = Rule(
     check=_check_tokenized,
 )
 
+
+def _check_exact(ctx: Context):
+    counts = ctx.counts
+    if counts is None or counts.checked is None:
+        return
+    checked, (own_train, own_eval, own_exact) = counts.checked, counts.own
+    if checked.problem:
+        yield Finding(f"--exact could not ask LLaMA-Factory: {checked.problem}; the plan uses lf-lint's own count",
+                      key="dataset", severity=INFO)  # fmt: skip
+    elif own_exact and (own_train, own_eval) != (checked.train, checked.eval):
+        yield Finding(f"lf-lint counted {own_train} training and {own_eval} eval examples, LLaMA-Factory {checked.llamafactory}'s "
+                      f"pipeline {checked.train} and {checked.eval}: the plan uses LLaMA-Factory's; please report this difference",
+                      key="dataset", severity=WARNING)  # fmt: skip
+    elif not own_exact:
+        yield Finding(f"LLaMA-Factory {checked.llamafactory}'s own pipeline makes {checked.train:,} training examples "
+                      f"(lf-lint's estimate was {own_train if own_train is None else format(own_train, ',')})",
+                      key="dataset", severity=INFO)  # fmt: skip
+
+
+EXACT = Rule(
+    code="LF414",
+    name="exact-count",
+    severity=INFO,
+    summary="What `--exact` (LLaMA-Factory's own data pipeline) said about the example count.",
+    what="With `--exact`, reports the count LLaMA-Factory's own pipeline produced when lf-lint had only an estimate "
+    "(packing, length filtering), a failure to run it, and any difference from a count lf-lint considered exact.",
+    why="Token-dependent counts need the tokenizer and the template; `--exact` gets them from LLaMA-Factory itself.",
+    check=_check_exact,
+)
+
 RULES = [
     UNREGISTERED,
     REGISTRY,
@@ -411,4 +441,5 @@ RULES = [
     UNCOUNTED,
     STREAMING_WORKERS,
     TOKENIZED,
+    EXACT,
 ]

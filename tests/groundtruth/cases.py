@@ -497,3 +497,31 @@ def tokenized_cases() -> list[dict]:
             "export": "tokenized",
         }
     ]
+
+
+def packing_cases(count: int, seed: int = 31) -> list[dict]:
+    """Token-dependent counts: pre-training blocks and packed SFT, with varying texts, cut-offs and batch sizes of
+    the preprocessing map (lf-lint estimates these without the tokenizer; --exact asks LLaMA-Factory)."""
+    rng = random.Random(seed)
+    cases = []
+    for number in range(count):
+        stage = rng.choice(["pt", "sft"])
+        rows = []
+        for i in range(rng.randint(20, 300)):
+            words = " ".join(
+                rng.choice(["alpha", "beta", "gamma", "delta", "number", str(i)]) for _ in range(rng.randint(1, 60))
+            )
+            rows.append({"instruction": f"Say {words}.", "input": "", "output": f"The answer is {words}."})
+        config = {
+            "model_name_or_path": MODEL, "stage": stage, "do_train": "true", "finetuning_type": "lora", "template": "default",
+            "dataset": "a", "dataset_dir": "data", "output_dir": "out", "report_to": "none",
+            "cutoff_len": str(rng.choice([16, 32, 64, 128])), "overwrite_output_dir": "true",
+            "per_device_train_batch_size": str(rng.choice([1, 2, 4])), "gradient_accumulation_steps": "1",
+            "preprocessing_batch_size": str(rng.choice([7, 50, 1000])),
+        }  # fmt: skip
+        if stage == "sft":
+            config["packing"] = "true"
+        files = {"data/dataset_info.json": json.dumps({"a": {"file_name": "a.json"}}), "data/a.json": json.dumps(rows)}
+        text = "".join(f"{k}: {v}\n" for k, v in config.items())
+        cases.append({"id": f"packing-{number}-{stage}", "config": text, "config_name": "cfg.yaml", "files": files})
+    return cases

@@ -178,8 +178,11 @@ def main(argv: list[str]) -> int:
         import transformers
         from llamafactory.train.tuner import run_exp
 
-        model_dir = work / "model"
-        smoke_run.build_model(model_dir, smoke_run.build_tokenizer(model_dir))
+        model_dir = Path(
+            os.environ.get("LF_LINT_GT_MODEL") or work / "model"
+        )  # a given folder is built once and reused
+        if not (model_dir / "config.json").is_file():
+            smoke_run.build_model(model_dir, smoke_run.build_tokenizer(model_dir))
         results = []
         for case in cases:
             results.append(run_case(case, model_dir, work, run_exp))
