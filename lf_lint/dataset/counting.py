@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from . import selection
 from .cache import cached_scan
-from .files import DataFiles, locate
+from .files import DataFiles, locate, locate_in_hub_cache
 from .registry import DatasetAttr, Registry, dataset_dir_path, read_registry, resolve
 from .scan import KEPT, Scan, scan
 from .tokenized import read_tokenized, tokenized_folder
@@ -134,7 +134,10 @@ class _Builder:
             return Source(attr.name, role, attr, None, None, None, None, "not loaded: wrong kind of data for the stage")
         if attr.name in self.given_rows:
             return self._given(attr, role, int(self.given_rows[attr.name]))
-        if attr.load_from != "file":
+        cached = None
+        if attr.load_from == "hf_hub" and not attr.subset and attr.split == "train":
+            cached = locate_in_hub_cache(attr.dataset_name, attr.folder)
+        if attr.load_from != "file" and cached is None:
             return Source(
                 attr.name,
                 role,
@@ -150,7 +153,9 @@ class _Builder:
                 Problem("data-file", f"Unknown split \"{attr.split}\". Should be one of ['train'].", attr.name)
             )
             return Source(attr.name, role, attr, None, None, None, None, "unknown split")
-        files = locate(dataset_dir_path(str(self.args.dataset_dir or "data"), self.workdir), attr.dataset_name)
+        files = cached or locate(
+            dataset_dir_path(str(self.args.dataset_dir or "data"), self.workdir), attr.dataset_name
+        )
         if files.problem:
             self.problems.append(Problem("data-file", files.problem, attr.name))
             return Source(attr.name, role, attr, files, None, None, None, files.problem)

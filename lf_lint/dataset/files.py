@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -52,6 +53,53 @@ def locate(dataset_dir: Path, file_name: str) -> DataFiles:
             paths, builder, f"File types should be identical. ({odd[0].name} is not {builder} like {paths[0].name})"
         )
     return DataFiles(paths, builder)
+
+
+# datasets' default split patterns (data_files.py: KEYWORDS_IN_FILENAME_BASE_PATTERNS / IN_DIR_NAME): a file
+# or folder name holding "train" as a word, e.g. train.json, data/train-00000-of-00002.parquet, train/part.jsonl
+_TRAIN_NAME = re.compile(r"(^|[-._ /])(train|training)([-._ 0-9/]|$)")
+_OTHER_SPLITS = re.compile(r"(^|[-._ /])(test|testing|eval|evaluation|valid|validation|dev)([-._ 0-9/]|$)")
+
+
+def hub_cache_snapshot(repo_id: str, env: dict | None = None) -> Path | None:
+    """The newest local snapshot of a Hugging Face dataset repository (``hub/datasets--org--name/snapshots/*``)."""
+    env = os.environ if env is None else env
+    home = env.get("HF_HUB_CACHE") or os.path.join(
+        env.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub"
+    )
+    snapshots = Path(home) / ("datasets--" + repo_id.replace("/", "--")) / "snapshots"
+    try:
+        found = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return None
+    return found[0] if found else None
+
+
+def locate_in_hub_cache(repo_id: str, folder: str | None, env: dict | None = None) -> DataFiles | None:
+    """The train files ``load_dataset(repo_id, data_dir=folder)`` would read, from the local hub cache.
+
+    None when the repository is not cached; a problem when it holds a loading script (never run) or
+    no data file lf-lint can read. Files are picked with ``datasets``' default split patterns: the files
+    named for the train split when any file names a split, else every data file.
+    """
+    snapshot = hub_cache_snapshot(repo_id, env)
+    if snapshot is None:
+        return None
+    root = snapshot / folder if folder else snapshot
+    if any(root.glob("*.py")):
+        return DataFiles((), None, f"the cached hub dataset {repo_id} has a loading script, which lf-lint never runs")
+    files = sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix[1:] in FILEEXT2TYPE and not p.name.startswith(".")
+    )
+    relative = {p: p.relative_to(root).as_posix().lower() for p in files}
+    if any(_TRAIN_NAME.search(r) or _OTHER_SPLITS.search(r) for r in relative.values()):
+        files = [p for p in files if _TRAIN_NAME.search(relative[p])]
+    if not files:
+        return DataFiles((), None, f"no train data file in the cached hub dataset {repo_id} ({root})")
+    builder = FILEEXT2TYPE[files[0].suffix[1:]]
+    if any(FILEEXT2TYPE[p.suffix[1:]] != builder for p in files):
+        return DataFiles(tuple(files), None, f"the cached hub dataset {repo_id} mixes file types")
+    return DataFiles(tuple(files), builder)
 
 
 class ReadError(Exception):
