@@ -1,0 +1,207 @@
+"""Dataset diagnostics and drop rules, one case each (their agreement with LLaMA-Factory's own pipeline is
+tested in test_groundtruth.py): registry, files, corrupt content with positions, stage mismatches, every drop
+reason with its first locations, all-dropped data, val_size, mixing, max_samples, hub datasets, streaming,
+the `columns` reset trap, and the file formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lf_lint.engine import LintOptions, lint_file
+
+
+def alpaca(n: int) -> list[dict]:
+    return [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(n)]
+
+
+def run(tmp_path, info, files: dict, dataset: str = "a", extra: str = "", stage: str = "sft"):
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    if info is not None:
+        (data / "dataset_info.json").write_text(info if isinstance(info, str) else json.dumps(info))
+    for name, content in files.items():
+        path = data / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content if isinstance(content, str) else json.dumps(content))
+    config = tmp_path / "cfg.yaml"
+    config.write_text(f"model_name_or_path: m\nstage: {stage}\ndo_train: true\nfinetuning_type: lora\ndataset: {dataset}\n"
+                      f"template: default\noutput_dir: o\nbf16: true\nper_device_train_batch_size: 2\n{extra}")  # fmt: skip
+    result = lint_file(
+        config,
+        LintOptions(llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path, use_cache=False),
+    )
+    found = {}
+    for d in result.diagnostics:
+        if d.code.startswith("LF4"):
+            found.setdefault(d.code, []).append(d)
+    return result, found
+
+
+def only(found: dict, code: str):
+    assert list(found) == [code], {k: [d.message for d in v] for k, v in found.items()}
+    return found[code]
+
+
+def test_unregistered_name_suggests_the_registered_one(tmp_path):
+    _, found = run(tmp_path, {"alpaca": {"file_name": "a.json"}}, {"a.json": alpaca(3)}, dataset="alpca")
+    (d,) = only(found, "LF401")
+    assert "Undefined dataset alpca in dataset_info.json." in d.message and d.fix == "did you mean `alpaca`?"
+    assert (d.line, d.column) == (5, 10)
+
+
+def test_a_file_name_instead_of_a_dataset_name(tmp_path):
+    _, found = run(tmp_path, {"x": {"file_name": "a.json"}}, {"a.json": alpaca(3)}, dataset="data/a.json")
+    (d,) = only(found, "LF401")
+    assert d.fix == "use the registered name `x`"
+
+
+@pytest.mark.parametrize("info, fragment", [(None, "No such file or directory"), ("{not json", "is not valid JSON")])
+def test_registry_missing_or_malformed(tmp_path, info, fragment):
+    _, found = run(tmp_path, info, {})
+    (d,) = only(found, "LF402")
+    assert fragment in d.message
+
+
+@pytest.mark.parametrize(
+    "entry, files, fragment",
+    [
+        ({"file_name": "nope.json"}, {}, "not found"),
+        ({"file_name": "f"}, {"f/.keep": ""}, "Allowed file types"),
+        (
+            {"file_name": "f"},
+            {"f/x.json": alpaca(2), "f/y.csv": "instruction,input,output\nq,,a\n"},
+            "File types should be identical",
+        ),
+        ({"file_name": "a.xml"}, {"a.xml": "<x/>"}, "Allowed file types: arrow,csv,json,jsonl,parquet,txt."),
+    ],
+)
+def test_data_files(tmp_path, entry, files, fragment):
+    _, found = run(tmp_path, {"a": entry}, files)
+    (d,) = only(found, "LF403")
+    assert fragment in d.message
+
+
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [
+        ("a.json", json.dumps(alpaca(3))[:-20], "a.json:1:"),  # truncated: the position of the break
+        ("a.jsonl", "".join(json.dumps(r) + "\n" for r in alpaca(3)) + "{oops\n", "a.jsonl:4"),
+        ("a.json", json.dumps(alpaca(2)).encode().replace(b"q0", b"q\xe9"), "not UTF-8 text"),
+    ],
+)
+def test_corrupt_content_has_a_position(tmp_path, name, content, fragment):
+    _, found = run(tmp_path, {"a": {"file_name": name}}, {name: content})
+    (d,) = only(found, "LF404")
+    assert fragment in d.message
+
+
+@pytest.mark.parametrize("ranking, stage, needs", [(True, "sft", "non-ranking"), (False, "dpo", "ranking")])
+def test_stage_mismatch(tmp_path, ranking, stage, needs):
+    _, found = run(tmp_path, {"a": {"file_name": "a.json", "ranking": ranking}}, {"a.json": alpaca(2)}, stage=stage)
+    (d,) = only(found, "LF405")
+    assert f"needs {needs} data" in d.message and "not applicable in the current training stage" in d.message
+
+
+def test_sharegpt_drops_name_reason_and_row(tmp_path):
+    rows = [
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]},
+        {"conversations": [{"from": "gpt", "value": "yo"}, {"from": "human", "value": "hi"}]},
+        {"conversations": [{"from": "human", "value": "hi"}]},
+    ]
+    result, found = run(tmp_path, {"a": {"file_name": "a.json", "formatting": "sharegpt"}}, {"a.json": rows})
+    messages = [d.message for d in only(found, "LF406")]
+    assert any("role 'gpt' where human/observation is expected" in m and "a.json[1]" in m for m in messages)
+    assert any("an odd number of messages (1)" in m and "a.json[2]" in m for m in messages)
+    assert result.plan.num_examples == 1
+
+
+def test_kto_rows_without_a_tag_are_dropped(tmp_path):
+    columns = {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}
+    rows = [
+        {"instruction": "q", "input": "", "output": "a", "label": True},
+        {"instruction": "q", "input": "", "output": "a"},
+    ]
+    result, found = run(tmp_path, {"a": {"file_name": "a.json", "columns": columns}}, {"a.json": rows}, stage="kto")
+    (d,) = only(found, "LF406")
+    assert "needs chosen and rejected, or a KTO tag" in d.message and result.plan.num_examples == 1
+
+
+def test_every_row_dropped(tmp_path):
+    rows = [{"instruction": "q", "input": "", "output": None}] * 3
+    result, found = run(tmp_path, {"a": {"file_name": "a.json"}}, {"a.json": rows})
+    assert set(found) == {"LF406", "LF407"}
+    assert "`output` is null, not a string" in found["LF406"][0].message
+    assert "Cannot find valid samples" in found["LF407"][0].message and result.plan.steps is None
+
+
+def test_a_columns_block_resets_the_columns_it_does_not_list(tmp_path):
+    rows = [{"question": "q", "output": "a"}] * 4
+    _, found = run(tmp_path, {"a": {"file_name": "a.json", "columns": {"prompt": "question"}}}, {"a.json": rows})
+    assert "no response column is configured" in found["LF406"][0].message and "LF407" in found
+
+
+def test_val_size_larger_than_the_data(tmp_path):
+    _, found = run(tmp_path, {"a": {"file_name": "a.json"}}, {"a.json": alpaca(5)}, extra="val_size: 10\n")
+    (d,) = only(found, "LF408")
+    assert "test_size=10 should be either positive and smaller than the number of samples 5" in d.message
+
+
+def test_interleave_probs_of_the_wrong_length(tmp_path):
+    extra = "mix_strategy: interleave_under\ninterleave_probs: 0.5,0.3,0.2\n"
+    _, found = run(
+        tmp_path,
+        {"a": {"file_name": "a.json"}, "b": {"file_name": "a.json"}},
+        {"a.json": alpaca(5)},
+        dataset="a,b",
+        extra=extra,
+    )
+    only(found, "LF409")
+
+
+def test_max_samples_truncates(tmp_path):
+    result, found = run(tmp_path, {"a": {"file_name": "a.json"}}, {"a.json": alpaca(50)}, extra="max_samples: 10\n")
+    (d,) = only(found, "LF410")
+    assert "uses the first 10 of the 50 rows" in d.message and result.plan.num_examples == 10
+
+
+def test_hub_dataset_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    result, found = run(tmp_path, {"a": {"hf_hub_url": "x/y"}}, {})
+    (d,) = only(found, "LF411")
+    assert "not counted offline" in d.message and "--num-examples" in d.fix and result.plan.steps is None
+
+
+def test_streaming_local_files_without_workers(tmp_path):
+    _, found = run(
+        tmp_path, {"a": {"file_name": "a.json"}}, {"a.json": alpaca(5)}, extra="streaming: true\nmax_steps: 10\n"
+    )
+    (d,) = only(found, "LF412")
+    assert "StopIteration" in d.message
+
+
+def test_formats(tmp_path):
+    csv = "instruction,input,output\nq1,,a1\nq2,,\nq3,x,a3\n"
+    result, found = run(tmp_path / "csv", {"a": {"file_name": "a.csv"}}, {"a.csv": csv})
+    assert result.plan.num_examples == 2 and "a.csv[1]" in found["LF406"][0].message  # an empty cell is missing
+    text = "line one\nline two\n\nline four\n"
+    result, _ = run(tmp_path / "txt", {"a": {"file_name": "a.txt", "columns": {"prompt": "text"}}}, {"a.txt": text},
+                    extra="packing: false\n", stage="pt")  # fmt: skip
+    assert result.plan.num_examples == 4
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pyarrow.Table.from_pylist(alpaca(7))
+    (tmp_path / "pq" / "data").mkdir(parents=True)
+    pq.write_table(table, tmp_path / "pq" / "data" / "a.parquet")
+    result, _ = run(tmp_path / "pq", {"a": {"file_name": "a.parquet"}}, {})
+    assert result.plan.num_examples == 7
+    (tmp_path / "ar" / "data").mkdir(parents=True)
+    with pyarrow.ipc.new_stream(str(tmp_path / "ar" / "data" / "a.arrow"), table.schema) as writer:
+        writer.write_table(table)
+    result, _ = run(tmp_path / "ar", {"a": {"file_name": "a.arrow"}}, {})
+    assert result.plan.num_examples == 7
