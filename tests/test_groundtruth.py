@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent / "groundtruth"
 sys.path.insert(0, str(HERE))
 import cases as gt_cases  # noqa: E402
 import envs as gt_envs  # noqa: E402
+import formats as gt_formats  # noqa: E402
 from conftest import MATCH_RATES  # noqa: E402
 
 ENABLED = os.environ.get("LF_LINT_GROUNDTRUTH") == "1"
@@ -82,6 +83,7 @@ def lint_case(case: dict, versions: dict, tmp: Path, exact_python: str | None = 
     for relpath, content in case["files"].items():
         (workdir / relpath).parent.mkdir(parents=True, exist_ok=True)
         (workdir / relpath).write_text(content)
+    gt_formats.write_tables(workdir, case.get("tables"))
     if case.get("export"):  # what LLaMA-Factory wrote in the run (a tokenized dataset), where lf-lint will look
         shutil.copytree(tmp / "exported" / case["id"] / case["export"], workdir / case["export"])
     config = workdir / case.get("config_name", "cfg.yaml")
@@ -109,7 +111,8 @@ PLAN_KEYS = {
 def test_step_plans_match_the_trainer(env_name, tmp_path):
     """Random datasets (with invalid rows) and arguments: every number the Trainer resolves at the start; and a
     run that loads the tokenized dataset an earlier run saved."""
-    compare_plans(env_name, gt_cases.plan_cases(PLAN_COUNT) + gt_cases.tokenized_cases(), tmp_path, "step plans")
+    cases = gt_cases.plan_cases(PLAN_COUNT) + gt_cases.tokenized_cases() + gt_cases.format_cases()
+    compare_plans(env_name, cases, tmp_path, "step plans")
 
 
 MULTI_COUNT = int(os.environ.get("LF_LINT_GT_MULTI_CASES", "40"))

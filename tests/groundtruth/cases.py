@@ -525,3 +525,54 @@ def packing_cases(count: int, seed: int = 31) -> list[dict]:
         text = "".join(f"{k}: {v}\n" for k, v in config.items())
         cases.append({"id": f"packing-{number}-{stage}", "config": text, "config_name": "cfg.yaml", "files": files})
     return cases
+
+
+def format_cases(seed: int = 41) -> list[dict]:
+    """Every file format LLaMA-Factory reads (csv, parquet, arrow, txt, json lines, a folder of files), with rows
+    it drops (empty CSV cells are missing values; null outputs), for sft and pt."""
+    rng = random.Random(seed)
+    cases = []
+    for fmt, ext in (
+        ("csv", "csv"),
+        ("parquet", "parquet"),
+        ("arrow", "arrow"),
+        ("text", "txt"),
+        ("folder", "parquet"),
+    ):
+        for stage in ("sft", "pt"):
+            n = rng.randint(20, 200)
+            rows = [{"instruction": f"Say {i}.", "input": "" if i % 4 else f"ctx {i}", "output": None if i % 7 == 3 else f"It is {i}."}
+                    for i in range(n)]  # fmt: skip
+            if fmt == "csv":
+                for row in rows:
+                    row["output"] = row["output"] or ""  # an empty cell: datasets reads it as a missing value
+            entry = {"file_name": f"a.{ext}"}
+            tables = {f"data/a.{ext}": {"format": fmt, "rows": rows}}
+            if fmt == "text":
+                tables = {
+                    "data/a.txt": {
+                        "format": "text",
+                        "rows": [{"text": r["instruction"] + " " + (r["output"] or "")} for r in rows],
+                    }
+                }
+                entry["columns"] = {"prompt": "text"}
+                if stage == "sft":
+                    continue  # plain text has no response column
+            if fmt == "folder":
+                half = len(rows) // 2
+                tables = {"data/parts/p1.parquet": {"format": "parquet", "rows": rows[:half]},
+                          "data/parts/p2.parquet": {"format": "parquet", "rows": rows[half:]}}  # fmt: skip
+                entry = {"file_name": "parts"}
+            config = {
+                "model_name_or_path": MODEL, "stage": stage, "do_train": "true", "finetuning_type": "lora", "template": "default",
+                "dataset": "a", "dataset_dir": "data", "output_dir": "out", "report_to": "none", "cutoff_len": "64",
+                "overwrite_output_dir": "true", "per_device_train_batch_size": "2", "gradient_accumulation_steps": "2",
+            }  # fmt: skip
+            if stage == "pt":
+                config["packing"] = "false"
+                if fmt != "text":
+                    entry["columns"] = {"prompt": "instruction"}
+            text = "".join(f"{k}: {v}\n" for k, v in config.items())
+            cases.append({"id": f"format-{fmt}-{stage}", "config": text, "config_name": "cfg.yaml", "tables": tables,
+                          "files": {"data/dataset_info.json": json.dumps({"a": entry})}})  # fmt: skip
+    return cases

@@ -15,6 +15,7 @@ CASES.json is a list of cases::
 
     {"id": "...", "config": "<YAML or JSON text>", "config_name": "cfg.yaml",
      "overrides": ["key=value", ...], "files": {"data/dataset_info.json": "...", ...},
+     "tables": {"data/a.parquet": {"format": "parquet", "rows": [...]}},
      "env": {"ALLOW_EXTRA_ARGS": "1"}}
 
 For each case the runner makes a fresh working directory, writes ``files`` and the config
@@ -43,6 +44,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import formats
 import smoke_run
 
 EXPORT_ROOT = Path(tempfile.gettempdir())  # main() puts it beside RESULTS.json
@@ -116,6 +118,7 @@ def run_case_in(case: dict, model_dir: Path, workdir: Path, run_exp) -> dict:
         target = workdir / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
+    formats.write_tables(workdir, case.get("tables"))
     name = case.get("config_name", "cfg.yaml")
     (workdir / name).write_text(case["config"].replace("__MODEL__", str(model_dir)))
 
