@@ -239,3 +239,18 @@ def test_api_errors():
         _report("model_name_or_path: someone/mystery")
     assert _report("model_name_or_path: someone/mystery", params=7e9).model.confidence == "low"
     assert _report("", gpu_memory=24).verdict.capacity_gib == 24
+
+
+def test_memory_efficient_optimizers():
+    def states(yaml):
+        report = _report("finetuning_type: full\n" + yaml)
+        return report.estimate.optimizer, report.estimate.gradients
+
+    adam, adam_grads = states("")
+    galore, galore_grads = states("use_galore: true\ngalore_rank: 128")
+    layerwise, layerwise_grads = states("use_galore: true\ngalore_rank: 128\ngalore_layerwise: true")
+    assert galore < adam / 4 and galore_grads == adam_grads and layerwise_grads == 0 and layerwise == galore
+    badam, badam_grads = states("use_badam: true")
+    assert badam < galore and badam_grads < adam_grads / 10
+    assert states("optim: adamw_8bit")[0] == pytest.approx(adam * (2 + 8 / 256) / 8)
+    assert states("optim: sgd")[0] == 0

@@ -190,6 +190,28 @@ def optimizer_bytes(optim: str, param_bytes: float, args) -> tuple[float, float,
     return 2 * param_bytes, temp, False, optim
 
 
+def low_rank_state_bytes(args, shape: Shape, trainable: int, target: Target, param_bytes: float) -> float | None:
+    """GaLore / APOLLO (``train/trainer_utils.py::_create_galore_optimizer``): the targeted linear weights keep
+    Adam states for their gradient projected to rank r (2 x r x min(m, n)) plus the projector (r x max(m, n));
+    every other trainable parameter keeps full Adam states. Bytes per trainable parameter, on average."""
+    if not (args.use_galore or args.use_apollo):
+        return None
+    rank = _int(args.galore_rank if args.use_galore else args.apollo_rank, 16)
+    targets = _names(args.galore_target if args.use_galore else args.apollo_target) or ["all"]
+    modules = linears(shape, fused_experts=target.tf >= (5, 0, 0))
+    chosen = (
+        modules if targets in (["all"], ["mlp", "attn"], ["attn", "mlp"]) else [m for m in modules if m.name in targets]
+    )
+    moe_layers = shape.layers - (len(shape.moe.dense_layers) if shape.moe else shape.layers)
+    projected = full = 0
+    for m in chosen:
+        count = m.per_layer * (moe_layers if m.expert else shape.layers)
+        projected += count * rank * (2 * min(m.d_in, m.d_out) + max(m.d_in, m.d_out))
+        full += count * m.d_in * m.d_out
+    rest = max(0, trainable - full)
+    return (4 * projected + 2 * param_bytes * rest) / max(1, trainable)
+
+
 def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepspeed) -> MemoryInputs:
     shape = model.shape
     stage = args.stage
@@ -252,6 +274,12 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         upcast_embedding = upcast and (method == "full" or "embed_tokens" in _names(args.freeze_extra_modules))
         optim = str(args.optim or "adamw_torch")
         state, step_temp, paged, optim_name = optimizer_bytes(optim, trainable_bytes, args)
+        low_rank = low_rank_state_bytes(args, shape, trainable, target, trainable_bytes)
+        if low_rank is not None:
+            state, step_temp = low_rank, 0.0
+            optim_name = f"{'GaLore' if args.use_galore else 'APOLLO'} ({optim}, rank {_int(args.galore_rank if args.use_galore else args.apollo_rank, 16)})"
+            if args.galore_layerwise if args.use_galore else args.apollo_layerwise:
+                grad_bytes = 0.0  # layer-wise updates free each gradient in backward
     autocast_copy = 2.0 if (amp and not deepspeed_engine and trainable_bytes == 4.0) else 0.0
     # autocast caches copies of matmul weights only (not the embedding lookup)
     if autocast_copy and method == "full":
