@@ -166,7 +166,9 @@ def _options(args: argparse.Namespace, project):
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     total, per_dataset = _num_examples(args.num_examples or [])
-    gpu = _gpu(pick("gpu"), pick("gpu_memory"))
+    # a GPU named on the command line brings its own memory, unless --gpu-memory is given there too
+    memory = args.gpu_memory if args.gpu_memory is not None or args.gpu is not None else project.get("gpu_memory")
+    gpu = _gpu(pick("gpu"), memory)
     params = pick("params")
     if params is not None and params <= 0:
         raise UsageError("--params must be a positive number of parameters (e.g. 7e9)")

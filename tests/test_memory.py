@@ -254,3 +254,15 @@ def test_memory_efficient_optimizers():
     assert badam < galore and badam_grads < adam_grads / 10
     assert states("optim: adamw_8bit")[0] == pytest.approx(adam * (2 + 8 / 256) / 8)
     assert states("optim: sgd")[0] == 0
+
+
+def test_gpu_from_pyproject(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.lf-lint]\ngpu = "A10G"\ngpu-memory = 20\nparams = 7e9\n')
+    (tmp_path / "cfg.yaml").write_text(
+        "model_name_or_path: someone/mystery\nstage: sft\ndo_train: true\ndataset: d\noutput_dir: o\nbf16: true\n"
+    )
+    memory = json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json"))["files"][0]["memory"]
+    assert (memory["gpu"], memory["capacity_gib"], memory["model"]["params"]) == ("A10G", 20.0, 7_000_000_000)
+    memory = json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json", "--gpu", "H100"))["files"][0]["memory"]
+    assert (memory["gpu"], memory["capacity_gib"]) == ("H100-SXM-80GB", 79.2)  # the card named on the command line wins
