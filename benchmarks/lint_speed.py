@@ -1,4 +1,4 @@
-"""Wall time of a schema-only lint of one config in a fresh process, side by side with
+"""Wall time of a schema-only lint (``--no-datasets``) of one config in a fresh process, side by side with
 yamllint and check-jsonschema on the same file.
 
     python benchmarks/lint_speed.py [--runs 21] [--current] [CONFIG]
@@ -54,7 +54,7 @@ def _time(cmd: list[str], runs: int) -> tuple[list[float], list[float]]:
 
 def _heavy_imports(python: str, config: Path) -> list[str]:
     probe = (
-        "import sys; from lf_lint.cli import main; main(['--isolated', '--format', 'json', sys.argv[1]]);"
+        "import sys; from lf_lint.cli import main; main(['--isolated', '--no-datasets', '--format', 'json', sys.argv[1]]);"
         f"print('\\nIMPORTED', [m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)"
     )
     done = subprocess.run([python, "-c", probe, str(config)], capture_output=True, text=True)
@@ -82,7 +82,7 @@ def main() -> int:
 def run(bindir: Path, args: argparse.Namespace) -> int:
     python = str(bindir / "python")
     lf_lint = shutil.which("lf-lint", path=str(bindir))
-    commands = {"lf-lint": [lf_lint, "--isolated", str(args.config)]}
+    commands = {"lf-lint": [lf_lint, "--isolated", "--no-datasets", str(args.config)]}
     with tempfile.TemporaryDirectory() as tmp:
         schema = Path(tmp) / "schema.json"
         schema.write_text(subprocess.run([lf_lint, "schema"], capture_output=True, text=True, check=True).stdout)
