@@ -205,3 +205,18 @@ def test_formats(tmp_path):
         writer.write_table(table)
     result, _ = run(tmp_path / "ar", {"a": {"file_name": "a.arrow"}}, {})
     assert result.plan.num_examples == 7
+
+
+def test_exact_never_runs_a_dataset_script(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dataset_info.json").write_text(json.dumps({"a": {"script_url": "my_loader"}}))
+    (tmp_path / "data" / "my_loader").mkdir()
+    (tmp_path / "data" / "my_loader" / "my_loader.py").write_text("open('/tmp/lf-lint-should-not-exist', 'w')\n")
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        "model_name_or_path: m\nstage: sft\ndo_train: true\ndataset: a\ntemplate: default\noutput_dir: o\n"
+    )
+    options = LintOptions(llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path, exact=True)
+    result = lint_file(config, options)
+    (d,) = [d for d in result.diagnostics if d.code == "LF414"]
+    assert "loaded by a script" in d.message

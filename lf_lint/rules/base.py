@@ -80,10 +80,16 @@ class Context:
         )  # fmt: skip
         if not self.options.get("exact"):
             return counts
-        from ..dataset.exact import exact_counts
+        from ..dataset.exact import ExactCount, exact_counts
 
-        checked = exact_counts(self.data, self.args.stage, self.workdir, self.options.get("exact_python"))
         own = (counts.num_examples, counts.num_eval_examples, counts.exact)
+        scripts = [s.name for s in counts.sources if s.attr is not None and s.attr.load_from == "script"]
+        if scripts:  # LLaMA-Factory would run the dataset's loading script; lf-lint never runs code from data
+            refused = ExactCount(
+                None, None, None, f"{', '.join(scripts)} is loaded by a script, which lf-lint does not let run"
+            )
+            return counts._replace(checked=refused, own=own)
+        checked = exact_counts(self.data, self.args.stage, self.workdir, self.options.get("exact_python"))
         if checked.problem or checked.train is None:
             return counts._replace(checked=checked, own=own)
         basis = f"LLaMA-Factory {checked.llamafactory}'s own data pipeline (--exact)"
