@@ -220,3 +220,31 @@ def test_exact_never_runs_a_dataset_script(tmp_path):
     result = lint_file(config, options)
     (d,) = [d for d in result.diagnostics if d.code == "LF414"]
     assert "loaded by a script" in d.message
+
+
+def test_pretraining_blocks_with_the_local_tokenizer(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers import models, pre_tokenizers, trainers
+
+    tokenizer = tokenizers.Tokenizer(models.BPE(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    texts = [f"row {i} says " + "word " * (i % 13) for i in range(300)]
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "</s>"]))
+    model = tmp_path / "model"
+    model.mkdir()
+    tokenizer.save(str(model / "tokenizer.json"))
+    rows = [{"text": t} for t in texts]
+    info = {"a": {"file_name": "a.json", "columns": {"prompt": "text"}}}
+    extra = "cutoff_len: 32\npreprocessing_batch_size: 50\n"
+    result, _ = run(tmp_path, info, {"a.json": rows}, extra=extra, stage="pt")
+    assert not result.plan.exact  # model_name_or_path `m` has no tokenizer here: an estimate
+    (tmp_path / "cfg.yaml").write_text(
+        (tmp_path / "cfg.yaml").read_text().replace("model_name_or_path: m", f"model_name_or_path: {model}")
+    )
+    result = lint_file(
+        tmp_path / "cfg.yaml",
+        LintOptions(llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path, use_cache=False),
+    )
+    lengths = [len(tokenizer.encode(t, add_special_tokens=False).ids) + 1 for t in texts]  # + the eos token
+    expected = sum(sum(lengths[i : i + 50]) // 32 for i in range(0, 300, 50))  # blocks per map batch of 50 rows
+    assert result.plan.exact and result.plan.num_examples == expected and "tokenized with" in result.plan.basis

@@ -229,6 +229,25 @@ def text_sizes(row: dict, attr: DatasetAttr) -> tuple[int, int]:
     )
 
 
+def first_prompt_text(row: dict, attr: DatasetAttr) -> str:
+    """``_prompt[0]["content"]`` as LLaMA-Factory's converters build it: what the pre-training processor tokenizes."""
+    if attr.formatting == "alpaca":
+        history = row.get(attr.column("history")) if attr.column("history") else None
+        if isinstance(history, list) and history and isinstance(history[0], (list, tuple)) and history[0]:
+            return str(history[0][0])
+        parts = [row.get(attr.column(r)) for r in ("prompt", "query") if attr.column(r)]
+        return "\n".join(p for p in parts if p and isinstance(p, str))
+    messages = row.get(attr.column("messages")) if attr.column("messages") else None
+    if not isinstance(messages, list):
+        return ""
+    role, content, system = attr.tag("role_tag"), attr.tag("content_tag"), attr.tag("system_tag")
+    if messages and isinstance(messages[0], dict) and system and messages[0].get(role) == system:
+        messages = messages[1:]  # the converter takes a leading system message out of the conversation
+    first = messages[0] if messages and isinstance(messages[0], dict) else {}
+    value = first.get(content)
+    return value if isinstance(value, str) else ""
+
+
 def required_columns(attr: DatasetAttr, kind: str) -> list[str]:
     """Columns the converter reads from every row: each must exist in the table (KeyError otherwise)."""
     if attr.formatting == "alpaca":

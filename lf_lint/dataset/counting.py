@@ -94,6 +94,11 @@ class _Builder:
         self.use_cache = use_cache
         self.get_dataset_stage, self.needs_ranking = STAGE.get(stage, ("sft", False))
         self.packing = args.packing and self.get_dataset_stage in ("pt", "sft")
+        self.tokens = None  # the model's tokenizer, for exact pre-training block counts (tokens.py)
+        if self.packing and self.get_dataset_stage == "pt":
+            from .tokens import local_tokenizer
+
+            self.tokens = local_tokenizer(args.model_name_or_path, workdir)
         self.processor = PROCESSOR[self.get_dataset_stage]
         self.problems: list[Problem] = []
         self.rng = None
@@ -181,7 +186,15 @@ class _Builder:
         return Source(attr.name, role, attr, files, result, result.rows, indexes, f"{result.rows:,} rows in {where}")
 
     def scan(self, files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
-        return cached_scan(files, attr, processor, self.target.llamafactory, scan, self.use_cache, measure=self.packing)
+        return cached_scan(
+            files,
+            attr,
+            processor,
+            self.target.llamafactory,
+            scan,
+            self.use_cache,
+            measure=(self.tokens or self.packing) if self.packing else False,
+        )
 
     def _given(self, attr: DatasetAttr, role: str, rows: int) -> Source:
         """Rows given with --num-examples NAME=N: every row counts as valid."""
@@ -387,6 +400,10 @@ def _packed(
 
     def count(rows) -> int:
         rows = rows[valid[rows]]
+        if pretrain and builder.tokens is not None:
+            return packing.pretrain_blocks(
+                [int(t) + 1 for t in first[rows]], cutoff, batch_size, workers
+            )  # + the eos token
         if pretrain:
             tokens = [packing.estimated_tokens(int(b)) + 1 for b in first[rows]]
             return packing.pretrain_blocks(tokens, cutoff, batch_size, workers)
@@ -413,6 +430,13 @@ def _packed(
     else:
         num = count(order)
     what = "pre-training blocks" if pretrain else "packed sequences"
+    if pretrain and builder.tokens is not None:
+        basis = f"{num:,} {what} of {cutoff} tokens from {int(valid.sum()):,} examples, tokenized with {builder.tokens.path}"
+        if num == 0:
+            problems.append(
+                Problem("no-valid-examples", "Cannot find sufficient samples, consider increasing dataset size.")
+            )
+        return result(num, num_eval, len(order), True, basis)
     basis = (
         f"estimate: {num:,} {what} of {cutoff} tokens from {int(valid.sum()):,} examples, assuming ~{packing.BYTES_PER_TOKEN:g} bytes "
         "per token (the real count needs the model's tokenizer; run with --exact where LLaMA-Factory and the model are available)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .columns import ColumnTypes, has_field
-from .conversion import SHAPERS, Crash, drop_reason, keeps, required_columns, text_sizes
+from .conversion import SHAPERS, Crash, drop_reason, first_prompt_text, keeps, required_columns, text_sizes
 from .files import DataFiles, ReadError, iter_rows
 from .registry import DatasetAttr
 
@@ -27,14 +27,15 @@ class Scan(NamedTuple):
     columns: tuple[str, ...]
     problem: str | None = None  # the table cannot be built, or a column the converter needs is missing
     problem_location: str | None = None
-    sizes: bytes = b""  # with measure=True: per row, two uint32 (array "I"): first-prompt bytes, all-text bytes
+    sizes: bytes = b""  # with measure: per row, two uint32 (array "I"): first-prompt bytes (or tokens), all-text bytes
 
     def failed(self, problem: str, location: str | None) -> Scan:
         return self._replace(problem=problem, problem_location=location)
 
 
-def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure: bool = False) -> Scan:
-    """``measure`` also records text sizes per row, for token-count estimates (packing)."""
+def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> Scan:
+    """``measure`` also records text sizes per row, for packing: True for UTF-8 bytes, a TokenCounter for the
+    first prompt's tokens (pre-training with the model's tokenizer)."""
     from array import array
 
     shape_of = SHAPERS[attr.formatting](attr)
@@ -49,7 +50,10 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure: bool = Fa
         for index, row in enumerate(iter_rows(files)):
             types.add(row.data, lambda row=row: row.location)
             if measure:
-                sizes.extend(text_sizes(row.data, attr))
+                first_bytes, all_bytes = text_sizes(row.data, attr)
+                if not isinstance(measure, bool):  # a TokenCounter: the first prompt in tokens (tokens.py)
+                    first_bytes = measure.count(first_prompt_text(row.data, attr))
+                sizes.extend((first_bytes, all_bytes))
             try:
                 shape = shape_of(row.data)
             except Crash as exc:
