@@ -49,6 +49,6 @@ def local_tokenizer(model_name_or_path: object, workdir: Path) -> TokenCounter |
         if path.is_file():
             try:
                 return TokenCounter(path)
-            except Exception:  # noqa: BLE001 - an unreadable tokenizer leaves the estimate in place
+            except Exception:  # an unreadable tokenizer leaves the estimate in place
                 return None
     return None
