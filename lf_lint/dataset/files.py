@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from ..hub_cache import snapshot
+
 FILEEXT2TYPE = {"arrow": "arrow", "csv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet", "txt": "text"}
 
 
@@ -61,20 +63,6 @@ _TRAIN_NAME = re.compile(r"(^|[-._ /])(train|training)([-._ 0-9/]|$)")
 _OTHER_SPLITS = re.compile(r"(^|[-._ /])(test|testing|eval|evaluation|valid|validation|dev)([-._ 0-9/]|$)")
 
 
-def hub_cache_snapshot(repo_id: str, env: dict | None = None) -> Path | None:
-    """The newest local snapshot of a Hugging Face dataset repository (``hub/datasets--org--name/snapshots/*``)."""
-    env = os.environ if env is None else env
-    home = env.get("HF_HUB_CACHE") or os.path.join(
-        env.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub"
-    )
-    snapshots = Path(home) / ("datasets--" + repo_id.replace("/", "--")) / "snapshots"
-    try:
-        found = sorted((p for p in snapshots.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    except OSError:
-        return None
-    return found[0] if found else None
-
-
 def locate_in_hub_cache(repo_id: str, folder: str | None, env: dict | None = None) -> DataFiles | None:
     """The train files ``load_dataset(repo_id, data_dir=folder)`` would read, from the local hub cache.
 
@@ -82,10 +70,10 @@ def locate_in_hub_cache(repo_id: str, folder: str | None, env: dict | None = Non
     no data file lf-lint can read. Files are picked with ``datasets``' default split patterns: the files
     named for the train split when any file names a split, else every data file.
     """
-    snapshot = hub_cache_snapshot(repo_id, env)
-    if snapshot is None:
+    found = snapshot("datasets", repo_id, env)
+    if found is None:
         return None
-    root = snapshot / folder if folder else snapshot
+    root = found / folder if folder else found
     if any(root.glob("*.py")):
         return DataFiles((), None, f"the cached hub dataset {repo_id} has a loading script, which lf-lint never runs")
     files = sorted(

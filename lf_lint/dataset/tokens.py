@@ -37,14 +37,14 @@ def local_tokenizer(model_name_or_path: object, workdir: Path) -> TokenCounter |
         import tokenizers  # noqa: F401
     except ImportError:
         return None
-    from ..memory.model import hf_cache_config
+    from ..hub_cache import snapshot
 
     local = Path(model_name_or_path).expanduser()
     local = local if local.is_absolute() else workdir / local
     candidates = [local / "tokenizer.json"]
-    cached = hf_cache_config(model_name_or_path)
+    cached = snapshot("models", model_name_or_path)
     if cached is not None:
-        candidates.append(cached.parent / "tokenizer.json")
+        candidates.append(cached / "tokenizer.json")
     for path in candidates:
         if path.is_file():
             try:

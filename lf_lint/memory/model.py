@@ -11,12 +11,13 @@ for Qwen3 and Gemma 3), a gated MLP (gate/up/down) or a mixture of experts, RMSN
 from __future__ import annotations
 
 import json
-import os
 import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
+
+from ..hub_cache import snapshot
 
 
 class Moe(NamedTuple):
@@ -281,16 +282,8 @@ def catalogue() -> dict[str, dict]:
 
 def hf_cache_config(model_id: str, env: dict | None = None) -> Path | None:
     """config.json of ``model_id`` in the local Hugging Face hub cache, if it was downloaded before."""
-    env = os.environ if env is None else env
-    home = env.get("HF_HUB_CACHE") or os.path.join(
-        env.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface"), "hub"
-    )
-    snapshots = Path(home) / ("models--" + model_id.replace("/", "--")) / "snapshots"
-    try:
-        candidates = sorted(snapshots.glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    except OSError:
-        return None
-    return candidates[0] if candidates else None
+    found = snapshot("models", model_id, env)
+    return found / "config.json" if found is not None and (found / "config.json").is_file() else None
 
 
 _QUANT_SUFFIX = re.compile(r"[-_.](gptq|awq|gguf|int4|int8|bnb-4bit|4bit|8bit|fp8)([-_.].*)?$")
