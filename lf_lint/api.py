@@ -166,16 +166,10 @@ def estimate_memory(
     >>> report = estimate_memory("train.yaml", gpu="A100-80G", num_gpus=4)   # doctest: +SKIP
     >>> report.to_dict()["peak_gib"], report.verdict.status                 # doctest: +SKIP
     """
-    from .memory.gpus import GpuError, find_gpu, gpu_with_memory
+    from .memory.gpus import GpuError, target_gpu
 
     try:
-        target_gpu = find_gpu(gpu) if gpu else None
-        if gpu_memory is not None:
-            target_gpu = (
-                target_gpu._replace(memory_gib=gpu_with_memory(gpu_memory).memory_gib)
-                if target_gpu
-                else gpu_with_memory(gpu_memory)
-            )
+        card = target_gpu(gpu, gpu_memory)
     except GpuError as exc:
         raise LfLintError(str(exc)) from exc
     result = lint_result(
@@ -187,7 +181,7 @@ def estimate_memory(
         workdir=workdir,
         num_examples=num_examples,
         command="train",
-        gpu=target_gpu,
+        gpu=card,
         params=params,
     )
     report = result.memory

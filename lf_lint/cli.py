@@ -199,14 +199,10 @@ def _options(args: argparse.Namespace, project):
 
 
 def _gpu(name: str | None, memory: float | None):
-    from .memory.gpus import GpuError, find_gpu, gpu_with_memory
+    from .memory.gpus import GpuError, target_gpu
 
     try:
-        if memory is not None and name:
-            return find_gpu(name)._replace(memory_gib=gpu_with_memory(memory).memory_gib)  # a card with other memory
-        if memory is not None:
-            return gpu_with_memory(memory)
-        return find_gpu(name) if name else None
+        return target_gpu(name, memory)
     except GpuError as exc:
         raise UsageError(str(exc)) from exc
 

@@ -71,3 +71,11 @@ def gpu_with_memory(gib: float, name: str | None = None) -> Gpu:
     if not gib > 0:
         raise GpuError(f"--gpu-memory must be a positive number of GiB, not {gib!r}")
     return Gpu(name or f"{gib:g} GiB GPU", float(gib), True, 0.0, True, "given", "memory given with --gpu-memory")
+
+
+def target_gpu(name: str | None, memory_gib: float | None) -> Gpu | None:
+    """The card of ``--gpu NAME`` / ``--gpu-memory GIB``: a named card with other memory when both are given."""
+    if memory_gib is not None:
+        sized = gpu_with_memory(memory_gib)
+        return find_gpu(name)._replace(memory_gib=sized.memory_gib) if name else sized
+    return find_gpu(name) if name else None
