@@ -190,6 +190,8 @@ def _options(args: argparse.Namespace, project):
         params=params,
         exact=args.exact or bool(args.exact_python),
         exact_python=args.exact_python,
+        # the text formats show the estimate only for a target GPU (or --explain); JSON always carries it
+        memory=(args.format or project.get("format", "full")) == "json" or args.explain,
     )
     try:
         resolution = options.resolution()

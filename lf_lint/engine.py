@@ -34,6 +34,7 @@ class LintOptions(NamedTuple):
     exact: bool = False  # --exact: ask the installed LLaMA-Factory's data pipeline for the counts
     exact_python: str | None = None  # the Python that has LLaMA-Factory (default: this one)
     gpu: object = None  # memory.gpus.Gpu: the card the run targets (--gpu / --gpu-memory)
+    memory: bool = True  # estimate memory even without a GPU (the JSON `memory` object, the API)
     params: float | None = None  # model parameters, when lf-lint cannot know the model's shape
 
     def resolution(self) -> Resolution:
@@ -134,7 +135,8 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
     diagnostics.sort(key=lambda d: d.sort_key)
     io_failure = any(p.kind == "io" for p in config.problems)
     plan = _fact(lambda: ctx.plan) if command == "train" and config.data is not None else None
-    memory = _fact(lambda: ctx.memory) if command == "train" and config.data is not None else None
+    wanted = options.memory or ctx.options.get("gpu") is not None
+    memory = _fact(lambda: ctx.memory) if command == "train" and config.data is not None and wanted else None
     return FileResult(config.path, resolution, kind, command, diagnostics, config.lines, io_failure, plan, memory)
 
 

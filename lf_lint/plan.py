@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .args import Args
-from .dataset.counting import Counts
 from .launch import Launch
 from .steps import StepError, StepInputs, StepPlan, behaviour, plan_steps, warmup
 from .versions import Target
+
+if TYPE_CHECKING:  # the dataset package is only needed when datasets are counted
+    from .dataset.counting import Counts
 
 
 class Plan(NamedTuple):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from ..engine import FileResult
-from ..explain import trainer_block
-from .memory_text import memory_block
 from .summary import summary_line, versions_line
 
 
@@ -27,12 +25,16 @@ def render(results: list[FileResult], explain: bool = False, **_: object) -> str
     out: list[str] = []
     for result in results:
         if result.plan is not None:
+            from ..explain import trainer_block
+
             out.append(f"{result.path}:")
             out.extend(trainer_block(result.plan))
             if explain:
                 out.append(result.plan.explain())
             out.append("")
         if result.memory is not None and (result.memory.gpu is not None or explain):
+            from .memory_text import memory_block
+
             out.extend(memory_block(result.memory))
             out.append("")
         for d in result.diagnostics:

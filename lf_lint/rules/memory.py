@@ -8,7 +8,6 @@ benchmarks/memory_accuracy.py.
 from __future__ import annotations
 
 from ..diagnostics import Severity
-from ..memory.llamafactory import LIGER_MODEL_TYPES, batch_and_accumulation
 from ..steps import plan_steps
 from .base import Context, Example, Finding, Rule
 
@@ -21,6 +20,12 @@ def _judged(ctx: Context):
     if report is None or report.verdict is None:
         return None
     return report
+
+
+def batch_and_accumulation(args) -> tuple[int, int]:
+    from ..memory.llamafactory import batch_and_accumulation as resolved
+
+    return resolved(args)
 
 
 def _batch_key(ctx: Context) -> str:
@@ -37,6 +42,8 @@ def _check_oom(ctx: Context):
     v, parts = report.verdict, report.estimate.breakdown()
     biggest = max(parts, key=parts.get)
     batch, accumulation = batch_and_accumulation(ctx.args)
+    from ..memory.llamafactory import LIGER_MODEL_TYPES
+
     liger = ctx.args.stage in ("pt", "sft") and report.model.shape.model_type in LIGER_MODEL_TYPES
     fixes = remedies(report.inputs, batch, accumulation, report.gpu, ctx.args.stage, liger)
     fix = (
