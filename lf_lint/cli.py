@@ -201,6 +201,8 @@ def _options(args: argparse.Namespace, project):
 
 
 def _gpu(name: str | None, memory: float | None):
+    if name is None and memory is None:
+        return None
     from .memory.gpus import GpuError, target_gpu
 
     try:

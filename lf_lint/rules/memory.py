@@ -16,6 +16,8 @@ _GPU = {"gpu": "A100-40G"}
 
 
 def _judged(ctx: Context):
+    if ctx.options.get("gpu") is None:  # no target GPU, no verdict (and no need to estimate)
+        return None
     report = ctx.memory
     if report is None or report.verdict is None:
         return None
@@ -34,11 +36,11 @@ def _batch_key(ctx: Context) -> str:
 
 
 def _check_oom(ctx: Context):
-    from ..memory.advice import remedies
-
     report = _judged(ctx)
     if report is None or report.verdict.status != "oom":
         return
+    from ..memory.advice import remedies
+
     v, parts = report.verdict, report.estimate.breakdown()
     biggest = max(parts, key=parts.get)
     batch, accumulation = batch_and_accumulation(ctx.args)
@@ -118,11 +120,11 @@ TIGHT = Rule(
 
 
 def _check_underused(ctx: Context):
-    from ..memory.advice import bigger_batch
-
     report = _judged(ctx)
     if report is None or report.verdict.status != "fits":
         return
+    from ..memory.advice import bigger_batch
+
     batch, accumulation = batch_and_accumulation(ctx.args)
     v = report.verdict
     if accumulation > 1:
