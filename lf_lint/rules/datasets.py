@@ -351,11 +351,11 @@ STREAMING_WORKERS = Rule(
 
 
 def _check_tokenized(ctx: Context):
-    from ..dataset.tokenized import tokenized_folder
-
     a = ctx.args
     if not isinstance(a.tokenized_path, str) or not a.tokenized_path:
         return
+    from ..dataset.tokenized import tokenized_folder
+
     saved = tokenized_folder(a.tokenized_path, ctx.workdir)
     if saved is None:
         if a.streaming:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import difflib
 import os
 
 from ..diagnostics import Severity
@@ -63,6 +62,8 @@ def _suggest(name: str, candidates: list[str]) -> str | None:
     lowered = {c.lower(): c for c in candidates}
     if name.lower() in lowered:
         return lowered[name.lower()]
+    import difflib  # only when a name is unknown
+
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
     return close[0] if close else None
 
