@@ -60,15 +60,6 @@ def largest_batch(inputs: MemoryInputs, batch: int, gpu: Gpu, share: float = UND
     return best
 
 
-class Choice(NamedTuple):
-    batch: int
-    accumulation: int
-    need_gib: float
-    fits: bool
-    total_steps: int | None
-    hours: float | None
-
-
 # --- time ------------------------------------------------------------------------------
 
 

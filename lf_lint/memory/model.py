@@ -148,11 +148,6 @@ def count_params(shape: Shape) -> int:
     return layers + embedding + head + final_norm
 
 
-def embedding_params(shape: Shape) -> int:
-    """Input embedding plus (untied) output head: the parameters outside the decoder layers."""
-    return shape.vocab * shape.hidden * (1 if shape.tied else 2)
-
-
 def active_params(shape: Shape) -> int:
     """Parameters a token goes through (MoE: top-k experts), for FLOPs."""
     if shape.moe is None:
