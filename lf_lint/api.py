@@ -102,6 +102,7 @@ def lint(
         command=command,
         count_datasets=datasets,
         num_examples=num_examples,
+        memory=False,  # only the diagnostics are returned: no estimate unless a rule needs one
     ).diagnostics
 
 
@@ -134,6 +135,7 @@ def predict_steps(
         workdir=workdir,
         num_examples=num_examples,
         command="train",
+        memory=False,
     )
     plan = result.plan
     if plan is None or plan.steps is None:
