@@ -182,14 +182,15 @@ def compare_plans(
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_exact_counts_ask_llamafactory(env_name, tmp_path):
-    """Packed pre-training blocks and packed SFT: `--exact` (LLaMA-Factory's own pipeline, run by lf-lint with the
-    environment's Python) gives the Trainer's `Num examples`; lf-lint's tokenizer-free estimate is reported beside it."""
-    cases = gt_cases.packing_cases(8)
+    """Packed pre-training blocks and packed SFT: lf-lint's own count with the model's local tokenizer (chat templates,
+    truncation, per-batch packing) and `--exact` (LLaMA-Factory's own pipeline, run by lf-lint with the environment's
+    Python) both give the Trainer's `Num examples`."""
+    cases = gt_cases.packing_cases(12)
     model = tmp_path / "model"
     real = run_real(env_name, cases, tmp_path, model=model)
     versions = {"llamafactory": real["llamafactory"], "transformers": real["transformers"]}
     python = str(gt_envs.env_python(env_name, gt_envs.default_root()))
-    mismatches, errors, compared_own = [], [], 0
+    mismatches, compared_own = [], 0
     for case, truth in zip(cases, real["results"]):
         if truth["error"]:
             continue
@@ -197,37 +198,63 @@ def test_exact_counts_ask_llamafactory(env_name, tmp_path):
         result = lint_case(case, versions, tmp_path, exact_python=python)
         plan = result.plan.to_dict()
         if plan["num_examples"] != truth["num_examples"] or not plan["exact"]:
-            mismatches.append(
-                {
-                    "case": case["id"],
-                    "trainer": truth["num_examples"],
-                    "lf_lint": plan["num_examples"],
-                    "basis": plan["basis"],
-                }
-            )
-        note = next(iter(d.message for d in result.diagnostics if d.code == "LF414"), "")
-        estimated = re.search(r"estimate was ([\d,]+)", note)
-        if estimated:  # lf-lint's own, tokenizer-free estimate (packed SFT needs the template too)
-            errors.append(abs(int(estimated.group(1).replace(",", "")) - truth["num_examples"]) / truth["num_examples"])
-        if (
-            "stage: pt" in case["config"] and tokenizers_available()
-        ):  # pre-training blocks: exact with the local tokenizer
+            mismatches.append({"case": case["id"], "trainer": truth["num_examples"], "lf_lint --exact": plan["num_examples"],
+                               "basis": plan["basis"]})  # fmt: skip
+        if tokenizers_available():
             own = lint_case(dict(case, id=case["id"] + "-own"), versions, tmp_path).plan
             compared_own += 1
-            if (own.num_examples, own.exact) != (truth["num_examples"], True):
-                mismatches.append(
-                    {
-                        "case": case["id"],
-                        "trainer": truth["num_examples"],
-                        "lf_lint (tokenizer)": own.num_examples,
-                        "basis": own.basis,
-                    }
-                )
-    MATCH_RATES.append(f"{env_name}: --exact counts identical to the Trainer's (packing) on {len(cases)} cases; pre-training blocks "
-                       f"counted with the local tokenizer identical on {compared_own}; lf-lint's tokenizer-free estimate of packed SFT "
-                       f"off by {statistics.median(errors or [0]):.0%} median")  # fmt: skip
-    assert compared_own >= 2 or not tokenizers_available()
+            eval_differs = truth.get("num_eval_examples") is not None and own.num_eval_examples != truth["num_eval_examples"]
+            if (own.num_examples, own.exact) != (truth["num_examples"], True) or eval_differs:
+                mismatches.append({"case": case["id"], "trainer": truth["num_examples"], "lf_lint (tokenizer)": own.num_examples,
+                                   "basis": own.basis, "config": case["config"]})  # fmt: skip
+    MATCH_RATES.append(f"{env_name}: packed counts (pt blocks, packed SFT with chat templates) identical to the Trainer's "
+                       f"with --exact on {len(cases)} cases and with the local tokenizer on {compared_own}")  # fmt: skip
+    assert compared_own >= len(cases) // 2 or not tokenizers_available()
     assert not mismatches, json.dumps(mismatches, indent=1)
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_chat_template_lengths_match_llamafactory(env_name, tmp_path):
+    """Every chat template of the release: the token length of each encoded, truncated example (what packing packs)
+    is LLaMA-Factory's own, with two tokenizers and varied settings (mask_history, thinking, default_system, cutoff)."""
+    pytest.importorskip("tokenizers")
+    from lf_lint.dataset import chat_template
+    from lf_lint.dataset.conversion import Conversation
+    from lf_lint.dataset.tokens import TokenCounter
+
+    python = str(gt_envs.ensure_env(env_name, gt_envs.default_root()))
+    probe = str(HERE / "template_probe.py")
+    env = gt_envs.gt_environ(env_name, gt_envs.default_root())
+    built = subprocess.run([python, probe, "--build-tokenizers", str(tmp_path)], check=True, env=env, capture_output=True, text=True)
+    tokenizers = json.loads(built.stdout)
+    release = gt_envs.VERSION_SETS[env_name]["llamafactory"]
+    names = chat_template.template_names(release)
+    conversations = gt_cases.template_conversations(60)
+    settings = gt_cases.template_settings(names)
+    cases_file, results_file = tmp_path / "template-cases.json", tmp_path / "template-results.json"
+    cases_file.write_text(json.dumps({"tokenizers": tokenizers, "conversations": conversations, "settings": settings}))
+    subprocess.run([python, probe, str(cases_file), str(results_file)], check=True, env=env, capture_output=True, text=True)
+    results = json.loads(results_file.read_text())["results"]
+    encoded = [Conversation(tuple((m["role"], m["content"]) for m in c["prompt"] + c["response"]), c["system"], c["tools"], False)
+               for c in conversations]  # fmt: skip
+    mismatches, identical, multimodal = [], 0, 0
+    for setting, truth in zip(settings, results):
+        template = chat_template.load_template(setting["template"], release)
+        lengths = chat_template.SupervisedLengths(
+            TokenCounter(Path(tokenizers[setting["tokenizer"]]) / "tokenizer.json"), template, release, setting
+        ).lengths(encoded)
+        if template.multimodal:  # lf-lint leaves these to the estimate; LLaMA-Factory needs the model's processor
+            multimodal += 1
+            assert lengths == [None] * len(encoded)
+            continue
+        if "error" in truth or truth["lengths"] != lengths:
+            mismatches.append({"setting": setting, "llamafactory": truth.get("error") or truth["lengths"], "lf_lint": lengths})
+        else:
+            identical += 1
+    MATCH_RATES.append(f"{env_name}: chat-template lengths identical on {identical} template settings x {len(encoded)} "
+                       f"conversations; {multimodal} multimodal settings left to the estimate")  # fmt: skip
+    assert identical > len(settings) // 2
+    assert not mismatches, json.dumps(mismatches[:5], indent=1)
 
 
 def tokenizers_available() -> bool:

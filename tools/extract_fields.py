@@ -8,6 +8,7 @@ sees.
 
     python tools/extract_fields.py transformers      # Seq2SeqTrainingArguments
     python tools/extract_fields.py llamafactory      # LF's five train groups + templates
+    python tools/extract_fields.py templates         # every chat template in full (slots, words, flags)
 
 Standard library only at module level: it must run in any of those environments.
 """
@@ -279,13 +280,54 @@ def extract_llamafactory() -> dict:
     }
 
 
+def _slots(slots) -> list:
+    """Formatter slots as JSON: strings stay strings, {"bos_token"} -> {"special": "bos_token"}, {"token": t} stays."""
+    out = []
+    for slot in slots:
+        if isinstance(slot, str):
+            out.append(slot)
+        elif isinstance(slot, set):
+            out.append({"special": sorted(slot)[0]})
+        elif isinstance(slot, dict):
+            out.append({"token": slot.get("token")})
+        else:
+            out.append({"python": repr(slot)})
+    return out
+
+
+def extract_templates() -> dict:
+    """Every registered chat template as the processors use it (data/template.py::TEMPLATES)."""
+    from llamafactory.data import template as template_module
+
+    formatters = ("format_user", "format_assistant", "format_system", "format_function", "format_observation",
+                  "format_tools", "format_prefix")  # fmt: skip
+    templates = {}
+    for name, tpl in template_module.TEMPLATES.items():
+        entry = {"class": type(tpl).__name__, "mm_plugin": type(tpl.mm_plugin).__name__}
+        for attr in formatters:
+            formatter = getattr(tpl, attr)
+            entry[attr] = {"kind": type(formatter).__name__, "slots": _slots(formatter.slots),
+                           "tool_format": getattr(formatter, "tool_format", None)}  # fmt: skip
+        for attr in ("default_system", "stop_words", "thought_words", "tool_call_words", "efficient_eos",
+                     "replace_eos", "enable_thinking", "preserve_thinking"):  # fmt: skip
+            if hasattr(tpl, attr):
+                value = getattr(tpl, attr)
+                entry[attr] = list(value) if isinstance(value, tuple) else value
+        templates[name] = entry
+    return {"version": _version("llamafactory"), "templates": templates}
+
+
+EXTRACTORS = {"transformers": "extract_transformers", "llamafactory": "extract_llamafactory",
+              "templates": "extract_templates"}  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in ("transformers", "llamafactory"):
+    if len(argv) != 1 or argv[0] not in EXTRACTORS:
         print(__doc__, file=sys.stderr)
         return 2
     out = sys.stdout
     with contextlib.redirect_stdout(sys.stderr):  # LLaMA-Factory logs to stdout while importing
-        result = extract_transformers() if argv[0] == "transformers" else extract_llamafactory()
+        result = globals()[EXTRACTORS[argv[0]]]()
     json.dump(result, out, indent=1, sort_keys=True)
     out.write("\n")
     return 0

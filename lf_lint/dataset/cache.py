@@ -21,7 +21,7 @@ from .files import DataFiles
 from .registry import DatasetAttr
 from .scan import Scan
 
-FORMAT = 2
+FORMAT = 3  # 3: token measures store exact lengths (scan.py)
 
 
 def cache_dir() -> Path:

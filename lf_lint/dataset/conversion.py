@@ -11,6 +11,7 @@ emptied and dropped by the processor.
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 from .registry import DatasetAttr
@@ -261,3 +262,66 @@ def required_columns(attr: DatasetAttr, kind: str) -> list[str]:
         if attr.ranking:
             roles += ["chosen", "rejected"]
     return [name for name in (attr.column(r) for r in roles) if name]
+
+
+class Conversation(NamedTuple):
+    """What the supervised processor receives for one row (``_prompt + _response``, ``_system``, ``_tools``)."""
+
+    messages: tuple[tuple[str, object], ...]  # (role, content): user/assistant/observation/function
+    system: object
+    tools: object
+    has_media: bool
+
+
+def _media(row: dict, attr: DatasetAttr) -> bool:
+    return any(attr.column(kind) and row.get(attr.column(kind)) for kind in ("images", "videos", "audios"))
+
+
+def conversation(row: dict, attr: DatasetAttr) -> Conversation:
+    """The converter's messages for a row the SFT processor keeps (converter.py, 0.9.2-0.9.5)."""
+    column = attr.column
+    if attr.formatting == "alpaca":
+        messages: list[tuple[str, object]] = []
+        history = row.get(column("history")) if column("history") else None
+        if isinstance(history, list):
+            for question, answer in history:
+                messages += [("user", question), ("assistant", answer)]
+        query = [row[column(c)] for c in ("prompt", "query") if column(c) and row.get(column(c))]
+        messages.append(("user", "\n".join(query)))
+        messages.append(("assistant", row.get(column("response"))))
+        system = row.get(column("system")) if column("system") else ""
+        tools = row.get(column("tools")) if column("tools") else ""
+        return Conversation(tuple(messages), system, tools, _media(row, attr))
+    role_tag, content_tag, system_tag = attr.tag("role_tag"), attr.tag("content_tag"), attr.tag("system_tag")
+    raw = row.get(column("messages"))
+    system = row.get(column("system"), "") if column("system") else ""
+    if system_tag and raw and raw[0].get(role_tag) == system_tag:
+        system, raw = raw[0].get(content_tag), raw[1:]
+    roles = {attr.tag("user_tag"): "user", attr.tag("assistant_tag"): "assistant",
+             attr.tag("observation_tag"): "observation", attr.tag("function_tag"): "function"}  # fmt: skip
+    tools = row.get(column("tools"), "") if column("tools") else ""
+    if attr.formatting == "sharegpt":
+        messages = [(roles[m.get(role_tag)], m.get(content_tag)) for m in raw]
+        return Conversation(tuple(messages), system, tools, _media(row, attr))
+    messages, pending = [], []  # openai: tool results merge into one observation; tool calls become function
+    for message in raw:
+        role, content = message.get(role_tag), message.get(content_tag)
+        if role in (attr.tag("assistant_tag"), attr.tag("function_tag")) and message.get("tool_calls"):
+            content, role = json.dumps([t["function"] for t in message["tool_calls"]], ensure_ascii=False), attr.tag("function_tag")
+        if role == attr.tag("observation_tag"):
+            pending.append(content)
+            continue
+        if pending:
+            messages.append(("observation", "\n</tool_response>\n<tool_response>\n".join(pending)))
+            pending = []
+        messages.append((roles[role], content))
+    if isinstance(tools, (dict, list)):
+        tools = json.dumps(tools, ensure_ascii=False)
+    if not system:  # 0.9.4+ OpenAIDatasetConverter adds a "detailed thinking" system prompt
+        system = "detailed thinking off" if not tools else system
+    elif not tools:
+        if "detailed thinking on" not in system and "detailed thinking off" not in system:
+            system += "\ndetailed thinking off"
+    else:
+        system += "\n"
+    return Conversation(tuple(messages), system, tools, _media(row, attr))

@@ -94,11 +94,10 @@ class _Builder:
         self.use_cache = use_cache
         self.get_dataset_stage, self.needs_ranking = STAGE.get(stage, ("sft", False))
         self.packing = args.packing and self.get_dataset_stage in ("pt", "sft")
-        self.tokens = None  # the model's tokenizer, for exact pre-training block counts (tokens.py)
-        if self.packing and self.get_dataset_stage == "pt":
-            from .tokens import local_tokenizer
-
-            self.tokens = local_tokenizer(args.model_name_or_path, workdir)
+        self.measure = None  # exact token lengths for packing (tokens.py, chat_template.py)
+        self.measure_note = ""  # why packed lengths are estimated instead
+        if self.packing:
+            self.measure, self.measure_note = token_measure(args, target, workdir, self.get_dataset_stage)
         self.processor = PROCESSOR[self.get_dataset_stage]
         self.problems: list[Problem] = []
         self.rng = None
@@ -193,7 +192,7 @@ class _Builder:
             self.target.llamafactory,
             scan,
             self.use_cache,
-            measure=(self.tokens or self.packing) if self.packing else False,
+            measure=(self.measure or True) if self.packing else False,
         )
 
     def _given(self, attr: DatasetAttr, role: str, rows: int) -> Source:
@@ -365,6 +364,39 @@ def count_examples(
     return result(num, num_eval, len(valid), True, basis)
 
 
+def token_measure(args, target, workdir: Path, stage: str):
+    """(exact token-length measure for the packed stage, or None with the reason the lengths are estimated)."""
+    from .tokens import PretrainLengths, local_tokenizer
+
+    tokens = local_tokenizer(args.model_name_or_path, workdir)
+    if tokens is None:
+        return None, "the real count needs the model's tokenizer.json on this machine and `pip install 'lf-lint[tokenize]'`"
+    from .chat_template import SupervisedLengths, load_template
+
+    name = args.template if isinstance(args.template, str) else None
+    template = load_template(name or "empty", target.llamafactory)
+    if template is None:
+        return None, f"template {name!r} is not registered in LLaMA-Factory {target.llamafactory}"
+    parsed = name is None and tokens.has_chat_template()  # LLaMA-Factory parses the tokenizer's chat template
+    if stage == "pt":
+        if parsed:
+            tokens.fix_for_template("parsed", [], False)
+        else:
+            tokens.fix_for_template(template.name, template.stop_words, template.replace_eos)
+        return PretrainLengths(tokens, name), ""
+    if parsed:
+        return None, ("`template` is not set, so LLaMA-Factory derives one from the tokenizer's chat template (lf-lint "
+                      "does not); set `template:` to count exactly")  # fmt: skip
+    settings = {
+        "cutoff_len": effective_cutoff(args, target),
+        "mask_history": args.mask_history,
+        "enable_thinking": args.enable_thinking,
+        "preserve_thinking": args.preserve_thinking,
+        "default_system": args.default_system,
+    }
+    return SupervisedLengths(tokens, template, target.llamafactory, settings), ""
+
+
 def effective_cutoff(args, target) -> int:
     """data_args.cutoff_len after DataArguments.__post_init__: one less when packing is set in the config (0.9.3+)."""
     cutoff = args.cutoff_len if isinstance(args.cutoff_len, int) and not isinstance(args.cutoff_len, bool) else 2048
@@ -375,10 +407,11 @@ def effective_cutoff(args, target) -> int:
 def _packed(
     args, target, builder: _Builder, train: list[Source], merged, valid, val_size: float, seed: int, problems, result
 ):
-    """Pre-training blocks or packed SFT sequences, estimated from text sizes (no tokenizer)."""
+    """Pre-training blocks or packed SFT sequences: exact from token lengths, else estimated from text sizes."""
     from array import array
 
     from . import packing
+    from .scan import UNMEASURED
 
     np = selection.numpy()
     first = np.zeros(len(merged.source), dtype=np.int64)
@@ -397,18 +430,22 @@ def _packed(
     batch_size = args.preprocessing_batch_size if isinstance(args.preprocessing_batch_size, int) else 1000
     workers = args.preprocessing_num_workers if isinstance(args.preprocessing_num_workers, int) else None
     pretrain = builder.processor == "pt"
+    measured = builder.measure is not None and all(s.files is not None for s in train)  # not --num-examples
+    unmeasured = set()  # rows whose length had to be estimated after all
 
     def count(rows) -> int:
         rows = rows[valid[rows]]
-        if pretrain and builder.tokens is not None:
-            return packing.pretrain_blocks(
-                [int(t) + 1 for t in first[rows]], cutoff, batch_size, workers
-            )  # + the eos token
+        if pretrain:  # the first prompt and the eos token
+            lengths = packing.estimated_tokens(first[rows]) + 1
+        else:
+            lengths = np.minimum(packing.estimated_tokens(total[rows], messages=2), cutoff)
+        if measured:
+            missing = first[rows] == UNMEASURED
+            unmeasured.update(rows[missing].tolist())
+            lengths = np.where(missing, lengths, first[rows])
         if pretrain:
-            tokens = [packing.estimated_tokens(int(b)) + 1 for b in first[rows]]
-            return packing.pretrain_blocks(tokens, cutoff, batch_size, workers)
-        lengths = [min(packing.estimated_tokens(int(b), messages=2), cutoff) for b in total[rows]]
-        return packing.packed_sequences(lengths, cutoff, batch_size, workers)
+            return packing.pretrain_blocks(lengths.tolist(), cutoff, batch_size, workers)
+        return packing.packed_sequences(lengths.tolist(), cutoff, batch_size, workers)
 
     order = np.arange(len(merged.source))
     num_eval = None
@@ -429,22 +466,26 @@ def _packed(
             return result(None, None, len(order), False, str(exc))
     else:
         num = count(order)
-    what = "pre-training blocks" if pretrain else "packed sequences"
-    if pretrain and builder.tokens is not None:
-        basis = f"{num:,} {what} of {cutoff} tokens from {int(valid.sum()):,} examples, tokenized with {builder.tokens.path}"
-        if num == 0:
-            problems.append(
-                Problem("no-valid-examples", "Cannot find sufficient samples, consider increasing dataset size.")
-            )
-        return result(num, num_eval, len(order), True, basis)
-    basis = (
-        f"estimate: {num:,} {what} of {cutoff} tokens from {int(valid.sum()):,} examples, assuming ~{packing.BYTES_PER_TOKEN:g} bytes "
-        "per token (the real count needs the model's tokenizer; run with --exact where LLaMA-Factory and the model are available)"
-    )
     if num == 0:
         problems.append(Problem("no-valid-examples", "Cannot find sufficient samples, consider increasing dataset size." if pretrain
                                 else "Cannot find valid samples, check `data/README.md` for the data format."))  # fmt: skip
-    return result(num, num_eval, len(order), False, basis)
+    what = "pre-training blocks" if pretrain else "packed sequences"
+    examples = int(valid.sum())
+    if measured and not unmeasured:
+        how = f"tokenized with {builder.measure.tokens.path}"
+        if not pretrain:
+            how = f"encoded with the {builder.measure.template.name} template and {builder.measure.tokens.path}"
+        return result(num, num_eval, len(order), True, f"{num:,} {what} of {cutoff} tokens from {examples:,} examples, {how}")
+    assumption = f"assuming ~{packing.BYTES_PER_TOKEN:g} bytes per token"
+    if measured:
+        why = (f"{len(unmeasured):,} of {examples:,} examples could not be encoded (tool descriptions, function calls, "
+               "media or a multimodal template) and are sized ")  # fmt: skip
+        basis = f"estimate: {num:,} {what} of {cutoff} tokens; {why}{assumption}"
+    elif builder.measure_note:
+        basis = f"estimate: {num:,} {what} of {cutoff} tokens from {examples:,} examples, {assumption} ({builder.measure_note})"
+    else:
+        basis = f"estimate: {num:,} {what} of {cutoff} tokens from {examples:,} examples, {assumption} (lengths given with --num-examples are not known)"
+    return result(num, num_eval, len(order), False, basis + "; run with --exact where LLaMA-Factory and the model are available")
 
 
 def _eval_keep(builder: _Builder, train: list[Source], merged, rows):

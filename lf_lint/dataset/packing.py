@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Sequence
 
-BYTES_PER_TOKEN = 4.0  # a tokenizer-agnostic average (English ~4 bytes/token, CJK ~4.5)
+BYTES_PER_TOKEN = 4  # a tokenizer-agnostic average (English ~4 bytes/token, CJK ~4.5)
 TEMPLATE_TOKENS_PER_MESSAGE = 6  # role markers and separators a chat template adds per message
 
 
@@ -61,5 +61,6 @@ def packed_sequences(lengths: Sequence[int], capacity: int, batch_size: int | No
     )
 
 
-def estimated_tokens(size_bytes: int, messages: int = 0) -> int:
-    return int(-(-size_bytes // BYTES_PER_TOKEN)) + messages * TEMPLATE_TOKENS_PER_MESSAGE
+def estimated_tokens(size_bytes, messages: int = 0):
+    """Tokens of a text of that many UTF-8 bytes (an int, or a numpy array of them), with template tokens per message."""
+    return -(-size_bytes // BYTES_PER_TOKEN) + messages * TEMPLATE_TOKENS_PER_MESSAGE

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .columns import ColumnTypes, has_field
-from .conversion import SHAPERS, Crash, drop_reason, first_prompt_text, keeps, required_columns, text_sizes
+from .conversion import SHAPERS, Crash, drop_reason, keeps, required_columns, text_sizes
 from .files import DataFiles, ReadError, iter_rows
 from .registry import DatasetAttr
 
 KEPT, CRASHED = 0, 255
 SAMPLES_PER_REASON = 50  # locations remembered per drop reason
+UNMEASURED = 0xFFFFFFFF  # a token measure could not encode this row (sizes column 0)
+MEASURE_BATCH = 2048  # rows handed to a token measure at once (it tokenizes them in one batch)
 
 
 class Scan(NamedTuple):
@@ -27,16 +29,24 @@ class Scan(NamedTuple):
     columns: tuple[str, ...]
     problem: str | None = None  # the table cannot be built, or a column the converter needs is missing
     problem_location: str | None = None
-    sizes: bytes = b""  # with measure: per row, two uint32 (array "I"): first-prompt bytes (or tokens), all-text bytes
+    sizes: bytes = b""  # with measure: per row, two uint32 (array "I"); see scan()
 
     def failed(self, problem: str, location: str | None) -> Scan:
         return self._replace(problem=problem, problem_location=location)
 
 
 def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> Scan:
-    """``measure`` also records text sizes per row, for packing: True for UTF-8 bytes, a TokenCounter for the
-    first prompt's tokens (pre-training with the model's tokenizer)."""
+    """``measure`` also records sizes per row, for packing. True: UTF-8 bytes of the first prompt and of every
+    message. A token measure (tokens.PretrainLengths, chat_template.SupervisedLengths): the row's exact token
+    length (UNMEASURED where it cannot be encoded) and the UTF-8 bytes of every message."""
     from array import array
+
+    pending: list = []  # (row index, item) waiting for a token measure
+
+    def flush() -> None:
+        for (index, _), length in zip(pending, measure.lengths([item for _, item in pending])):
+            sizes[2 * index] = UNMEASURED if length is None else length
+        pending.clear()
 
     shape_of = SHAPERS[attr.formatting](attr)
     sizes = array("I")
@@ -50,16 +60,17 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
         for index, row in enumerate(iter_rows(files)):
             types.add(row.data, lambda row=row: row.location)
             if measure:
-                first_bytes, all_bytes = text_sizes(row.data, attr)
-                if not isinstance(measure, bool):  # a TokenCounter: the first prompt in tokens (tokens.py)
-                    first_bytes = measure.count(first_prompt_text(row.data, attr))
-                sizes.extend((first_bytes, all_bytes))
+                sizes.extend(text_sizes(row.data, attr))
             try:
                 shape = shape_of(row.data)
             except Crash as exc:
                 crashes[index] = (row.location, str(exc))
                 codes.append(CRASHED)
                 continue
+            if measure and measure is not True:
+                pending.append((index, measure.item(row.data, attr, keeps(processor, shape))))
+                if len(pending) >= MEASURE_BATCH:
+                    flush()
             if processor == "pt" and shape.prompt == 0:
                 # PretrainDatasetProcessor reads _prompt[0]["content"]: an emptied (broken) row has none
                 crashes[index] = (
@@ -77,6 +88,8 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
             seen = samples.setdefault(code, [])
             if len(seen) < SAMPLES_PER_REASON:
                 seen.append((index, row.location))
+        if pending:
+            flush()
     except ReadError as exc:
         return empty.failed(str(exc), exc.location)
     result = Scan(

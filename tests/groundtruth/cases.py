@@ -499,21 +499,34 @@ def tokenized_cases() -> list[dict]:
     ]
 
 
+PACKING_TEMPLATES = ["default", "llama3", "qwen", "alpaca", "glm4", "llama2", "mistral", "chatml", "gemma", "phi4"]
+
+
 def packing_cases(count: int, seed: int = 31) -> list[dict]:
     """Token-dependent counts: pre-training blocks and packed SFT, with varying texts, cut-offs and batch sizes of
-    the preprocessing map (lf-lint estimates these without the tokenizer; --exact asks LLaMA-Factory)."""
+    the preprocessing map; SFT cases use several chat templates (efficient eos, replaced eos, fused system prompts),
+    alpaca or multi-turn ShareGPT data with system prompts, mask_history and val_size."""
     rng = random.Random(seed)
     cases = []
+
+    def words(i: int) -> str:
+        return " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "number", str(i)]) for _ in range(rng.randint(1, 60)))
+
     for number in range(count):
-        stage = rng.choice(["pt", "sft"])
+        stage = "pt" if number % 3 == 0 else "sft"
+        sharegpt = stage == "sft" and number % 2 == 1
         rows = []
         for i in range(rng.randint(20, 300)):
-            words = " ".join(
-                rng.choice(["alpha", "beta", "gamma", "delta", "number", str(i)]) for _ in range(rng.randint(1, 60))
-            )
-            rows.append({"instruction": f"Say {words}.", "input": "", "output": f"The answer is {words}."})
+            if sharegpt:
+                turns = [{"from": side, "value": f"Say {words(i)}."} for _ in range(rng.randint(1, 3)) for side in ("human", "gpt")]
+                if rng.random() < 0.3:
+                    turns.insert(0, {"from": "system", "value": f"You are {words(i)}."})
+                rows.append({"conversations": turns})
+            else:
+                rows.append({"instruction": f"Say {words(i)}.", "input": "", "output": f"The answer is {words(i)}."})
         config = {
-            "model_name_or_path": MODEL, "stage": stage, "do_train": "true", "finetuning_type": "lora", "template": "default",
+            "model_name_or_path": MODEL, "stage": stage, "do_train": "true", "finetuning_type": "lora",
+            "template": rng.choice(PACKING_TEMPLATES) if stage == "sft" else "default",
             "dataset": "a", "dataset_dir": "data", "output_dir": "out", "report_to": "none",
             "cutoff_len": str(rng.choice([16, 32, 64, 128])), "overwrite_output_dir": "true",
             "per_device_train_batch_size": str(rng.choice([1, 2, 4])), "gradient_accumulation_steps": "1",
@@ -521,7 +534,14 @@ def packing_cases(count: int, seed: int = 31) -> list[dict]:
         }  # fmt: skip
         if stage == "sft":
             config["packing"] = "true"
-        files = {"data/dataset_info.json": json.dumps({"a": {"file_name": "a.json"}}), "data/a.json": json.dumps(rows)}
+            if rng.random() < 0.4:
+                config["mask_history"] = "true"
+            if rng.random() < 0.3:
+                config["val_size"] = "0.2"
+        entry = {"file_name": "a.json"}
+        if sharegpt:
+            entry.update(formatting="sharegpt", columns={"messages": "conversations"})
+        files = {"data/dataset_info.json": json.dumps({"a": entry}), "data/a.json": json.dumps(rows)}
         text = "".join(f"{k}: {v}\n" for k, v in config.items())
         cases.append({"id": f"packing-{number}-{stage}", "config": text, "config_name": "cfg.yaml", "files": files})
     return cases
@@ -576,3 +596,41 @@ def format_cases(seed: int = 41) -> list[dict]:
             cases.append({"id": f"format-{fmt}-{stage}", "config": text, "config_name": "cfg.yaml", "tables": tables,
                           "files": {"data/dataset_info.json": json.dumps({"a": entry})}})  # fmt: skip
     return cases
+
+
+TEMPLATE_WORDS = ["alpha", "beta", "gamma", " delta", "number", "7", "\n", "你好", "<think>\n", "\n</think>\n\n",
+                  "<think>", "</think>", "<|im_end|>", "<|eot_id|>", "</s>", "<s>", "{{idx}}", "{{content}}"]  # fmt: skip
+
+
+def template_conversations(count: int, seed: int = 53) -> list[dict]:
+    """Conversations in the converter's format: 1-3 turns, observation turns, thoughts, system prompts, empty tool
+    lists, and text that contains stop words, thought words and slot placeholders."""
+    rng = random.Random(seed)
+
+    def text(most: int) -> str:
+        return "".join(rng.choice(TEMPLATE_WORDS) + rng.choice(["", " "]) for _ in range(rng.randint(0, most)))
+
+    conversations = []
+    for _ in range(count):
+        messages = []
+        for turn in range(rng.randint(1, 3)):
+            messages.append({"role": "observation" if turn and rng.random() < 0.2 else "user", "content": text(30)})
+            answer = text(40)
+            if rng.random() < 0.3:
+                answer = f"<think>\n{text(10)}\n</think>\n\n{answer}"
+            messages.append({"role": "assistant", "content": answer})
+        conversations.append({"prompt": messages[:-1], "response": messages[-1:],
+                              "system": rng.choice(["", "", text(20)]), "tools": rng.choice(["", "", "[]"])})  # fmt: skip
+    return conversations
+
+
+def template_settings(names: list[str], seed: int = 59) -> list[dict]:
+    """Every template with the plain tokenizer; a random sample again with the rich tokenizer and other settings."""
+    rng = random.Random(seed)
+    settings = [{"tokenizer": "plain", "template": name, "cutoff_len": 96} for name in names]
+    for name in rng.sample(names, min(len(names), 40)):
+        settings.append({"tokenizer": "rich", "template": name, "cutoff_len": rng.choice([24, 64, 1024]),
+                         "mask_history": rng.random() < 0.4, "enable_thinking": rng.choice([True, False]),
+                         "preserve_thinking": rng.random() < 0.3,
+                         "default_system": rng.choice([None, None, "Be brief."])})  # fmt: skip
+    return settings
