@@ -27,8 +27,11 @@ def trainer_block(plan: Plan) -> list[str]:
         f"Step plan ({plan.trainer}, {plan.target.describe()}, {plan.launch.describe()}):",
         f"  Num examples = {_n(s.num_examples)}{approx}",
     ]
+    lines += _per_dataset(plan, "train")
     if plan.num_eval_examples is not None:
-        lines.append(f"  Num eval examples = {_n(plan.num_eval_examples)}")
+        each = " (each eval dataset is evaluated apart: eval_on_each_dataset)" if plan.eval_per_dataset else ""
+        lines.append(f"  Num eval examples = {_n(plan.num_eval_examples)}{each}")
+        lines += _per_dataset(plan, "eval")
     lines += [
         f"  Num Epochs = {_n(s.epochs_printed)}",
         f"  Instantaneous batch size per device = {_n(s.per_device_train_batch_size)}",
@@ -47,6 +50,21 @@ def trainer_block(plan: Plan) -> list[str]:
         )
     if not plan.exact:
         lines.append(f"  Basis: {plan.basis}")
+    return lines
+
+
+def _per_dataset(plan: Plan, role: str) -> list[str]:
+    """Where the examples come from, when it is not simply every row of one dataset."""
+    mine = [d for d in plan.datasets if d.role == role]
+    if len(mine) == 1 and mine[0].rows == mine[0].selected == mine[0].examples:
+        return []
+    lines = []
+    for d in mine:
+        if d.examples is None:
+            lines.append(f"    {d.name}: not counted")
+            continue
+        taken = "" if d.selected == d.rows else f" ({_n(d.selected)} selected by num_samples/max_samples)"
+        lines.append(f"    {d.name}: {_n(d.examples)} valid examples of {_n(d.rows)} rows{taken}")
     return lines
 
 

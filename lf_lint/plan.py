@@ -37,6 +37,8 @@ class Plan(NamedTuple):
     basis: str
     problem: str | None = None
     trainer: str = "Trainer"  # "Trainer" or "PPOTrainer"
+    datasets: tuple = ()  # counting.DatasetCount per name in `dataset:` and `eval_dataset:`
+    eval_per_dataset: bool = False  # eval_on_each_dataset: each eval dataset is evaluated (and printed) apart
 
     # --- convenience -------------------------------------------------------------------------
 
@@ -57,6 +59,8 @@ class Plan(NamedTuple):
             "basis": self.basis,
             "stage": self.stage,
             "trainer": self.trainer,
+            "datasets": [d._asdict() for d in self.datasets],
+            "eval_on_each_dataset": self.eval_per_dataset,
         }
         if s is None:
             data["problem"] = self.problem
@@ -223,8 +227,11 @@ def build_plan(
         n, exact, basis = num_examples, True, f"{num_examples:,} examples given with --num-examples"
     streaming = bool(args.streaming)
 
+    datasets = counts.per_dataset() if counts is not None else ()
+    per_dataset = bool(args.eval_on_each_dataset) and bool(args.eval_dataset)
+
     def without(problem: str) -> Plan:
-        return Plan(target, launch, stage, None, n, n_eval, False, basis, problem, trainer)
+        return Plan(target, launch, stage, None, n, n_eval, False, basis, problem, trainer, datasets, per_dataset)
 
     if n is None and not streaming:
         return without(f"the number of training examples is unknown ({basis}); give it with --num-examples")
@@ -237,4 +244,4 @@ def build_plan(
         return without(f"transformers stops with: {exc}")
     if streaming:
         n, exact, basis = steps.num_examples, True, "streaming: the Trainer prints total batch x max_steps"
-    return Plan(target, launch, stage, steps, n, n_eval, exact, basis, None, trainer)
+    return Plan(target, launch, stage, steps, n, n_eval, exact, basis, None, trainer, datasets, per_dataset)

@@ -248,3 +248,23 @@ def test_pretraining_blocks_with_the_local_tokenizer(tmp_path):
     lengths = [len(tokenizer.encode(t, add_special_tokens=False).ids) + 1 for t in texts]  # + the eos token
     expected = sum(sum(lengths[i : i + 50]) // 32 for i in range(0, 300, 50))  # blocks per map batch of 50 rows
     assert result.plan.exact and result.plan.num_examples == expected and "tokenized with" in result.plan.basis
+
+
+def test_counts_per_dataset_and_eval_on_each_dataset(tmp_path):
+    from lf_lint.explain import trainer_block
+
+    rows = lambda n, drop: [{"instruction": f"q{i}", "input": "", "output": None if i < drop else "a"} for i in range(n)]  # noqa: E731
+    info = {"a": {"file_name": "a.json"}, "b": {"file_name": "b.json"}}
+    extra = "eval_dataset: a,b\neval_on_each_dataset: true\nmax_samples: 30\n"
+    result, _ = run(tmp_path, info, {"a.json": rows(40, 5), "b.json": rows(20, 2)}, dataset="a,b", extra=extra)
+    plan = result.plan.to_dict()
+    assert plan["datasets"] == [
+        {"name": "a", "role": "train", "rows": 40, "selected": 30, "examples": 25},
+        {"name": "b", "role": "train", "rows": 20, "selected": 20, "examples": 18},
+        {"name": "a", "role": "eval", "rows": 40, "selected": 30, "examples": 25},
+        {"name": "b", "role": "eval", "rows": 20, "selected": 20, "examples": 18},
+    ]
+    assert plan["num_examples"] == 43 and plan["num_eval_examples"] == 43 and plan["eval_on_each_dataset"]
+    text = "\n".join(trainer_block(result.plan))
+    assert "a: 25 valid examples of 40 rows (30 selected by num_samples/max_samples)" in text
+    assert "evaluated apart" in text

@@ -67,6 +67,17 @@ class DropSummary(NamedTuple):
     locations: tuple[str, ...]
 
 
+class DatasetCount(NamedTuple):
+    """One dataset name of `dataset:` / `eval_dataset:`: its rows, those num_samples/max_samples select, and the
+    examples among them the stage's processor keeps (before merging, splitting and packing)."""
+
+    name: str
+    role: str  # "train" or "eval"
+    rows: int | None
+    selected: int | None
+    examples: int | None
+
+
 class Counts(NamedTuple):
     sources: tuple[Source, ...]
     num_examples: int | None  # training examples after merging, splitting and preprocessing
@@ -78,6 +89,16 @@ class Counts(NamedTuple):
     drops: tuple[DropSummary, ...]
     checked: object = None  # exact.ExactCount when --exact asked LLaMA-Factory itself
     own: tuple | None = None  # (num_examples, num_eval_examples, exact) lf-lint counted before --exact
+
+    def per_dataset(self) -> tuple[DatasetCount, ...]:
+        out = []
+        for source in self.sources:
+            selected = len(source.selected) if source.selected is not None else None
+            examples = None
+            if selected is not None and source.scan is not None and source.scan.codes:
+                examples = int((_keep_array(source) == KEPT).sum())
+            out.append(DatasetCount(source.name, source.role, source.rows, selected, examples))
+        return tuple(out)
 
 
 def _dataset_names(value: object) -> list | None:
