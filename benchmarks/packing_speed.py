@@ -21,9 +21,26 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from count_speed import run  # noqa: E402
+from count_speed import run
 
-WORDS = "the model learns to answer short questions about numbers words and code in a few lines".split()
+WORDS = [
+    "the",
+    "model",
+    "learns",
+    "to",
+    "answer",
+    "short",
+    "questions",
+    "about",
+    "numbers",
+    "words",
+    "and",
+    "code",
+    "in",
+    "a",
+    "few",
+    "lines",
+]
 
 
 def write_project(folder: Path, rows: int) -> None:

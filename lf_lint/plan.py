@@ -228,7 +228,7 @@ def build_plan(
     streaming = bool(args.streaming)
 
     datasets = counts.per_dataset() if counts is not None else ()
-    per_dataset = bool(args.eval_on_each_dataset) and bool(args.eval_dataset)
+    per_dataset = counts.eval_each if counts is not None else False
 
     def without(problem: str) -> Plan:
         return Plan(target, launch, stage, None, n, n_eval, False, basis, problem, trainer, datasets, per_dataset)

@@ -69,7 +69,9 @@ def test_truncation_follows_infer_seqlen(tmp_path):
 def test_efficient_eos_reserves_one_token(tmp_path):
     template = load_template("glm4", "0.9.5")
     assert template.efficient_eos
-    measure = SupervisedLengths(word_tokenizer(tmp_path / "tok", {"eos_token": "</s>"}), template, "0.9.5", {"cutoff_len": 10})
+    measure = SupervisedLengths(
+        word_tokenizer(tmp_path / "tok", {"eos_token": "</s>"}), template, "0.9.5", {"cutoff_len": 10}
+    )
     assert measure.length([3, 4]) == 8  # 3 + 4 and the eos token
     assert measure.length([30, 40]) == 10  # truncated to cutoff - 1, then the eos token
 
@@ -126,7 +128,9 @@ def write_sft_project(tmp_path, model: str, template: str | None = "default", ro
     if template:
         lines.append(f"template: {template}")
     (tmp_path / "cfg.yaml").write_text("\n".join(lines) + "\n")
-    options = LintOptions(llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path, use_cache=False)
+    options = LintOptions(
+        llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path, use_cache=False
+    )
     return lint_file(tmp_path / "cfg.yaml", options)
 
 
@@ -140,7 +144,9 @@ def test_packed_sft_is_exact_with_the_local_tokenizer(tmp_path):
     # prompt: Human : say word*w </s> Assistant : = 6 + w tokens; response: done i </s> = 3. The cutoff is 17 less one
     # (packing set in the config): 16, so infer_seqlen keeps the response and cuts the prompt to 13.
     measured = [min(6 + i % 9, 13) + 3 for i in range(60)]
-    expected = sum(packing.greedy_knapsack_count(measured[i : i + 20], 16) for i in range(0, 60, 20))  # map batches of 20
+    expected = sum(
+        packing.greedy_knapsack_count(measured[i : i + 20], 16) for i in range(0, 60, 20)
+    )  # map batches of 20
     assert result.plan.exact and result.plan.num_examples == expected, result.plan.basis
     assert "default template" in result.plan.basis
 

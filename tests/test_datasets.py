@@ -253,7 +253,9 @@ def test_pretraining_blocks_with_the_local_tokenizer(tmp_path):
 def test_counts_per_dataset_and_eval_on_each_dataset(tmp_path):
     from lf_lint.explain import trainer_block
 
-    rows = lambda n, drop: [{"instruction": f"q{i}", "input": "", "output": None if i < drop else "a"} for i in range(n)]  # noqa: E731
+    def rows(n, drop):
+        return [{"instruction": f"q{i}", "input": "", "output": None if i < drop else "a"} for i in range(n)]
+
     info = {"a": {"file_name": "a.json"}, "b": {"file_name": "b.json"}}
     extra = "eval_dataset: a,b\neval_on_each_dataset: true\nmax_samples: 30\n"
     result, _ = run(tmp_path, info, {"a.json": rows(40, 5), "b.json": rows(20, 2)}, dataset="a,b", extra=extra)

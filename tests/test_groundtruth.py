@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -181,6 +179,39 @@ def compare_plans(
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_eval_datasets_match(env_name, tmp_path):
+    """Eval datasets, merged or each evaluated apart (`eval_on_each_dataset`): the Trainer's eval sets."""
+    cases = gt_cases.eval_dataset_cases()
+    real = run_real(env_name, cases, tmp_path)
+    versions = {"llamafactory": real["llamafactory"], "transformers": real["transformers"]}
+    mismatches, compared = [], 0
+    for case, truth in zip(cases, real["results"]):
+        result = lint_case(case, versions, tmp_path)
+        errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+        if truth["error"] or errors:  # 0.9.2 has no eval_on_each_dataset: both must refuse
+            if bool(truth["error"]) != bool(errors):
+                mismatches.append(
+                    {"case": case["id"], "llamafactory": truth["error"], "lf_lint": [d.message for d in errors]}
+                )
+            continue
+        plan = result.plan
+        mine = {d.name: d.examples for d in plan.datasets if d.role == "eval"}
+        theirs = truth.get("eval_examples_per_dataset")
+        if theirs is not None:
+            same = plan.eval_per_dataset and mine == theirs and plan.num_eval_examples == sum(theirs.values())
+        else:
+            same = not plan.eval_per_dataset and plan.num_eval_examples == truth.get("num_eval_examples")
+        same = same and plan.num_examples == truth["num_examples"]
+        compared += 1
+        if not same:
+            mismatches.append({"case": case["id"], "trainer": {k: truth.get(k) for k in ("num_examples", "num_eval_examples",
+                               "eval_examples_per_dataset")}, "lf_lint": plan.to_dict()})  # fmt: skip
+    MATCH_RATES.append(f"{env_name}: eval datasets (merged and eval_on_each_dataset) identical on {compared - len(mismatches)}/{compared}; "
+                       f"{len(cases) - compared} refused by both")  # fmt: skip
+    assert not mismatches, json.dumps(mismatches, indent=1, default=str)
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_exact_counts_ask_llamafactory(env_name, tmp_path):
     """Packed pre-training blocks and packed SFT: lf-lint's own count with the model's local tokenizer (chat templates,
     truncation, per-batch packing) and `--exact` (LLaMA-Factory's own pipeline, run by lf-lint with the environment's
@@ -203,7 +234,9 @@ def test_exact_counts_ask_llamafactory(env_name, tmp_path):
         if tokenizers_available():
             own = lint_case(dict(case, id=case["id"] + "-own"), versions, tmp_path).plan
             compared_own += 1
-            eval_differs = truth.get("num_eval_examples") is not None and own.num_eval_examples != truth["num_eval_examples"]
+            eval_differs = (
+                truth.get("num_eval_examples") is not None and own.num_eval_examples != truth["num_eval_examples"]
+            )
             if (own.num_examples, own.exact) != (truth["num_examples"], True) or eval_differs:
                 mismatches.append({"case": case["id"], "trainer": truth["num_examples"], "lf_lint (tokenizer)": own.num_examples,
                                    "basis": own.basis, "config": case["config"]})  # fmt: skip
@@ -225,7 +258,9 @@ def test_chat_template_lengths_match_llamafactory(env_name, tmp_path):
     python = str(gt_envs.ensure_env(env_name, gt_envs.default_root()))
     probe = str(HERE / "template_probe.py")
     env = gt_envs.gt_environ(env_name, gt_envs.default_root())
-    built = subprocess.run([python, probe, "--build-tokenizers", str(tmp_path)], check=True, env=env, capture_output=True, text=True)
+    built = subprocess.run(
+        [python, probe, "--build-tokenizers", str(tmp_path)], check=True, env=env, capture_output=True, text=True
+    )
     tokenizers = json.loads(built.stdout)
     release = gt_envs.VERSION_SETS[env_name]["llamafactory"]
     names = chat_template.template_names(release)
@@ -233,7 +268,9 @@ def test_chat_template_lengths_match_llamafactory(env_name, tmp_path):
     settings = gt_cases.template_settings(names)
     cases_file, results_file = tmp_path / "template-cases.json", tmp_path / "template-results.json"
     cases_file.write_text(json.dumps({"tokenizers": tokenizers, "conversations": conversations, "settings": settings}))
-    subprocess.run([python, probe, str(cases_file), str(results_file)], check=True, env=env, capture_output=True, text=True)
+    subprocess.run(
+        [python, probe, str(cases_file), str(results_file)], check=True, env=env, capture_output=True, text=True
+    )
     results = json.loads(results_file.read_text())["results"]
     encoded = [Conversation(tuple((m["role"], m["content"]) for m in c["prompt"] + c["response"]), c["system"], c["tools"], False)
                for c in conversations]  # fmt: skip
@@ -248,7 +285,9 @@ def test_chat_template_lengths_match_llamafactory(env_name, tmp_path):
             assert lengths == [None] * len(encoded)
             continue
         if "error" in truth or truth["lengths"] != lengths:
-            mismatches.append({"setting": setting, "llamafactory": truth.get("error") or truth["lengths"], "lf_lint": lengths})
+            mismatches.append(
+                {"setting": setting, "llamafactory": truth.get("error") or truth["lengths"], "lf_lint": lengths}
+            )
         else:
             identical += 1
     MATCH_RATES.append(f"{env_name}: chat-template lengths identical on {identical} template settings x {len(encoded)} "

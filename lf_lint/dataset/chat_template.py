@@ -229,11 +229,9 @@ class SupervisedLengths:
                 raise Unsupported("tools") from None
             if not isinstance(described, (list, dict)) or len(described) != 0:
                 raise Unsupported("tools")  # ToolFormatter's text is tool_utils' (not modelled)
-        contents = []
-        for role, content in conversation.messages:
-            if not isinstance(content, str):
-                raise Unsupported("a message that is not text")
-            contents.append(content)
+        contents = [content for _, content in conversation.messages]
+        if not all(isinstance(content, str) for content in contents):
+            raise Unsupported("a message that is not text")
         if self.template.multimodal:  # its plugin needs the model's processor, even for text (not modelled)
             raise Unsupported("multimodal template")
         reasoning = self.template.reasoning and self._at_least("0.9.3")
@@ -281,12 +279,12 @@ class SupervisedLengths:
         """Token lengths of a batch of examples (None: not an SFT example, or not encodable)."""
         plans: list = []
         batch: list[str] = []
-        for conversation in conversations:
-            if conversation is None:
+        for example in conversations:
+            if example is None:
                 plans.append(None)
                 continue
             try:
-                texts, fixed = self.plan(conversation)
+                texts, fixed = self.plan(example)
             except Unsupported:
                 self.unsupported += 1
                 plans.append(None)

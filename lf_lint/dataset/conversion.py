@@ -307,7 +307,10 @@ def conversation(row: dict, attr: DatasetAttr) -> Conversation:
     for message in raw:
         role, content = message.get(role_tag), message.get(content_tag)
         if role in (attr.tag("assistant_tag"), attr.tag("function_tag")) and message.get("tool_calls"):
-            content, role = json.dumps([t["function"] for t in message["tool_calls"]], ensure_ascii=False), attr.tag("function_tag")
+            content, role = (
+                json.dumps([t["function"] for t in message["tool_calls"]], ensure_ascii=False),
+                attr.tag("function_tag"),
+            )
         if role == attr.tag("observation_tag"):
             pending.append(content)
             continue

@@ -89,6 +89,7 @@ class Counts(NamedTuple):
     drops: tuple[DropSummary, ...]
     checked: object = None  # exact.ExactCount when --exact asked LLaMA-Factory itself
     own: tuple | None = None  # (num_examples, num_eval_examples, exact) lf-lint counted before --exact
+    eval_each: bool = False  # every eval dataset is evaluated apart (evaluates_each_dataset)
 
     def per_dataset(self) -> tuple[DatasetCount, ...]:
         out = []
@@ -99,6 +100,16 @@ class Counts(NamedTuple):
                 examples = int((_keep_array(source) == KEPT).sum())
             out.append(DatasetCount(source.name, source.role, source.rows, selected, examples))
         return tuple(out)
+
+
+def evaluates_each_dataset(args, target) -> bool:
+    """Whether every eval dataset stays apart (a dict of eval sets): `eval_on_each_dataset` (0.9.3+); 0.9.2
+    (data/loader.py::_get_merged_dataset, merge=training_args.do_predict) keeps them apart unless predicting."""
+    if not args.eval_dataset:
+        return False
+    if target.llamafactory == "0.9.2":
+        return not args.do_predict
+    return bool(args.eval_on_each_dataset)
 
 
 def _dataset_names(value: object) -> list | None:
@@ -331,7 +342,10 @@ def count_examples(
     drops = _drop_summaries(train + evals)
 
     def result(num, num_eval, merged, exact, basis):
-        return Counts(tuple(train + evals), num, num_eval, merged, exact, basis, tuple(problems), tuple(drops))
+        each = evaluates_each_dataset(args, target)
+        return Counts(
+            tuple(train + evals), num, num_eval, merged, exact, basis, tuple(problems), tuple(drops), eval_each=each
+        )
 
     unknown = [s for s in train if s.selected is None]
     if not train or unknown or any(p.fatal for p in problems):
@@ -391,7 +405,10 @@ def token_measure(args, target, workdir: Path, stage: str):
 
     tokens = local_tokenizer(args.model_name_or_path, workdir)
     if tokens is None:
-        return None, "the real count needs the model's tokenizer.json on this machine and `pip install 'lf-lint[tokenize]'`"
+        return (
+            None,
+            "the real count needs the model's tokenizer.json on this machine and `pip install 'lf-lint[tokenize]'`",
+        )
     from .chat_template import SupervisedLengths, load_template
 
     name = args.template if isinstance(args.template, str) else None
@@ -496,7 +513,9 @@ def _packed(
         how = f"tokenized with {builder.measure.tokens.path}"
         if not pretrain:
             how = f"encoded with the {builder.measure.template.name} template and {builder.measure.tokens.path}"
-        return result(num, num_eval, len(order), True, f"{num:,} {what} of {cutoff} tokens from {examples:,} examples, {how}")
+        return result(
+            num, num_eval, len(order), True, f"{num:,} {what} of {cutoff} tokens from {examples:,} examples, {how}"
+        )
     assumption = f"assuming ~{packing.BYTES_PER_TOKEN:g} bytes per token"
     if measured:
         why = (f"{len(unmeasured):,} of {examples:,} examples could not be encoded (tool descriptions, function calls, "
@@ -506,7 +525,9 @@ def _packed(
         basis = f"estimate: {num:,} {what} of {cutoff} tokens from {examples:,} examples, {assumption} ({builder.measure_note})"
     else:
         basis = f"estimate: {num:,} {what} of {cutoff} tokens from {examples:,} examples, {assumption} (lengths given with --num-examples are not known)"
-    return result(num, num_eval, len(order), False, basis + "; run with --exact where LLaMA-Factory and the model are available")
+    return result(
+        num, num_eval, len(order), False, basis + "; run with --exact where LLaMA-Factory and the model are available"
+    )
 
 
 def _eval_keep(builder: _Builder, train: list[Source], merged, rows):
@@ -531,7 +552,7 @@ def _eval_count(args, builder: _Builder, evals: list[Source], seed: int, problem
     if any(s.selected is None for s in evals):
         return None
     np = selection.numpy()
-    if args.eval_on_each_dataset:
+    if evaluates_each_dataset(args, builder.target):
         return int(sum(int((_keep_array(s) == KEPT).sum()) for s in evals))
     merged = _merge(args, evals, seed, problems)
     if merged is None:

@@ -104,7 +104,6 @@ class TokenCounter:
             return []
         return [len(e.ids) for e in self._tokenizer.encode_batch(texts, add_special_tokens=False)]
 
-
     def has_chat_template(self) -> bool:
         folder = self.path.parent
         config = _read_json(folder / "tokenizer_config.json")

@@ -510,7 +510,9 @@ def packing_cases(count: int, seed: int = 31) -> list[dict]:
     cases = []
 
     def words(i: int) -> str:
-        return " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "number", str(i)]) for _ in range(rng.randint(1, 60)))
+        return " ".join(
+            rng.choice(["alpha", "beta", "gamma", "delta", "number", str(i)]) for _ in range(rng.randint(1, 60))
+        )
 
     for number in range(count):
         stage = "pt" if number % 3 == 0 else "sft"
@@ -518,7 +520,11 @@ def packing_cases(count: int, seed: int = 31) -> list[dict]:
         rows = []
         for i in range(rng.randint(20, 300)):
             if sharegpt:
-                turns = [{"from": side, "value": f"Say {words(i)}."} for _ in range(rng.randint(1, 3)) for side in ("human", "gpt")]
+                turns = [
+                    {"from": side, "value": f"Say {words(i)}."}
+                    for _ in range(rng.randint(1, 3))
+                    for side in ("human", "gpt")
+                ]
                 if rng.random() < 0.3:
                     turns.insert(0, {"from": "system", "value": f"You are {words(i)}."})
                 rows.append({"conversations": turns})
@@ -634,3 +640,35 @@ def template_settings(names: list[str], seed: int = 59) -> list[dict]:
                          "preserve_thinking": rng.random() < 0.3,
                          "default_system": rng.choice([None, None, "Be brief."])})  # fmt: skip
     return settings
+
+
+def eval_dataset_cases(seed: int = 61) -> list[dict]:
+    """`eval_dataset` with one or two names, with and without `eval_on_each_dataset`, max_samples and rows the
+    processor drops: the eval counts, merged and per dataset."""
+    rng = random.Random(seed)
+    cases = []
+    for number in range(6):
+        info = {
+            "a": {"file_name": "a.json"},
+            "b": {"file_name": "b.jsonl"},
+            "s": {"file_name": "s.json", "formatting": "sharegpt"},
+        }
+        files = {
+            "data/dataset_info.json": json.dumps(info),
+            "data/a.json": json.dumps(_alpaca_with_holes(rng, rng.randint(20, 200), 0)),
+            "data/b.jsonl": "".join(json.dumps(r) + "\n" for r in _alpaca_with_holes(rng, rng.randint(20, 200), 1000)),
+            "data/s.json": json.dumps(_sharegpt_with_breaks(rng, rng.randint(20, 200))),
+        }
+        config = {
+            "model_name_or_path": MODEL, "stage": "sft", "do_train": "true", "finetuning_type": "lora",
+            "template": "default", "dataset": "a", "eval_dataset": ",".join(rng.sample(["a", "b", "s"], k=1 + number % 2)),
+            "dataset_dir": "data", "output_dir": "out", "report_to": "none", "cutoff_len": "64",
+            "overwrite_output_dir": "true", "per_device_train_batch_size": "2", "eval_strategy": "steps", "eval_steps": "5",
+        }  # fmt: skip
+        if number % 3 != 2:
+            config["eval_on_each_dataset"] = "true"
+        if rng.random() < 0.5:
+            config["max_samples"] = str(rng.randint(10, 150))
+        text = "".join(f"{k}: {v}\n" for k, v in config.items())
+        cases.append({"id": f"eval-datasets-{number}", "config": text, "config_name": "cfg.yaml", "files": files})
+    return cases

@@ -138,6 +138,18 @@ def run_case_in(case: dict, model_dir: Path, workdir: Path, run_exp) -> dict:
         log.setLevel(logging.INFO)
     started = time.time()
     result: dict = {"id": case["id"], "error": None}
+    import transformers
+
+    original_init = transformers.Trainer.__init__
+
+    def recording_init(trainer, *args, **kwargs):  # the eval sets the Trainer holds (a dict: eval_on_each_dataset)
+        original_init(trainer, *args, **kwargs)
+        if isinstance(trainer.eval_dataset, dict):
+            seen["eval_examples_per_dataset"] = {k: len(v) for k, v in trainer.eval_dataset.items()}
+        elif trainer.eval_dataset is not None and hasattr(trainer.eval_dataset, "__len__"):
+            seen["num_eval_examples"] = len(trainer.eval_dataset)
+
+    transformers.Trainer.__init__ = recording_init
     try:
         run_exp(callbacks=[_recorder(seen)])
         result["error"] = "run_exp returned without reaching on_train_begin"
@@ -146,6 +158,7 @@ def run_case_in(case: dict, model_dir: Path, workdir: Path, run_exp) -> dict:
     except (Exception, SystemExit) as exc:  # LLaMA-Factory's own refusals are the ground truth
         result["error"] = f"{type(exc).__name__}: {exc}"[:1500]
     finally:
+        transformers.Trainer.__init__ = original_init
         for log, level in zip(loggers, old_levels):
             log.removeHandler(catcher)
             log.setLevel(level)

@@ -69,10 +69,9 @@ def main(argv: list[str]) -> int:
         print(json.dumps(build_tokenizers(Path(argv[1]))))
         return 0
     cases = json.loads(Path(argv[0]).read_text())
-    from transformers import AutoTokenizer
-
     from llamafactory.data import template as template_module
     from llamafactory.data.processor.supervised import SupervisedDatasetProcessor
+    from transformers import AutoTokenizer
 
     pristine = copy.deepcopy(template_module.TEMPLATES)  # get_template_and_fix_tokenizer mutates the registry
     encode_params = inspect.signature(SupervisedDatasetProcessor._encode_data_example).parameters
@@ -87,7 +86,7 @@ def main(argv: list[str]) -> int:
             processor = SupervisedDatasetProcessor(
                 template=template, tokenizer=tokenizer, processor=None, data_args=data_args
             )
-        except Exception as exc:  # noqa: BLE001 - the template's own refusal is the result
+        except Exception as exc:
             results.append({"error": f"{type(exc).__name__}: {exc}"})
             continue
         lengths = []
@@ -98,7 +97,7 @@ def main(argv: list[str]) -> int:
             try:
                 input_ids, _ = processor._encode_data_example(**kwargs)
                 lengths.append(len(input_ids))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 lengths.append(f"{type(exc).__name__}: {exc}")
         results.append({"lengths": lengths})
     Path(argv[1]).write_text(json.dumps({"results": results}))
