@@ -86,14 +86,29 @@ def test_reasoning_templates_add_or_remove_thoughts(tmp_path):
     assert on[0] == written[0]  # the empty thought qwen3 adds to a response without one
 
 
-def test_tools_function_calls_and_media_are_not_encoded(tmp_path):
+def test_tools_and_function_calls_in_the_default_format(tmp_path):
     counter = word_tokenizer(tmp_path / "tok", {"eos_token": "</s>"})
-    measure = SupervisedLengths(counter, load_template("default", "0.9.5"), "0.9.5", {"cutoff_len": 64})
-    tool = conv("hi", "ok", tools='[{"name": "f"}]')
-    call = Conversation((("user", "hi"), ("function", '{"name": "f", "arguments": {}}')), "", "", False)
+    measure = SupervisedLengths(counter, load_template("default", "0.9.5"), "0.9.5", {"cutoff_len": 1024})
+    tools = '[{"name": "f", "description": "", "parameters": {"properties": {}}}]'
+    prompt = chat_template.tool_prompts("0.9.5")["DEFAULT_TOOL_PROMPT"]
+    text = prompt.format(tool_text="> Tool Name: f\nTool Description: \nTool Args:\n\n", tool_names="f")
+    with_tools = measure.lengths([conv("hi", "ok", tools=tools)])[0]
+    assert with_tools == 8 + 3 + counter.count(text)  # the tool text joins the (empty) system prompt: System : </s>
+    call = Conversation((("user", "hi"), ("function", '{"name": "f", "arguments": {"x": 1}}')), "", "", False)
+    # Human : hi </s> Assistant : = 6, then "Action: f\nAction Input: {"x": 1}" </s> (the assistant slots)
+    assert measure.lengths([call]) == [6 + counter.count('Action: f\nAction Input: {"x": 1}') + 1]
+
+
+def test_what_is_not_encoded_leaves_an_estimate(tmp_path):
+    counter = word_tokenizer(tmp_path / "tok", {"eos_token": "</s>"})
+    measure = SupervisedLengths(
+        counter, load_template("default", "0.9.5"), "0.9.5", {"cutoff_len": 64, "tool_format": "minimax2"}
+    )
+    tool = conv("hi", "ok", tools='[{"name": "f"}]')  # a tool format lf-lint does not write
+    broken = Conversation((("user", "hi"), ("function", "not json")), "", "", False)  # LLaMA-Factory stops on it
     media = Conversation((("user", "hi"), ("assistant", "ok")), "", "", True)
     empty_tools = conv("hi", "ok", tools="[]")  # an empty tool list still opens the system block
-    assert measure.lengths([tool, call, media, empty_tools]) == [None, None, None, 8 + 3]  # + System : </s>
+    assert measure.lengths([tool, broken, media, empty_tools]) == [None, None, None, 8 + 3]  # + System : </s>
     assert measure.unsupported == 3
     vision = SupervisedLengths(counter, load_template("qwen2_vl", "0.9.5"), "0.9.5", {"cutoff_len": 64})
     assert vision.lengths([conv("hi", "ok")]) == [None]
@@ -116,7 +131,7 @@ def test_template_registry_per_release():
     assert load_template("qwen3", "0.9.3").thought_words == ("<think>", "</think>")
 
 
-def write_sft_project(tmp_path, model: str, template: str | None = "default", rows=None, columns=None):
+def write_sft_project(tmp_path, model: str, template: str | None = "default", rows=None, columns=None, extra=()):
     rows = rows or [{"instruction": f"say {'word ' * (i % 9)}", "input": "", "output": f"done {i}"} for i in range(60)]
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
@@ -127,6 +142,7 @@ def write_sft_project(tmp_path, model: str, template: str | None = "default", ro
              "output_dir: out", "packing: true", "cutoff_len: 17", "preprocessing_batch_size: 20"]  # fmt: skip
     if template:
         lines.append(f"template: {template}")
+    lines += extra
     (tmp_path / "cfg.yaml").write_text("\n".join(lines) + "\n")
     options = LintOptions(
         llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path, use_cache=False
@@ -163,5 +179,22 @@ def test_rows_that_cannot_be_encoded_leave_an_estimate(tmp_path):
         {"instruction": "hi", "input": "", "output": "ok", "tools": ""} for _ in range(9)
     ]
     columns = {"prompt": "instruction", "query": "input", "response": "output", "tools": "tools"}
-    result = write_sft_project(tmp_path, str(tmp_path / "model"), rows=rows, columns=columns)
+    extra = ["tool_format: minimax2"]  # a tool format lf-lint does not write
+    result = write_sft_project(tmp_path, str(tmp_path / "model"), rows=rows, columns=columns, extra=extra)
     assert not result.plan.exact and "1 of 10 examples could not be encoded" in result.plan.basis
+
+
+def test_odd_values_never_raise(tmp_path):
+    word_tokenizer(tmp_path / "model", {"eos_token": "</s>"})
+    rows = [{"instruction": 7, "input": ["x"], "output": "ok"}, {"instruction": "hi", "input": "", "output": "ok"}]
+    result = write_sft_project(tmp_path, str(tmp_path / "model"), rows=rows)
+    assert result.plan is not None and not result.plan.exact
+
+
+def test_tools_that_are_not_json_stop_llamafactory(tmp_path):
+    rows = [{"instruction": "hi", "input": "", "output": "ok", "tools": "not json"}]
+    columns = {"prompt": "instruction", "query": "input", "response": "output", "tools": "tools"}
+    result = write_sft_project(tmp_path, "no-model", rows=rows, columns=columns)
+    assert any(
+        d.code.startswith("LF4") and "Invalid JSON format in tool description" in d.message for d in result.diagnostics
+    )

@@ -314,7 +314,10 @@ def extract_templates() -> dict:
                 value = getattr(tpl, attr)
                 entry[attr] = list(value) if isinstance(value, tuple) else value
         templates[name] = entry
-    return {"version": _version("llamafactory"), "templates": templates}
+    from llamafactory.data import tool_utils
+
+    prompts = {k: v for k, v in vars(tool_utils).items() if k.endswith("_TOOL_PROMPT") and isinstance(v, str)}
+    return {"version": _version("llamafactory"), "templates": templates, "tool_prompts": prompts}
 
 
 EXTRACTORS = {"transformers": "extract_transformers", "llamafactory": "extract_llamafactory",

@@ -46,10 +46,17 @@ def main() -> int:
     # name -> field -> [{"releases": [...], "value": ...}]: a field that did not change is stored once
     templates: dict[str, dict[str, list[dict]]] = {}
     releases = list(schema_tool.LLAMAFACTORY_RELEASES)
+    tool_prompts: dict[str, list[dict]] = {}  # prompt constant -> runs of releases, as for template fields
     for version, env_name in schema_tool.LLAMAFACTORY_RELEASES.items():
         python = Path(envs.ensure_env(env_name, args.groundtruth_root))
         data = schema_tool._extract(python, "templates")
         assert data["version"] == version, (data["version"], version)
+        for name, value in data["tool_prompts"].items():
+            runs = tool_prompts.setdefault(name, [])
+            if runs and runs[-1]["value"] == value:
+                runs[-1]["releases"].append(version)
+            else:
+                runs.append({"releases": [version], "value": value})
         for name, template in data["templates"].items():
             fields = templates.setdefault(name, {})
             for field, value in template.items():
@@ -66,6 +73,7 @@ def main() -> int:
                 "source": "LLaMA-Factory data/template.py::TEMPLATES (Apache-2.0), read from each installed release",
                 "releases": releases,
                 "templates": dict(sorted(templates.items())),
+                "tool_prompts": dict(sorted(tool_prompts.items())),
             },
             indent=None,
             separators=(",", ":"),

@@ -21,7 +21,7 @@ from .files import DataFiles
 from .registry import DatasetAttr
 from .scan import Scan
 
-FORMAT = 3  # 3: token measures store exact lengths (scan.py)
+FORMAT = 4  # 3: token measures store exact lengths; 4: tools that are not JSON crash (scan.py)
 
 
 def cache_dir() -> Path:

@@ -17,24 +17,23 @@ tools/generate_templates.py). Behaviour that changed between releases, per data/
   ``preserve_thinking`` and, with ``mask_history``, keeps only the last turn's thought.
 * 0.9.3 added the ``default_system`` argument.
 
-Conversations with tool descriptions, function calls or media are not encoded (their formatting
-lives in tool_utils.py and the multimodal plugins); they leave the count an estimate.
+Tool descriptions and function calls are written by tool_formats.py (the five formats popular templates
+use); other tool formats, media and multimodal templates (their plugins need the model's processor) are
+not encoded and leave the count an estimate.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from typing import NamedTuple
 
 from ..versions import parse_version
 from .conversion import Conversation, conversation
-
-
-class Unsupported(Exception):
-    """A conversation lf-lint cannot encode exactly (tools, function calls, media)."""
+from .tool_formats import Unsupported, function_text, tool_text
 
 
 @lru_cache(maxsize=1)
@@ -59,9 +58,13 @@ class ChatTemplate(NamedTuple):
     system: list
     observation: list
     prefix: list
+    function: list  # format_function's slots
+    function_format: str | None  # format_function's tool format
+    tools_format: str | None  # format_tools' tool format
     default_system: str
     stop_words: list
     thought_words: tuple
+    tool_call_words: tuple | None
     efficient_eos: bool
     replace_eos: bool
     multimodal: bool
@@ -69,6 +72,13 @@ class ChatTemplate(NamedTuple):
     @property
     def reasoning(self) -> bool:
         return self.kind in ("ReasoningTemplate", "Glm47ReasoningTemplate")
+
+
+def tool_prompts(release: str) -> dict[str, str]:
+    """tool_utils.py's prompt texts in that release."""
+    release = _release_in_data(release)
+    return {name: value for name, runs in _database()["tool_prompts"].items() for value in [_value({"v": runs}, release, "v")]
+            if value is not None}  # fmt: skip
 
 
 def template_names(release: str) -> list[str]:
@@ -103,9 +113,13 @@ def load_template(name: str, release: str) -> ChatTemplate | None:
         system=get("format_system")["slots"],
         observation=get("format_observation")["slots"],
         prefix=get("format_prefix")["slots"],
+        function=get("format_function")["slots"],
+        function_format=get("format_function")["tool_format"],
+        tools_format=get("format_tools")["tool_format"],
         default_system=get("default_system", ""),
         stop_words=list(get("stop_words", [])),
         thought_words=tuple(get("thought_words", ("<think>", "</think>"))),
+        tool_call_words=tuple(get("tool_call_words")) if get("tool_call_words") else None,
         efficient_eos=bool(get("efficient_eos", False)),
         replace_eos=bool(get("replace_eos", False)),
         multimodal=get("mm_plugin", "BasePlugin") != "BasePlugin",
@@ -139,6 +153,18 @@ class SupervisedLengths:
         self.default_system = (
             default_system if default_system is not None and self._at_least("0.9.3") else template.default_system
         )
+        tool_format = data_args.get("tool_format")
+        self.function_slots, self.function_format, self.tools_format = (
+            template.function,
+            template.function_format,
+            template.tools_format,
+        )
+        if tool_format is not None:  # get_template_and_fix_tokenizer replaces both formatters
+            self.function_slots = (
+                ["{{content}}"] if template.efficient_eos else ["{{content}}", {"special": "eos_token"}]
+            )
+            self.function_format = self.tools_format = tool_format
+        self.prompts = tool_prompts(release)
         tokens.fix_for_template(template.name, template.stop_words, template.replace_eos)
         self._thought_ids = None
         self.unsupported = 0  # rows that could not be encoded
@@ -148,7 +174,8 @@ class SupervisedLengths:
 
     def __str__(self) -> str:
         settings = (self.template.name, self.template.release, self.cutoff, self.mask_history, self.enable_thinking,
-                    self.preserve_thinking, self.default_system)  # fmt: skip
+                    self.preserve_thinking, self.default_system, self.function_format, self.tools_format,
+                    datetime.now().strftime("%d %b %Y") if "llama3" in (self.function_format, self.tools_format) else "")  # fmt: skip
         return f"sft-lengths:{self.tokens}:{json.dumps(settings)}"
 
     # -- the template ------------------------------------------------------------------------------------------
@@ -189,8 +216,11 @@ class SupervisedLengths:
             elements += apply_slots(template.assistant, content=content)
         elif role == "observation":
             elements += apply_slots(template.observation, content=content)
-        else:
-            raise Unsupported("function call")
+        else:  # Llama2Template passes no thought or tool-call words to the function formatter
+            words = {} if template.kind == "Llama2Template" or not self._at_least("0.9.4") else {
+                "thought_words": template.thought_words, "tool_call_words": template.tool_call_words}  # fmt: skip
+            text = function_text(content, self.function_format, self._at_least, **words)
+            elements += apply_slots(self.function_slots, content=text)
         return elements
 
     def _add_thought(self) -> str:
@@ -213,7 +243,13 @@ class SupervisedLengths:
         return first in content or second in content
 
     def item(self, row: dict, attr, kept: bool) -> Conversation | None:
-        return conversation(row, attr) if kept else None
+        if not kept:
+            return None
+        try:
+            return conversation(row, attr)
+        except (TypeError, KeyError, AttributeError, ValueError):  # values the converter itself would choke on
+            self.unsupported += 1
+            return None
 
     # -- one example -------------------------------------------------------------------------------------------
 
@@ -222,13 +258,19 @@ class SupervisedLengths:
         if conversation.has_media:
             raise Unsupported("media")
         tools = conversation.tools
-        if tools:
+        tool_block = ""
+        if tools:  # ToolFormatter.apply: a JSON list of tools; an empty list adds nothing
             try:
-                described = json.loads(tools) if isinstance(tools, str) else tools
+                described = json.loads(tools) if isinstance(tools, str) else None
             except ValueError:
-                raise Unsupported("tools") from None
-            if not isinstance(described, (list, dict)) or len(described) != 0:
-                raise Unsupported("tools")  # ToolFormatter's text is tool_utils' (not modelled)
+                raise Unsupported("tools that are not JSON (LLaMA-Factory stops)") from None
+            if not isinstance(described, list):
+                raise Unsupported("tools that are not a JSON list")
+            if described:
+                try:
+                    tool_block = tool_text(self.tools_format, described, self.prompts, self._at_least)
+                except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+                    raise Unsupported("tools LLaMA-Factory cannot describe") from None
         contents = [content for _, content in conversation.messages]
         if not all(isinstance(content, str) for content in contents):
             raise Unsupported("a message that is not text")
@@ -241,7 +283,7 @@ class SupervisedLengths:
                 if self.enable_thinking is False or (discard_history and i < len(contents) - 2):
                     contents[i] = self._remove_thought(contents[i])
         system = (conversation.system if isinstance(conversation.system, str) else "") or self.default_system
-        system_block = system if system or tools else None  # an empty tool list still opens the system block
+        system_block = system + tool_block if system or tools else None  # an empty tool list still opens it
         texts, fixed = [], []
         for index, ((role, _), content) in enumerate(zip(conversation.messages, contents)):
             message_texts, message_fixed = self._element_tokens(

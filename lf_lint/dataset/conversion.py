@@ -249,6 +249,21 @@ def first_prompt_text(row: dict, attr: DatasetAttr) -> str:
     return value if isinstance(value, str) else ""
 
 
+def tools_problem(row: dict, attr: DatasetAttr) -> str | None:
+    """Why the template's ToolFormatter stops on this row's `tools` (data/formatter.py), if it does."""
+    column = attr.column("tools")
+    value = row.get(column) if column else None
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        json.loads(value)
+    except ValueError:
+        return (
+            f"`{column}` is not JSON: LLaMA-Factory stops with `RuntimeError: Invalid JSON format in tool description`"
+        )
+    return None
+
+
 def required_columns(attr: DatasetAttr, kind: str) -> list[str]:
     """Columns the converter reads from every row: each must exist in the table (KeyError otherwise)."""
     if attr.formatting == "alpaca":

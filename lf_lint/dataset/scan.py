@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .columns import ColumnTypes, has_field
-from .conversion import SHAPERS, Crash, drop_reason, keeps, required_columns, text_sizes
+from .conversion import SHAPERS, Crash, drop_reason, keeps, required_columns, text_sizes, tools_problem
 from .files import DataFiles, ReadError, iter_rows
 from .registry import DatasetAttr
 
@@ -80,6 +80,11 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
                 codes.append(CRASHED)
                 continue
             if keeps(processor, shape):
+                problem = tools_problem(row.data, attr) if processor != "pt" else None  # kept rows meet the template
+                if problem:
+                    crashes[index] = (row.location, problem)
+                    codes.append(CRASHED)
+                    continue
                 codes.append(KEPT)
                 continue
             reason = drop_reason(processor, shape)

@@ -608,9 +608,35 @@ TEMPLATE_WORDS = ["alpha", "beta", "gamma", " delta", "number", "7", "\n", "你�
                   "<think>", "</think>", "<|im_end|>", "<|eot_id|>", "</s>", "<s>", "{{idx}}", "{{content}}"]  # fmt: skip
 
 
+TOOLS = [
+    {"name": "get_weather", "description": "Weather of a city.",
+     "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city."},
+                                                     "unit": {"type": "string", "enum": ["c", "f"]}},
+                    "required": ["city"]}},
+    {"type": "function", "function": {"name": "search", "description": "搜索网页",
+     "parameters": {"type": "object", "properties": {"terms": {"type": "array", "items": {"type": "string"}}}}}},
+]  # fmt: skip
+
+
+def _call(rng: random.Random, text) -> str:
+    """A function-call message: one call or several, sometimes after a thought or inside tool-call words."""
+    calls = [
+        {"name": "get_weather", "arguments": {"city": text(3), "unit": "c"}},
+        {"name": "search", "arguments": {"terms": ["a b", "你好"]}},
+    ]
+    body = json.dumps(calls[0] if rng.random() < 0.6 else calls, ensure_ascii=False)
+    shape = rng.random()
+    if shape < 0.2:
+        return f"<think>\n{text(5)}\n</think>\n\n{body}"
+    if shape < 0.35:
+        return f"I will look it up. <tool_call>{body}</tool_call>"
+    return body
+
+
 def template_conversations(count: int, seed: int = 53) -> list[dict]:
-    """Conversations in the converter's format: 1-3 turns, observation turns, thoughts, system prompts, empty tool
-    lists, and text that contains stop words, thought words and slot placeholders."""
+    """Conversations in the converter's format: 1-3 turns, observation turns, thoughts, system prompts, tool lists
+    (empty, plain and wrapped descriptions), function calls (single, parallel, after a thought, inside tool-call
+    words), and text that contains stop words, thought words and slot placeholders."""
     rng = random.Random(seed)
 
     def text(most: int) -> str:
@@ -618,15 +644,27 @@ def template_conversations(count: int, seed: int = 53) -> list[dict]:
 
     conversations = []
     for _ in range(count):
+        with_tools = rng.random() < 0.3
         messages = []
         for turn in range(rng.randint(1, 3)):
-            messages.append({"role": "observation" if turn and rng.random() < 0.2 else "user", "content": text(30)})
+            called = with_tools and messages and messages[-1]["role"] == "function"
+            messages.append(
+                {"role": "observation" if called or (turn and rng.random() < 0.2) else "user", "content": text(30)}
+            )
+            if with_tools and rng.random() < 0.5:
+                messages.append({"role": "function", "content": _call(rng, text)})
+                continue
             answer = text(40)
             if rng.random() < 0.3:
                 answer = f"<think>\n{text(10)}\n</think>\n\n{answer}"
             messages.append({"role": "assistant", "content": answer})
+        tools = (
+            json.dumps(rng.sample(TOOLS, k=rng.randint(1, 2)), ensure_ascii=False)
+            if with_tools
+            else rng.choice(["", "", "[]"])
+        )
         conversations.append({"prompt": messages[:-1], "response": messages[-1:],
-                              "system": rng.choice(["", "", text(20)]), "tools": rng.choice(["", "", "[]"])})  # fmt: skip
+                              "system": rng.choice(["", "", text(20)]), "tools": tools})  # fmt: skip
     return conversations
 
 
@@ -638,7 +676,8 @@ def template_settings(names: list[str], seed: int = 59) -> list[dict]:
         settings.append({"tokenizer": "rich", "template": name, "cutoff_len": rng.choice([24, 64, 1024]),
                          "mask_history": rng.random() < 0.4, "enable_thinking": rng.choice([True, False]),
                          "preserve_thinking": rng.random() < 0.3,
-                         "default_system": rng.choice([None, None, "Be brief."])})  # fmt: skip
+                         "default_system": rng.choice([None, None, "Be brief."]),
+                         "tool_format": rng.choice([None, None, "default", "qwen", "llama3", "glm4", "mistral"])})  # fmt: skip
     return settings
 
 

@@ -1,0 +1,156 @@
+"""The text LLaMA-Factory puts in the prompt for tool descriptions and function calls (data/tool_utils.py).
+
+A template's ``format_tools`` turns a row's ``tools`` (a JSON list of function descriptions) into text
+that joins the system prompt; its ``format_function`` turns a function-call message (JSON
+``{"name", "arguments"}`` or a list of them) into the assistant's text. Each tool format writes them
+its own way. lf-lint writes the five formats the popular templates use (``default``, ``qwen``,
+``llama3``, ``glm4``, ``mistral``); the prompt texts are read from each release
+(data/templates.json) and the code follows tool_utils.py, which 0.9.3 changed (tools given as
+``{"type": "function", "function": ...}`` are unwrapped, calls are re-serialised with json.dumps,
+llama3 accepts parallel calls). Other formats raise ``Unsupported``.
+
+``FunctionFormatter.apply`` (data/formatter.py) first separates a thought: up to 0.9.3 the greedy
+``<think>(.*)</think>``; from 0.9.4 the template's thought words, and a call wrapped in its
+tool-call words leaves the text around it in front of the formatted call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+SUPPORTED = ("default", "qwen", "llama3", "glm4", "mistral")
+PROMPTS = {"default": "DEFAULT_TOOL_PROMPT", "qwen": "QWEN_TOOL_PROMPT", "llama3": "LLAMA3_TOOL_PROMPT",
+           "glm4": "GLM4_TOOL_PROMPT"}  # fmt: skip
+
+
+class Unsupported(Exception):
+    """A conversation lf-lint cannot encode exactly."""
+
+
+def _modern(release_at_least) -> bool:
+    return release_at_least("0.9.3")
+
+
+def _wrapped(tool: dict, modern: bool) -> dict:
+    return tool if modern and tool.get("type") == "function" else {"type": "function", "function": tool}
+
+
+def _unwrapped(tool: dict, modern: bool) -> dict:
+    return tool.get("function", "") if modern and tool.get("type") == "function" else tool
+
+
+def _default_tools(tools: list, modern: bool) -> tuple[str, list]:
+    tool_text, names = "", []
+    for tool in tools:
+        tool = _unwrapped(tool, modern)
+        params = ""
+        for name, param in tool["parameters"]["properties"].items():
+            required = ", required" if name in tool["parameters"].get("required", []) else ""
+            enum = ", should be one of [{}]".format(", ".join(param["enum"])) if param.get("enum", None) else ""
+            items = (
+                ", where each item should be {}".format(param["items"].get("type", ""))
+                if param.get("items", None)
+                else ""
+            )
+            params += f"  - {name} ({param.get('type', '')}{required}): {param.get('description', '')}{enum}{items}\n"
+        tool_text += (
+            f"> Tool Name: {tool['name']}\nTool Description: {tool.get('description', '')}\nTool Args:\n{params}\n"
+        )
+        names.append(tool["name"])
+    return tool_text, names
+
+
+def tool_text(tool_format: str, tools: list, prompts: dict, release_at_least) -> str:
+    """ToolUtils.tool_formatter: the text describing every tool."""
+    modern = _modern(release_at_least)
+    if tool_format == "default":
+        text, names = _default_tools(tools, modern)
+        return prompts[PROMPTS["default"]].format(tool_text=text, tool_names=", ".join(names))
+    if tool_format == "qwen":
+        text = "".join("\n" + json.dumps(_wrapped(tool, modern), ensure_ascii=False) for tool in tools)
+        return prompts[PROMPTS["qwen"]].format(tool_text=text)
+    if tool_format == "llama3":  # the date of the run goes into the prompt; lf-lint takes today's
+        text = "".join(json.dumps(_wrapped(tool, modern), indent=4, ensure_ascii=False) + "\n\n" for tool in tools)
+        return prompts[PROMPTS["llama3"]].format(date=datetime.now().strftime("%d %b %Y"), tool_text=text)
+    if tool_format == "glm4":
+        text = ""
+        for tool in tools:
+            tool = _unwrapped(tool, modern)
+            body = json.dumps(tool, indent=4, ensure_ascii=False)
+            text += f"\n\n## {tool['name']}\n\n{body}\n在调用上述函数时，请使用 Json 格式表示调用的参数。"
+        return prompts[PROMPTS["glm4"]].format(tool_text=text)
+    if tool_format == "mistral":
+        return (
+            "[AVAILABLE_TOOLS] "
+            + json.dumps([_wrapped(t, modern) for t in tools], ensure_ascii=False)
+            + "[/AVAILABLE_TOOLS]"
+        )
+    raise Unsupported(f"tool format {tool_format}")
+
+
+def _calls_text(tool_format: str, functions: list[tuple[str, str]], modern: bool) -> str:
+    """ToolUtils.function_formatter: (name, arguments as JSON) of each call."""
+    if tool_format == "default":
+        if modern:
+            return "\n".join(f"Action: {name}\nAction Input: {arguments}" for name, arguments in functions)
+        return "".join(f"Action: {name}\nAction Input: {arguments}\n" for name, arguments in functions)
+    if tool_format == "qwen":
+        if modern:
+            texts = [json.dumps({"name": n, "arguments": json.loads(a)}, ensure_ascii=False) for n, a in functions]
+        else:
+            texts = [f'{{"name": "{n}", "arguments": {a}}}' for n, a in functions]
+        return "\n".join(f"<tool_call>\n{text}\n</tool_call>" for text in texts)
+    if tool_format == "llama3":
+        if modern:
+            objects = [{"name": n, "parameters": json.loads(a)} for n, a in functions]
+            return json.dumps(objects[0] if len(objects) == 1 else objects, ensure_ascii=False)
+        if len(functions) > 1:
+            raise Unsupported("Llama-3 does not support parallel functions")
+        return f'{{"name": "{functions[0][0]}", "parameters": {functions[0][1]}}}'
+    if tool_format == "glm4":
+        if len(functions) > 1:
+            raise Unsupported("GLM-4 does not support parallel functions")
+        return f"{functions[0][0]}\n{functions[0][1]}"
+    if tool_format == "mistral":
+        if modern:
+            return json.dumps([{"name": n, "arguments": json.loads(a)} for n, a in functions], ensure_ascii=False)
+        return "[" + ", ".join(f'{{"name": "{n}", "arguments": {a}}}' for n, a in functions) + "]"
+    raise Unsupported(f"tool format {tool_format}")
+
+
+def _parse_calls(text: str) -> list[tuple[str, str]]:
+    calls = json.loads(text)
+    if not isinstance(calls, list):
+        calls = [calls]
+    return [(call["name"], json.dumps(call["arguments"], ensure_ascii=False)) for call in calls]
+
+
+def function_text(content: str, tool_format: str, release_at_least, thought_words=None, tool_call_words=None) -> str:
+    """FunctionFormatter.apply's content: the call formatted, with the thought or text around it kept in front."""
+    if tool_format not in SUPPORTED:
+        raise Unsupported(f"tool format {tool_format}")
+    modern = _modern(release_at_least)
+    try:
+        if not release_at_least("0.9.4"):
+            thought = re.search(r"<think>(.*)</think>", content, re.DOTALL)
+            if thought:
+                content = content.replace(thought.group(0), "")
+            text = _calls_text(tool_format, _parse_calls(content), modern)
+            return thought.group(0) + text if thought else text
+        call = None
+        if tool_call_words and len(tool_call_words) == 2:
+            pattern = rf"{re.escape(tool_call_words[0])}(.*?){re.escape(tool_call_words[1])}"
+            call = re.search(pattern, content, re.DOTALL)
+        if call is not None:
+            return content.replace(call.group(0), "") + _calls_text(tool_format, _parse_calls(call.group(1)), modern)
+        thought = None
+        if thought_words and len(thought_words) == 2:
+            thought = re.search(rf"{re.escape(thought_words[0])}(.*?){re.escape(thought_words[1])}", content, re.DOTALL)
+        text = _calls_text(
+            tool_format, _parse_calls(content.replace(thought.group(0), "") if thought else content), modern
+        )
+        return thought.group(0) + text if thought else text
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:  # LLaMA-Factory stops on these rows
+        raise Unsupported(f"function call LLaMA-Factory cannot format: {exc}") from None
