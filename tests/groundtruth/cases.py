@@ -677,7 +677,7 @@ def template_settings(names: list[str], seed: int = 59) -> list[dict]:
                          "mask_history": rng.random() < 0.4, "enable_thinking": rng.choice([True, False]),
                          "preserve_thinking": rng.random() < 0.3,
                          "default_system": rng.choice([None, None, "Be brief."]),
-                         "tool_format": rng.choice([None, None, "default", "qwen", "llama3", "glm4", "mistral"])})  # fmt: skip
+                         "tool_format": rng.choice([None, None, "default", "qwen", "llama3", "glm4", "mistral", "qwen3_5", "glm4_moe", "seed_oss", "minimax1", "minimax2", "ling", "lfm2"])})  # fmt: skip
     return settings
 
 
