@@ -179,7 +179,7 @@ def test_rows_that_cannot_be_encoded_leave_an_estimate(tmp_path):
         {"instruction": "hi", "input": "", "output": "ok", "tools": ""} for _ in range(9)
     ]
     columns = {"prompt": "instruction", "query": "input", "response": "output", "tools": "tools"}
-    extra = ["tool_format: minimax2"]  # a tool format lf-lint does not write
+    extra = ["tool_format: gemma4"]  # a tool format lf-lint does not write
     result = write_sft_project(tmp_path, str(tmp_path / "model"), rows=rows, columns=columns, extra=extra)
     assert not result.plan.exact and "1 of 10 examples could not be encoded" in result.plan.basis
 
