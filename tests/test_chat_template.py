@@ -102,7 +102,7 @@ def test_tools_and_function_calls_in_the_default_format(tmp_path):
 def test_what_is_not_encoded_leaves_an_estimate(tmp_path):
     counter = word_tokenizer(tmp_path / "tok", {"eos_token": "</s>"})
     measure = SupervisedLengths(
-        counter, load_template("default", "0.9.5"), "0.9.5", {"cutoff_len": 64, "tool_format": "minimax2"}
+        counter, load_template("default", "0.9.5"), "0.9.5", {"cutoff_len": 64, "tool_format": "gemma4"}
     )
     tool = conv("hi", "ok", tools='[{"name": "f"}]')  # a tool format lf-lint does not write
     broken = Conversation((("user", "hi"), ("function", "not json")), "", "", False)  # LLaMA-Factory stops on it
