@@ -17,9 +17,9 @@ tools/generate_templates.py). Behaviour that changed between releases, per data/
   ``preserve_thinking`` and, with ``mask_history``, keeps only the last turn's thought.
 * 0.9.3 added the ``default_system`` argument.
 
-Tool descriptions and function calls are written by tool_formats.py (the five formats popular templates
-use); other tool formats, media and multimodal templates (their plugins need the model's processor) are
-not encoded and leave the count an estimate.
+Tool descriptions and function calls are written by tool_formats.py (every tool format but gemma4's);
+that format, media and multimodal templates (their plugins need the model's processor) are not encoded
+and leave the count an estimate.
 """
 
 from __future__ import annotations

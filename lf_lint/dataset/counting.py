@@ -518,8 +518,8 @@ def _packed(
         )
     assumption = f"assuming ~{packing.BYTES_PER_TOKEN:g} bytes per token"
     if measured:
-        why = (f"{len(unmeasured):,} of {examples:,} examples could not be encoded (tool descriptions, function calls, "
-               "media or a multimodal template) and are sized ")  # fmt: skip
+        why = (f"{len(unmeasured):,} of {examples:,} examples could not be encoded (media, a multimodal template, the "
+               "gemma4 tool format, or values LLaMA-Factory itself stops on) and are sized ")  # fmt: skip
         basis = f"estimate: {num:,} {what} of {cutoff} tokens; {why}{assumption}"
     elif builder.measure_note:
         basis = f"estimate: {num:,} {what} of {cutoff} tokens from {examples:,} examples, {assumption} ({builder.measure_note})"
