@@ -198,3 +198,25 @@ def test_tools_that_are_not_json_stop_llamafactory(tmp_path):
     assert any(
         d.code.startswith("LF4") and "Invalid JSON format in tool description" in d.message for d in result.diagnostics
     )
+
+
+def test_a_new_cutoff_reuses_the_cached_tokenization(tmp_path, monkeypatch):
+    from lf_lint.dataset import counting, packing
+
+    monkeypatch.setenv("LF_LINT_CACHE_DIR", str(tmp_path / "cache"))
+    word_tokenizer(tmp_path / "model", {"eos_token": "</s>"})
+    options = LintOptions(llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path)
+    write_sft_project(tmp_path, str(tmp_path / "model"))
+    lint_file(tmp_path / "cfg.yaml", options)  # tokenizes every row once and caches the per-message counts
+
+    def no_rescan(*args, **kwargs):
+        raise AssertionError("the rows were tokenized again")
+
+    monkeypatch.setattr(counting, "scan", no_rescan)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(config.read_text().replace("cutoff_len: 17", "cutoff_len: 11"))
+    result = lint_file(config, options)
+    # as in test_packed_sft_is_exact_with_the_local_tokenizer, with the cut-off 11 - 1: prompts cut to 10 - 3
+    measured = [min(6 + i % 9, 7) + 3 for i in range(60)]
+    expected = sum(packing.greedy_knapsack_count(measured[i : i + 20], 10) for i in range(0, 60, 20))
+    assert result.plan.exact and result.plan.num_examples == expected

@@ -21,7 +21,7 @@ from .files import DataFiles
 from .registry import DatasetAttr
 from .scan import Scan
 
-FORMAT = 4  # 3: token measures store exact lengths; 4: tools that are not JSON crash (scan.py)
+FORMAT = 5  # 3: token measures store exact lengths; 4: tools that are not JSON crash; 5: per-message tokens
 
 
 def cache_dir() -> Path:
@@ -69,6 +69,8 @@ def load(digest: str) -> Scan | None:
             problem=data["problem"],
             problem_location=data["problem_location"],
             sizes=zlib.decompress(base64.b64decode(data["sizes"])),
+            messages=zlib.decompress(base64.b64decode(data["messages"])),
+            message_starts=zlib.decompress(base64.b64decode(data["message_starts"])),
         )
     except (OSError, ValueError, KeyError, TypeError, zlib.error):
         return None  # missing, from another version, or damaged: scan again
@@ -86,6 +88,8 @@ def store(digest: str, scan: Scan) -> None:
         "problem": scan.problem,
         "problem_location": scan.problem_location,
         "sizes": base64.b64encode(zlib.compress(scan.sizes, 6)).decode(),
+        "messages": base64.b64encode(zlib.compress(scan.messages, 6)).decode(),
+        "message_starts": base64.b64encode(zlib.compress(scan.message_starts, 6)).decode(),
     }
     try:
         folder.mkdir(parents=True, exist_ok=True)

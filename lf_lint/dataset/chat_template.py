@@ -140,12 +140,16 @@ def apply_slots(slots: list, **values: str) -> list:
 class SupervisedLengths:
     """Per-example token lengths of LLaMA-Factory's supervised processor, for one tokenizer, template and settings.
 
-    ``scan`` passes it as ``measure``; ``str()`` is the cache key of everything the lengths depend on.
+    ``scan`` passes it as ``measure`` and stores each example's per-message token counts (``per_message``), so a
+    new ``cutoff_len`` needs no new tokenization: ``length`` truncates them. ``str()`` is the cache key of
+    everything the per-message counts depend on (not the cut-off).
     """
+
+    per_message = True
 
     def __init__(self, tokens, template: ChatTemplate, release: str, data_args: dict):
         self.tokens, self.template, self.release = tokens, template, release
-        self.cutoff = int(data_args["cutoff_len"])
+        self.cutoff = int(data_args.get("cutoff_len", 2048))
         self.mask_history = bool(data_args.get("mask_history"))
         self.enable_thinking = data_args.get("enable_thinking", True)
         self.preserve_thinking = bool(data_args.get("preserve_thinking")) and self._at_least("0.9.5")
@@ -173,7 +177,7 @@ class SupervisedLengths:
         return parse_version(self.release) >= parse_version(version)
 
     def __str__(self) -> str:
-        settings = (self.template.name, self.template.release, self.cutoff, self.mask_history, self.enable_thinking,
+        settings = (self.template.name, self.template.release, self.mask_history, self.enable_thinking,
                     self.preserve_thinking, self.default_system, self.function_format, self.tools_format,
                     datetime.now().strftime("%d %b %Y") if "llama3" in (self.function_format, self.tools_format) else "")  # fmt: skip
         return f"sft-lengths:{self.tokens}:{json.dumps(settings)}"
@@ -304,21 +308,26 @@ class SupervisedLengths:
             self._thought_ids = self.tokens.count(self._add_thought())
         return self._thought_ids
 
-    def length(self, message_tokens: list[int]) -> int:
+    def length(self, message_tokens, cutoff: int | None = None) -> int:
         """len(input_ids) of _encode_data_example, from the token count of each message."""
+        cutoff = self.cutoff if cutoff is None else cutoff
         pairs = [(message_tokens[i], message_tokens[i + 1]) for i in range(0, len(message_tokens), 2)]
         if self.mask_history:
             pairs = pairs[::-1]
         total = 1 if self.template.efficient_eos else 0  # the eos token appended at the end is reserved up front
         for source, target in pairs:
-            if total >= self.cutoff:
+            if total >= cutoff:
                 break
-            source, target = infer_seqlen(source, target, self.cutoff - total)
+            source, target = infer_seqlen(source, target, cutoff - total)
             total += source + target
         return total
 
     def lengths(self, conversations: list[Conversation | None]) -> list[int | None]:
-        """Token lengths of a batch of examples (None: not an SFT example, or not encodable)."""
+        """Token lengths of a batch of examples at this cut-off (None: not an SFT example, or not encodable)."""
+        return [None if counts is None else self.length(counts) for counts in self.measure(conversations)]
+
+    def measure(self, conversations: list[Conversation | None]) -> list[list[int] | None]:
+        """Token counts of every message of a batch of examples (None: not an SFT example, or not encodable)."""
         plans: list = []
         batch: list[str] = []
         for example in conversations:
@@ -345,7 +354,7 @@ class SupervisedLengths:
             for size, extra in zip(sizes, fixed):
                 message_tokens.append(sum(counts[start : start + size]) + extra)
                 start += size
-            out.append(self.length(message_tokens))
+            out.append(message_tokens)
         return out
 
 

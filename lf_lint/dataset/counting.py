@@ -464,6 +464,8 @@ def _packed(
         mask = merged.source == i
         first[mask] = picked[merged.row[mask], 0]
         total[mask] = picked[merged.row[mask], 1]
+        if getattr(builder.measure, "per_message", False) and s.scan.message_starts:  # truncate at this cut-off
+            first[mask] = _example_lengths(s.scan, builder.measure, s.selected[merged.row[mask]])
     cutoff = effective_cutoff(args, target)
     batch_size = args.preprocessing_batch_size if isinstance(args.preprocessing_batch_size, int) else 1000
     workers = args.preprocessing_num_workers if isinstance(args.preprocessing_num_workers, int) else None
@@ -528,6 +530,24 @@ def _packed(
     return result(
         num, num_eval, len(order), False, basis + "; run with --exact where LLaMA-Factory and the model are available"
     )
+
+
+def _example_lengths(scan, measure, rows):
+    """The supervised processor's length of each of these rows, from the per-message token counts in the scan."""
+    from array import array
+
+    from .scan import UNMEASURED
+
+    np = selection.numpy()
+    messages, starts, sizes = array("I"), array("I"), array("I")
+    messages.frombytes(scan.messages)
+    starts.frombytes(scan.message_starts)
+    sizes.frombytes(scan.sizes)
+    out = np.empty(len(rows), dtype=np.int64)
+    for i, row in enumerate(rows.tolist()):
+        begin, end = starts[row], starts[row + 1]
+        out[i] = measure.length(messages[begin:end]) if sizes[2 * row] != UNMEASURED and end > begin else UNMEASURED
+    return out
 
 
 def _eval_keep(builder: _Builder, train: list[Source], merged, rows):

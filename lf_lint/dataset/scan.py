@@ -30,6 +30,8 @@ class Scan(NamedTuple):
     problem: str | None = None  # the table cannot be built, or a column the converter needs is missing
     problem_location: str | None = None
     sizes: bytes = b""  # with measure: per row, two uint32 (array "I"); see scan()
+    messages: bytes = b""  # with a per-message token measure: every kept row's message token counts (array "I")
+    message_starts: bytes = b""  # where each row's counts start in ``messages`` (array "I", rows + 1 entries)
 
     def failed(self, problem: str, location: str | None) -> Scan:
         return self._replace(problem=problem, problem_location=location)
@@ -38,14 +40,25 @@ class Scan(NamedTuple):
 def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> Scan:
     """``measure`` also records sizes per row, for packing. True: UTF-8 bytes of the first prompt and of every
     message. A token measure (tokens.PretrainLengths, chat_template.SupervisedLengths): the row's exact token
-    length (UNMEASURED where it cannot be encoded) and the UTF-8 bytes of every message."""
+    length (UNMEASURED where it cannot be encoded) and the UTF-8 bytes of every message; a measure that counts
+    per message (chat_template.SupervisedLengths) also fills ``messages``, so that the cut-off applies later."""
     from array import array
 
     pending: list = []  # (row index, item) waiting for a token measure
+    per_message = getattr(measure, "per_message", False)
+    messages, starts = array("I"), array("I")  # per_message: starts[i] is set when row i is flushed
 
     def flush() -> None:
-        for (index, _), length in zip(pending, measure.lengths([item for _, item in pending])):
-            sizes[2 * index] = UNMEASURED if length is None else length
+        for (index, _), value in zip(pending, measure.measure([item for _, item in pending])):
+            while len(starts) <= index:
+                starts.append(len(messages))
+            if value is None:
+                sizes[2 * index] = UNMEASURED
+            elif per_message:
+                messages.extend(value)
+                sizes[2 * index] = sum(value)
+            else:
+                sizes[2 * index] = value
         pending.clear()
 
     shape_of = SHAPERS[attr.formatting](attr)
@@ -95,6 +108,9 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
                 seen.append((index, row.location))
         if pending:
             flush()
+        if per_message:
+            while len(starts) <= len(codes):
+                starts.append(len(messages))
     except ReadError as exc:
         return empty.failed(str(exc), exc.location)
     result = Scan(
@@ -105,6 +121,8 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
         crashes=crashes,
         columns=tuple(types.kinds),
         sizes=sizes.tobytes(),
+        messages=messages.tobytes(),
+        message_starts=starts.tobytes(),
     )
     if types.problem is not None:
         return result.failed(types.problem.message, types.problem.location)

@@ -131,7 +131,7 @@ class PretrainLengths:
 
         return first_prompt_text(row, attr)
 
-    def lengths(self, texts: list[str]) -> list[int]:
+    def measure(self, texts: list[str]) -> list[int]:
         return self.tokens.counts([text + self.eos_text for text in texts])
 
 
