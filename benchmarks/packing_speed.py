@@ -6,7 +6,8 @@ Writes an alpaca-style JSON-lines file, a byte-level BPE ``tokenizer.json`` (8,0
 sample of the data, with a ``tokenizer_config.json`` naming its eos token) in a local model folder, and a
 config with ``packing: true`` and the ``qwen3`` template (stop words, replaced eos, empty thoughts). Then it
 times, each in a fresh process, ``lf-lint --no-cache`` (every row converted, encoded with the template,
-truncated and packed per preprocessing batch) and ``lf-lint`` again from the scan cache, and prints wall time,
+truncated and packed per preprocessing batch), ``lf-lint`` again from the scan cache, and again with another
+``cutoff_len`` (the cached per-message token counts are truncated anew), and prints wall time,
 peak memory, the count and whether it is exact. Needs the ``tokenizers`` package (``lf-lint[tokenize]``).
 """
 
@@ -90,9 +91,15 @@ def main() -> int:
         plan = json.loads(out)["files"][0]["plan"]
         run(lint, folder, env)  # fills the cache
         warm_wall, warm_rss, _ = run(lint, folder, env)
+        config = folder / "cfg.yaml"
+        config.write_text(config.read_text().replace("cutoff_len: 1024", "cutoff_len: 2048"))
+        recut_wall, recut_rss, recut = run(lint, folder, env)
+        recut_plan = json.loads(recut)["files"][0]["plan"]
         print(f"lf-lint, cold (--no-cache): {cold_wall:6.2f} s  {cold_rss:6.0f} MB  -> {plan['num_examples']:,} "
               f"packed sequences, exact: {plan['exact']}")  # fmt: skip
         print(f"lf-lint, cached           : {warm_wall:6.2f} s  {warm_rss:6.0f} MB")
+        print(f"cutoff_len 2048, cached   : {recut_wall:6.2f} s  {recut_rss:6.0f} MB  -> {recut_plan['num_examples']:,} "
+              "packed sequences (the per-message token counts are reused)")  # fmt: skip
         print(f"basis: {plan['basis']}")
     return 0
 
