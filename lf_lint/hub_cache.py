@@ -23,3 +23,17 @@ def snapshot(kind: str, repo_id: str, env: dict | None = None) -> Path | None:
     except OSError:
         return None
     return found[0] if found else None
+
+
+def model_folders(model_name_or_path: object, workdir: Path, env: dict | None = None) -> list[Path]:
+    """Where the files of ``model_name_or_path`` are on this machine: the local folder (relative to the launch
+    directory) and the newest snapshot in the Hugging Face cache, those that exist."""
+    if not isinstance(model_name_or_path, str) or not model_name_or_path:
+        return []
+    local = Path(model_name_or_path).expanduser()
+    local = local if local.is_absolute() else workdir / local
+    folders = [local] if local.is_dir() else []
+    cached = snapshot("models", model_name_or_path, env)
+    if cached is not None:
+        folders.append(cached)
+    return folders

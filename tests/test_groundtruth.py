@@ -399,11 +399,12 @@ def explains(log_text: str, transformers: str, drop_last: bool) -> bool:
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_accept_reject_matches_llamafactory(env_name, tmp_path):
     cases = gt_cases.validation_cases(CASE_COUNT)
-    real = run_real(env_name, cases, tmp_path)
+    model = tmp_path / "model"  # lf-lint sees the same local model folder (its config, tokenizer, no processor)
+    real = run_real(env_name, cases, tmp_path, model=model)
     versions = {"llamafactory": real["llamafactory"], "transformers": real["transformers"]}
     mismatches = []
     for case, truth in zip(cases, real["results"]):
-        result = lint_case(case, versions, tmp_path)
+        result = lint_case(dict(case, config=case["config"].replace("__MODEL__", str(model))), versions, tmp_path)
         errors = [f"{d.code} {d.message}" for d in result.diagnostics if d.severity is Severity.ERROR]
         rejected = truth["error"] is not None
         if rejected != bool(errors):

@@ -37,7 +37,10 @@ def _lint(example, tmp_path, name):
             text = yaml.safe_dump(kept, sort_keys=False) + example.yaml + "\n"
     path = tmp_path / name
     path.write_text(text)
-    options = LintOptions(**{"count_datasets": False, **DEFAULT_VERSIONS, **example.options})
+    for relative, content in example.files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(content)
+    options = LintOptions(**{"count_datasets": False, "workdir": tmp_path, **DEFAULT_VERSIONS, **example.options})
     return lint_file(path, options)
 
 

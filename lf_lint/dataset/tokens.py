@@ -137,20 +137,13 @@ class PretrainLengths:
 
 def local_tokenizer(model_name_or_path: object, workdir: Path) -> TokenCounter | None:
     """The model's fast tokenizer, when its tokenizer.json is local and ``tokenizers`` is installed."""
-    if not isinstance(model_name_or_path, str) or not model_name_or_path:
-        return None
     try:
         import tokenizers  # noqa: F401
     except ImportError:
         return None
-    from ..hub_cache import snapshot
+    from ..hub_cache import model_folders
 
-    local = Path(model_name_or_path).expanduser()
-    local = local if local.is_absolute() else workdir / local
-    candidates = [local / "tokenizer.json"]
-    cached = snapshot("models", model_name_or_path)
-    if cached is not None:
-        candidates.append(cached / "tokenizer.json")
+    candidates = [folder / "tokenizer.json" for folder in model_folders(model_name_or_path, workdir)]
     for path in candidates:
         if path.is_file():
             try:

@@ -134,6 +134,7 @@ class Example(NamedTuple):
     yaml: str
     complete: bool = False
     options: dict = {}  # lint options (num_gpus, versions, ...); never mutated
+    files: dict = {}  # files beside the config the example needs (path -> text), e.g. a model folder
 
 
 class Rule(NamedTuple):

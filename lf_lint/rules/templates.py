@@ -91,4 +91,50 @@ UNKNOWN_TOOL_FORMAT = Rule(
     applies_to=("train", "infer"),
 )
 
-RULES = [UNKNOWN_TEMPLATE, UNKNOWN_TOOL_FORMAT]
+# what AutoProcessor needs to build a processor; without any of them LLaMA-Factory's load_tokenizer gets the
+# tokenizer back (or an error) and drops it: processor = None
+PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json")
+
+
+_TEXT_MODEL = {"Qwen2-7B-Instruct/config.json": '{"model_type": "qwen2"}'}  # a text-only checkpoint
+
+
+def _check_processor(ctx: Context):
+    name = ctx.args.template
+    meta = _templates(ctx).get(name) if isinstance(name, str) else None
+    if not meta or not meta["multimodal"] or ctx.args.stage == "pt":  # pre-training never calls the plugin
+        return
+    from ..hub_cache import model_folders
+
+    folders = [f for f in model_folders(ctx.args.model_name_or_path, ctx.workdir) if (f / "config.json").is_file()]
+    if not folders or any((folder / f).is_file() for folder in folders for f in PROCESSOR_FILES):
+        return  # not on this machine (unknown), or a multimodal checkpoint
+    yield Finding(
+        f"`{name}` is a multimodal template, and the model at {folders[0]} has no processor ({', '.join(PROCESSOR_FILES)}): "
+        f"LLaMA-Factory {ctx.target.llamafactory} stops at the first example with `Processor was not found, please "
+        "check and update your model file.` (`Audio feature extractor was not found` for audio templates), even for "
+        "text-only data",
+        key="template",
+        at="value",
+        fix="use the text template of this model family (the name without `_vl`/`_audio`), or a multimodal checkpoint",
+    )
+
+
+TEMPLATE_WITHOUT_PROCESSOR = Rule(
+    code="LF272",
+    name="multimodal-template-without-processor",
+    severity=ERROR,
+    summary="A multimodal `template` with a local model that has no processor.",
+    what="Checks, for a model folder on this machine, that a multimodal template (qwen2_vl, llava, qwen2_audio, ...) "
+    "comes with the processor its plugin needs: one of processor_config.json, preprocessor_config.json, "
+    "video_preprocessor_config.json.",
+    why="LLaMA-Factory drops what AutoProcessor returns for a text-only checkpoint (the tokenizer) and the "
+    "multimodal plugin then refuses every example, text-only ones included, after the model has loaded.",
+    example=Example("model_name_or_path: ./Qwen2-7B-Instruct\ntemplate: qwen2_vl", files=_TEXT_MODEL),
+    use_instead=Example("model_name_or_path: ./Qwen2-7B-Instruct\ntemplate: qwen", files=_TEXT_MODEL),
+    upstream="model/loader.py::load_tokenizer, data/mm_plugin.py::BasePlugin._validate_input (LLaMA-Factory 0.9.2-0.9.5).",
+    check=_check_processor,
+    applies_to=("train",),
+)
+
+RULES = [UNKNOWN_TEMPLATE, UNKNOWN_TOOL_FORMAT, TEMPLATE_WITHOUT_PROCESSOR]
