@@ -81,6 +81,7 @@ def lint(
     command: str | None = None,
     datasets: bool = True,
     num_examples: int | Mapping | None = None,
+    online: bool = False,
 ) -> list[Diagnostic]:
     """Check a LLaMA-Factory config and return its diagnostics (errors, warnings and notes).
 
@@ -102,6 +103,7 @@ def lint(
         command=command,
         count_datasets=datasets,
         num_examples=num_examples,
+        online=online,
         memory=False,  # only the diagnostics are returned: no estimate unless a rule needs one
     ).diagnostics
 
@@ -115,13 +117,16 @@ def predict_steps(
     transformers_version: str | None = None,
     workdir: str | os.PathLike | None = None,
     num_examples: int | Mapping | None = None,
+    online: bool = False,
 ) -> Plan:
     """What the Trainer will print and do for this config, as a ``Plan``.
 
     ``num_examples`` gives the training examples (an int) or the rows of datasets lf-lint cannot
     count offline (a mapping ``{"name": rows}``); without it the datasets are counted from their
-    files. ``plan.exact`` is False when a number had to be estimated. Raises ``LfLintError``
-    when no plan can be made (the message says why, e.g. a hub dataset that is not cached).
+    files. ``online=True`` first downloads hub datasets' data files and the model's tokenizer and
+    config into the Hugging Face cache (as ``--online``). ``plan.exact`` is False when a number had
+    to be estimated. Raises ``LfLintError`` when no plan can be made (the message says why, e.g. a
+    hub dataset that is not cached).
 
     >>> plan = predict_steps("train.yaml", num_gpus=8)               # doctest: +SKIP
     >>> plan.total_steps, plan.warmup_steps, plan.num_checkpoints     # doctest: +SKIP
@@ -134,6 +139,7 @@ def predict_steps(
         nnodes=nnodes,
         workdir=workdir,
         num_examples=num_examples,
+        online=online,
         command="train",
         memory=False,
     )
@@ -157,6 +163,7 @@ def estimate_memory(
     workdir: str | os.PathLike | None = None,
     params: float | None = None,
     num_examples: int | Mapping | None = None,
+    online: bool = False,
 ) -> MemoryReport:
     """Peak GPU memory per process for this config, and whether it fits ``gpu``.
 
@@ -182,6 +189,7 @@ def estimate_memory(
         nnodes=nnodes,
         workdir=workdir,
         num_examples=num_examples,
+        online=online,
         command="train",
         gpu=card,
         params=params,

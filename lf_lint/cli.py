@@ -120,6 +120,12 @@ def _check_parser() -> argparse.ArgumentParser:
         "--no-cache", action="store_true", help="read every dataset file again instead of reusing earlier scans"
     )
     parser.add_argument(
+        "--online",
+        action="store_true",
+        help="download what the config needs from the Hugging Face Hub into its cache first: data files of hub "
+        "datasets (never loading scripts' code) and the model's config, tokenizer and processor files (no weights)",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         metavar="PYPROJECT",
@@ -175,6 +181,7 @@ def _options(args: argparse.Namespace, project):
     options = LintOptions(
         count_datasets=not args.no_datasets,
         use_cache=not args.no_cache,
+        online=args.online,
         num_examples=total,
         num_examples_per_dataset=per_dataset,
         llamafactory_version=pick("llamafactory_version"),

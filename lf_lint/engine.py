@@ -36,6 +36,7 @@ class LintOptions(NamedTuple):
     gpu: object = None  # memory.gpus.Gpu: the card the run targets (--gpu / --gpu-memory)
     memory: bool = True  # estimate memory even without a GPU (the JSON `memory` object, the API)
     params: float | None = None  # model parameters, when lf-lint cannot know the model's shape
+    online: bool = False  # --online: fill the Hugging Face cache with what the config needs (online.py)
 
     def resolution(self) -> Resolution:
         return resolve(self.llamafactory_version, self.transformers_version)
@@ -106,6 +107,10 @@ def make_context(config: LoadedConfig, options: LintOptions, resolution: Resolut
         gpu=_target_gpu(options.gpu),
         params=options.params,
     )
+    if options.online and command == "train" and config.data is not None:
+        from .online import prefetch
+
+        ctx.options["fetched"] = prefetch(ctx.args, workdir)
     return ctx
 
 

@@ -1,4 +1,4 @@
-"""The local Hugging Face hub cache (read only: lf-lint never downloads)."""
+"""The local Hugging Face hub cache (read only here; online.py fills it, and only with `--online`)."""
 
 from __future__ import annotations
 

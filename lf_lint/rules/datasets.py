@@ -309,8 +309,9 @@ def _check_uncounted(ctx: Context):
             and source.selected is None
             and source.role in ("train", "eval")
         ):
+            online = " or run with --online to download its data files" if source.attr.load_from == "hf_hub" else ""
             yield _finding(ctx, source.name, f"{source.basis}; the step plan needs its size",
-                           fix=f"give it with --num-examples {source.name}=ROWS (or the total with --num-examples N)")  # fmt: skip
+                           fix=f"give it with --num-examples {source.name}=ROWS (or the total with --num-examples N){online}")  # fmt: skip
 
 
 UNCOUNTED = Rule(
@@ -320,8 +321,31 @@ UNCOUNTED = Rule(
     summary="A hub dataset lf-lint cannot count offline.",
     what="Reports datasets that live on a hub (`hf_hub_url`, `ms_hub_url`, `om_hub_url`) or behind a script and "
     "are not in the local cache, so the number of examples (and the step plan) is unknown.",
-    why="lf-lint never downloads data; `--num-examples NAME=ROWS` makes the plan exact.",
+    why="lf-lint never downloads data unless asked; `--num-examples NAME=ROWS` makes the plan exact, and so does "
+    "`--online` for a Hugging Face hub dataset that has data files.",
     check=_check_uncounted,
+)
+
+
+def _check_downloads(ctx: Context):
+    for fetched in ctx.options.get("fetched") or ():
+        if fetched.problem:
+            yield Finding(f"--online could not download the {fetched.what}: {fetched.problem}; what needs it stays "
+                          "unknown or estimated", key="dataset" if fetched.what.startswith("dataset") else "model_name_or_path")  # fmt: skip
+        else:
+            yield Finding(f"--online downloaded the {fetched.what} into the Hugging Face cache ({fetched.path})",
+                          key="dataset" if fetched.what.startswith("dataset") else "model_name_or_path")  # fmt: skip
+
+
+DOWNLOADS = Rule(
+    code="LF415",
+    name="online-download",
+    severity=INFO,
+    summary="What `--online` downloaded from the Hugging Face Hub, or could not.",
+    what="With `--online`, lists the hub datasets (data files only) and model files (config, tokenizer, processor; no "
+    "weights) lf-lint downloaded into the Hugging Face cache before counting, and the downloads that failed.",
+    why="lf-lint touches the network only when asked; this says what it fetched and where, so nothing is silent.",
+    check=_check_downloads,
 )
 
 
@@ -428,6 +452,7 @@ EXACT = Rule(
 )
 
 RULES = [
+    DOWNLOADS,
     UNREGISTERED,
     REGISTRY,
     DATA_FILES,
