@@ -3,7 +3,8 @@
 A template's ``format_tools`` turns a row's ``tools`` (a JSON list of function descriptions) into text
 that joins the system prompt; its ``format_function`` turns a function-call message (JSON
 ``{"name", "arguments"}`` or a list of them) into the assistant's text. Each tool format writes them
-its own way. lf-lint writes every format but gemma4's (see SUPPORTED); the prompt texts are read from each release
+its own way. lf-lint writes every format but gemma4's (see SUPPORTED; gemma4's templates are
+multimodal, which lf-lint does not encode anyway); the prompt texts are read from each release
 (data/templates.json) and the code follows tool_utils.py, which 0.9.3 changed (tools given as
 ``{"type": "function", "function": ...}`` are unwrapped, calls are re-serialised with json.dumps,
 llama3 accepts parallel calls). Other formats raise ``Unsupported``.
@@ -31,22 +32,18 @@ class Unsupported(Exception):
     """A conversation lf-lint cannot encode exactly."""
 
 
-def _modern(release_at_least) -> bool:
-    return release_at_least("0.9.3")
+def _wrapped(tool: dict, since_0_9_3: bool) -> dict:
+    return tool if since_0_9_3 and tool.get("type") == "function" else {"type": "function", "function": tool}
 
 
-def _wrapped(tool: dict, modern: bool) -> dict:
-    return tool if modern and tool.get("type") == "function" else {"type": "function", "function": tool}
+def _unwrapped(tool: dict, since_0_9_3: bool) -> dict:
+    return tool.get("function", "") if since_0_9_3 and tool.get("type") == "function" else tool
 
 
-def _unwrapped(tool: dict, modern: bool) -> dict:
-    return tool.get("function", "") if modern and tool.get("type") == "function" else tool
-
-
-def _default_tools(tools: list, modern: bool) -> tuple[str, list]:
+def _default_tools(tools: list, since_0_9_3: bool) -> tuple[str, list]:
     tool_text, names = "", []
     for tool in tools:
-        tool = _unwrapped(tool, modern)
+        tool = _unwrapped(tool, since_0_9_3)
         params = ""
         for name, param in tool["parameters"]["properties"].items():
             required = ", required" if name in tool["parameters"].get("required", []) else ""
@@ -66,20 +63,20 @@ def _default_tools(tools: list, modern: bool) -> tuple[str, list]:
 
 def tool_text(tool_format: str, tools: list, prompts: dict, release_at_least) -> str:
     """ToolUtils.tool_formatter: the text describing every tool."""
-    modern = _modern(release_at_least)
+    since_0_9_3 = release_at_least("0.9.3")
     if tool_format == "default":
-        text, names = _default_tools(tools, modern)
+        text, names = _default_tools(tools, since_0_9_3)
         return prompts[PROMPTS["default"]].format(tool_text=text, tool_names=", ".join(names))
     if tool_format == "qwen":
-        text = "".join("\n" + json.dumps(_wrapped(tool, modern), ensure_ascii=False) for tool in tools)
+        text = "".join("\n" + json.dumps(_wrapped(tool, since_0_9_3), ensure_ascii=False) for tool in tools)
         return prompts[PROMPTS["qwen"]].format(tool_text=text)
     if tool_format == "llama3":  # the date of the run goes into the prompt; lf-lint takes today's
-        text = "".join(json.dumps(_wrapped(tool, modern), indent=4, ensure_ascii=False) + "\n\n" for tool in tools)
+        text = "".join(json.dumps(_wrapped(tool, since_0_9_3), indent=4, ensure_ascii=False) + "\n\n" for tool in tools)
         return prompts[PROMPTS["llama3"]].format(date=datetime.now().strftime("%d %b %Y"), tool_text=text)
     if tool_format == "glm4":
         text = ""
         for tool in tools:
-            tool = _unwrapped(tool, modern)
+            tool = _unwrapped(tool, since_0_9_3)
             body = json.dumps(tool, indent=4, ensure_ascii=False)
             text += f"\n\n## {tool['name']}\n\n{body}\n在调用上述函数时，请使用 Json 格式表示调用的参数。"
         return prompts[PROMPTS["glm4"]].format(tool_text=text)
@@ -88,7 +85,7 @@ def tool_text(tool_format: str, tools: list, prompts: dict, release_at_least) ->
         text = "".join("\n" + json.dumps(tool, ensure_ascii=False) for tool in unwrapped)
         return prompts[PROMPTS["qwen3_5"]].format(tool_text=text)
     if tool_format == "glm4_moe":
-        text = "".join("\n" + json.dumps(_wrapped(tool, modern), ensure_ascii=False) for tool in tools)
+        text = "".join("\n" + json.dumps(_wrapped(tool, since_0_9_3), ensure_ascii=False) for tool in tools)
         return prompts[PROMPTS["glm4_moe"]].format(tool_text=text)
     if tool_format == "seed_oss":
         return prompts[PROMPTS["seed_oss"]].format(tool_text="\n" + json.dumps(tools, ensure_ascii=False))
@@ -97,7 +94,7 @@ def tool_text(tool_format: str, tools: list, prompts: dict, release_at_least) ->
         text = "".join(line.format(json.dumps(_unwrapped(tool, True), ensure_ascii=False)) for tool in tools)
         return prompts[PROMPTS[tool_format]].format(tool_text=text)
     if tool_format == "ling":
-        text = "".join("\n" + json.dumps(_wrapped(tool, modern), ensure_ascii=False) for tool in tools)
+        text = "".join("\n" + json.dumps(_wrapped(tool, since_0_9_3), ensure_ascii=False) for tool in tools)
         return prompts[PROMPTS["ling"]].format(tool_text=text) + "\ndetailed thinking off"
     if tool_format == "lfm2":
         unwrapped = [tool.get("function", tool) if tool.get("type") == "function" else tool for tool in tools]
@@ -105,7 +102,7 @@ def tool_text(tool_format: str, tools: list, prompts: dict, release_at_least) ->
     if tool_format == "mistral":
         return (
             "[AVAILABLE_TOOLS] "
-            + json.dumps([_wrapped(t, modern) for t in tools], ensure_ascii=False)
+            + json.dumps([_wrapped(t, since_0_9_3) for t in tools], ensure_ascii=False)
             + "[/AVAILABLE_TOOLS]"
         )
     raise Unsupported(f"tool format {tool_format}")
@@ -113,19 +110,19 @@ def tool_text(tool_format: str, tools: list, prompts: dict, release_at_least) ->
 
 def _calls_text(tool_format: str, functions: list[tuple[str, str]], release_at_least) -> str:
     """ToolUtils.function_formatter: (name, arguments as JSON) of each call."""
-    modern = _modern(release_at_least)
+    since_0_9_3 = release_at_least("0.9.3")
     if tool_format == "default":
-        if modern:
+        if since_0_9_3:
             return "\n".join(f"Action: {name}\nAction Input: {arguments}" for name, arguments in functions)
         return "".join(f"Action: {name}\nAction Input: {arguments}\n" for name, arguments in functions)
     if tool_format == "qwen" or tool_format == "ling":  # ling writes calls as qwen does
-        if modern:
+        if since_0_9_3:
             texts = [json.dumps({"name": n, "arguments": json.loads(a)}, ensure_ascii=False) for n, a in functions]
         else:
             texts = [f'{{"name": "{n}", "arguments": {a}}}' for n, a in functions]
         return "\n".join(f"<tool_call>\n{text}\n</tool_call>" for text in texts)
     if tool_format == "llama3":
-        if modern:
+        if since_0_9_3:
             objects = [{"name": n, "parameters": json.loads(a)} for n, a in functions]
             return json.dumps(objects[0] if len(objects) == 1 else objects, ensure_ascii=False)
         if len(functions) > 1:
@@ -166,7 +163,7 @@ def _calls_text(tool_format: str, functions: list[tuple[str, str]], release_at_l
                 texts.append(f"\n<seed:tool_call>\n<function={name}{body}\n</function>\n</seed:tool_call>")
         return "\n".join(texts)
     if tool_format == "mistral":
-        if modern:
+        if since_0_9_3:
             return json.dumps([{"name": n, "arguments": json.loads(a)} for n, a in functions], ensure_ascii=False)
         return "[" + ", ".join(f'{{"name": "{n}", "arguments": {a}}}' for n, a in functions) + "]"
     raise Unsupported(f"tool format {tool_format}")
