@@ -125,6 +125,9 @@ def test_tokenizer_loads_like_transformers(tmp_path):
 
 
 def test_template_registry_per_release():
+    from lf_lint.versions import SUPPORTED_LLAMAFACTORY
+
+    assert chat_template._database()["releases"] == list(SUPPORTED_LLAMAFACTORY)  # regenerate it with a new release
     assert "qwen3" in chat_template.template_names("0.9.5") and "qwen3" not in chat_template.template_names("0.9.2")
     assert load_template("qwen3", "0.9.2") is None
     assert load_template("qwen3", "0.9.6").release == "0.9.5"  # a newer release reads the newest known registry

@@ -31,7 +31,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import NamedTuple
 
-from ..versions import parse_version
+from ..versions import nearest_llamafactory, parse_version
 from .conversion import Conversation, conversation
 from .tool_formats import Unsupported, function_text, tool_text
 
@@ -42,11 +42,8 @@ def _database() -> dict:
 
 
 def _release_in_data(release: str) -> str:
-    releases = _database()["releases"]
-    if release in releases:
-        return release
-    older = [r for r in releases if parse_version(r) <= parse_version(release)]
-    return older[-1] if older else releases[0]
+    """The release whose registry ``release`` has (templates.json holds every supported release)."""
+    return nearest_llamafactory(release)
 
 
 class ChatTemplate(NamedTuple):
