@@ -329,12 +329,12 @@ UNCOUNTED = Rule(
 
 def _check_downloads(ctx: Context):
     for fetched in ctx.options.get("fetched") or ():
+        key = "dataset" if fetched.what.startswith("dataset") else "model_name_or_path"
         if fetched.problem:
-            yield Finding(f"--online could not download the {fetched.what}: {fetched.problem}; what needs it stays "
-                          "unknown or estimated", key="dataset" if fetched.what.startswith("dataset") else "model_name_or_path")  # fmt: skip
+            message = f"--online could not download the {fetched.what}: {fetched.problem}; what needs it stays unknown or estimated"
         else:
-            yield Finding(f"--online downloaded the {fetched.what} into the Hugging Face cache ({fetched.path})",
-                          key="dataset" if fetched.what.startswith("dataset") else "model_name_or_path")  # fmt: skip
+            message = f"--online downloaded the {fetched.what} into the Hugging Face cache ({fetched.path})"
+        yield Finding(message, key=key)
 
 
 DOWNLOADS = Rule(
