@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lf_lint.memory.advice import margin  # noqa: E402
+from lf_lint.memory.deepspeed import largest_parameter, zero_layout  # noqa: E402
 from lf_lint.memory.estimate import GIB, MemoryInputs, estimate  # noqa: E402
 from lf_lint.memory.gpus import find_gpu, gpu_with_memory  # noqa: E402
 from lf_lint.memory.llamafactory import NF4_DOUBLE_QUANT, NF4_PLAIN, trainable_parameters  # noqa: E402
@@ -150,12 +151,18 @@ def inputs_for(row: dict, shape, params: int) -> MemoryInputs:
         values.update(trainable_bytes=tb, autocast_copy=2.0 if adapter_fp32 else 0.0, grad_bytes=tb, optimizer_bytes=2 * tb,
                       optimizer_step_temp=tb, logits_bytes=12.0, ddp_gradient_buckets=zero == 0)  # fmt: skip
         if zero in (1, 2, 3) and not fsdp:
+            # the sources' DeepSpeed files: 5e8-element buckets; the Trainer's foreach AdamW steps the fp32 partition
+            layout = zero_layout({"reduce_bucket_size": 5e8, "sub_group_size": 1e9}, stage=zero, world=world,
+                                 trainable=trainable, largest=largest_parameter(shape, False) if method == "full" else 0,
+                                 hidden=shape.hidden, accumulation=1, optimizer_temp=4.0)  # fmt: skip
             values.update(
                 trainable_bytes=2.0,
                 autocast_copy=0.0,
-                grad_bytes=2.0,
-                optimizer_bytes=16.0,
-                bucket_bytes=5e8 * 2,
+                grad_bytes=layout.grad_bytes,
+                optimizer_bytes=layout.optimizer_bytes,
+                bucket_bytes=layout.bucket_bytes,
+                backward_bytes=layout.backward_bytes,
+                step_bytes=layout.step_bytes,
                 optimizer_step_temp=0.0,
             )
             if framework == "hf-bf16":
@@ -225,9 +232,8 @@ def llamafactory_inputs(row: dict):
 
 def measured_figure(est, basis: str) -> float:
     """The estimate in the source's measurement basis."""
-    return {"allocated": est.allocated, "reserved": est.reserved, "nvidia-smi": est.device}.get(
-        basis, est.reserved
-    ) / GIB
+    smi = est.reserved + est.context  # what nvidia-smi shows: torch's reserve and the CUDA context
+    return {"allocated": est.allocated, "reserved": est.reserved, "nvidia-smi": smi}.get(basis, est.reserved) / GIB
 
 
 def main() -> int:

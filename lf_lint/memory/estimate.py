@@ -6,9 +6,9 @@ LLaMA-Factory config, and the accuracy benchmark fills it from published runs of
 frameworks. ``estimate`` adds up, per GPU:
 
     weights + gradients + optimizer states                       (persistent, after ZeRO/FSDP sharding)
-  + max(saved activations + max(one layer rebuilt, logits/loss), optimizer-step temporaries)
-  + buffers (DeepSpeed/DDP buckets, ZeRO-3 gathered parameters, 4-bit dequantisation)
-  = allocated; x allocator slack = reserved; + CUDA context (+ NCCL) = what the device must hold.
+  + max(saved activations + max(one layer rebuilt, logits/loss) + backward-only buffers, optimizer-step temporaries)
+  + buffers (DDP and ZeRO-3 buckets, ZeRO-3 gathered parameters, 4-bit dequantisation)
+  = allocated; + allocator slack + CUDA context (+ NCCL) = what the device must hold.
 
 The activation constants were measured on the Hugging Face Llama decoder layer (transformers 4.49-5.6,
 bf16, SDPA) by summing the tensors autograd saves per token and layer (tests/groundtruth/memory_probe.py):
@@ -67,7 +67,9 @@ class MemoryInputs(NamedTuple):
     lora_activation_share: float = 0.0  # extra saved activations of LoRA branches, as a share of a layer's
     offload_checkpoints: bool = False  # use_unsloth_gc: layer inputs go to host memory
     ddp_gradient_buckets: bool = False  # plain DDP keeps a second copy of the gradients in its buckets
-    bucket_bytes: float = 0.0  # DeepSpeed reduce buckets
+    bucket_bytes: float = 0.0  # DeepSpeed reduce buckets kept for the whole run (ZeRO-3)
+    backward_bytes: float = 0.0  # alive only while backward runs (ZeRO-1/2 buckets and fresh gradient partitions)
+    step_bytes: float = 0.0  # alive only in the optimizer step, beyond optimizer_step_temp (DeepSpeed, deepspeed.py)
     live_param_bytes: float = 0.0  # ZeRO-3 / FSDP gathered parameters
     dequant_bytes: float = 0.0  # bitsandbytes dequantises one weight at a time
     generation_bytes: float = 0.0  # PPO: KV cache of the rollout
@@ -86,10 +88,11 @@ class MemoryEstimate(NamedTuple):
     logits: float
     overhead: float  # buffers, temporaries, CUDA context, allocator slack
     allocated: float  # what torch.cuda.max_memory_allocated would report
-    reserved: float  # what torch.cuda.max_memory_reserved would report
-    device: float  # reserved + context: the figure that must fit the GPU
+    reserved: float  # what torch.cuda.max_memory_reserved would report on a card with room to spare
+    device: float  # the least the GPU must hold: allocated + allocator slack + CUDA context (and NCCL)
     phase: str  # "forward/backward" or "optimizer step": when the peak happens
     notes: tuple[str, ...]
+    context: float = 0.0  # CUDA context and NCCL communicators, outside torch's counters
 
     @property
     def peak(self) -> float:
@@ -172,16 +175,24 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
     logits = logit_rows * shape.vocab * x.logits_bytes
     transient = max(rebuilt, logits)
 
-    step_temp = x.trainable_params * x.optimizer_step_temp / optimizer_shard
+    step_temp = x.trainable_params * x.optimizer_step_temp / optimizer_shard + x.step_bytes
     buffers = x.bucket_bytes + x.live_param_bytes + x.dequant_bytes + x.generation_bytes
     if x.ddp_gradient_buckets and world > 1:
         buffers += gradients
-    forward_backward = activations + transient
+    forward_backward = activations + transient + x.backward_bytes
     phase = "forward/backward" if forward_backward >= step_temp else "optimizer step"
     dynamic = max(forward_backward, step_temp) + buffers
     allocated = weights + gradients + optimizer + dynamic
-    reserved = allocated + ALLOCATOR_SLACK * dynamic
-    device = reserved + CUDA_CONTEXT + (NCCL_BUFFERS if world > 1 else 0)
+    held = allocated + ALLOCATOR_SLACK * dynamic
+    reserved = held
+    if x.step_bytes:
+        # DeepSpeed's step buffers are single blocks of a partition's size that the segments cached for the
+        # activations cannot serve: with room to spare torch keeps both phases' memory reserved. On a full card it
+        # frees its cache and goes on (DeepSpeed then logs "pytorch allocator cache flushes"), so the least the
+        # device must hold is the larger phase.
+        reserved += min(forward_backward, step_temp)
+    context = CUDA_CONTEXT + (NCCL_BUFFERS if world > 1 else 0)
+    device = held + context
     logits_share = logits if logits >= rebuilt else 0.0
     return MemoryEstimate(
         weights=weights,
@@ -195,4 +206,5 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
         device=device,
         phase=phase,
         notes=tuple(notes),
+        context=context,
     )

@@ -15,9 +15,7 @@ transformers 4.49-5.6 and DeepSpeed 0.16-0.19 (and, where marked, measured on CP
 * ``model_utils/checkpointing.py``: gradient checkpointing is on unless disabled, and wraps only
   layers with trainable parameters; ``use_unsloth_gc`` keeps the checkpoints in host memory.
 * DeepSpeed (``runtime/engine.py``, ``zero/stage_1_and_2.py``, ``stage3.py``): the module is cast to
-  bf16, the optimizer keeps an fp32 master copy, fp32 gradient partition and Adam states (16 bytes per
-  trainable parameter, sharded from stage 1), gradients are bf16 (sharded from stage 2), weights are
-  sharded at stage 3; one ``reduce_bucket_size`` buffer (two with ``overlap_comm``).
+  bf16 (or fp16); what its ZeRO optimizer keeps, and when, is in deepspeed.py.
 * Data collators (``train/*/workflow.py``): pairwise stages (rm, dpo, orpo, simpo) run chosen and
   rejected in one forward (2 x batch); KTO adds a no-grad KL batch; sft pads to a multiple of 8.
 * ``train/trainer_utils.py::create_ref_model``: DPO/KTO with full or freeze tuning load a second
@@ -31,6 +29,7 @@ import math
 import re
 
 from ..versions import Target
+from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero_layout
 from .estimate import MemoryInputs
 from .model import ModelInfo, Shape, layer_params, linears
 
@@ -212,6 +211,15 @@ def low_rank_state_bytes(args, shape: Shape, trainable: int, target: Target, par
     return (4 * projected + 2 * param_bytes * rest) / max(1, trainable)
 
 
+def _largest_trainable(shape: Shape, method: str, copies: int, target: Target) -> int:
+    """Elements of the largest trainable tensor (DeepSpeed's gradient norm copies each one to float64)."""
+    if method == "full" or copies:
+        return largest_parameter(shape, fused_experts=target.tf >= (5, 0, 0))
+    if method == "freeze":
+        return shape.hidden * max(shape.intermediate, shape.hidden)
+    return 0  # adapters: far smaller than the flattened partition
+
+
 def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepspeed) -> MemoryInputs:
     shape = model.shape
     stage = args.stage
@@ -261,7 +269,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     adapters_fp32 = method in ("lora", "oft") and not deepspeed_engine
     upcast_embedding = False  # an fp32 embedding makes the residual stream between layers fp32
     if deepspeed_engine:
-        trainable_bytes, grad_bytes, state = 2.0, 2.0, 16.0
+        trainable_bytes, grad_bytes, state = 2.0, 2.0, MASTER_AND_ADAM  # zero_layout below has the rest
         step_temp, paged, optim_name = 0.0, False, "DeepSpeed fp32 master + Adam"
     else:
         upcast = not (pure or args.use_badam or (zero == 3 and quant_bits is None))
@@ -345,12 +353,19 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         notes.append(f"PPO rollouts: KV cache of {batch} x {seq + max_new} tokens")
 
     # buffers
-    bucket = live = 0.0
+    bucket = live = backward = step = 0.0
+    offload = deepspeed.offloads("optimizer") if deepspeed_engine else False
     if deepspeed_engine:
         section = (deepspeed.config or {}).get("zero_optimization") or {}
-        reduce = section.get("reduce_bucket_size", 5e8)
-        reduce = shape.hidden**2 if reduce == "auto" else _num(reduce, 5e8)
-        bucket = reduce * 2 * (2 if section.get("overlap_comm", zero == 3) else 1)
+        # the optimizer is the Trainer's (args.optim) unless the DeepSpeed config names one (DeepSpeed's fused Adam)
+        fused = "optimizer" in (deepspeed.config or {})
+        temp = 0.0 if fused else optimizer_bytes(str(args.optim or "adamw_torch"), 4.0, args)[1]
+        layout = zero_layout(section, stage=zero, world=world_size, trainable=trainable_for_state,
+                             largest=_largest_trainable(shape, method, copies, target), hidden=shape.hidden,
+                             accumulation=batch_and_accumulation(args)[1], optimizer_temp=temp,
+                             fp16=bool(args.fp16) and not args.bf16, offload_optimizer=offload)  # fmt: skip
+        grad_bytes, state = layout.grad_bytes, layout.optimizer_bytes
+        bucket, backward, step = layout.bucket_bytes, layout.backward_bytes, layout.step_bytes
         if zero == 3:
             max_live = _num(section.get("stage3_max_live_parameters", 1e9), 1e9)
             live = min(max_live, 2 * layer_params(shape)[1]) * 2
@@ -359,7 +374,6 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     dequant = shape.hidden * max(shape.intermediate, shape.hidden) * 2 if quant_bits else 0.0
 
     lora_share = 0.12 * detail.get("target_share", 0.0) if method in ("lora", "oft") else 0.0
-    offload = deepspeed.offloads("optimizer") if deepspeed_engine else False
     offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
     if fsdp and "offload" in str(args.fsdp):
         offload = offload_params = True
@@ -399,6 +413,8 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         offload_checkpoints=bool(args.use_unsloth_gc) or unsloth,
         ddp_gradient_buckets=not deepspeed_engine and not fsdp,
         bucket_bytes=bucket,
+        backward_bytes=backward,
+        step_bytes=step,
         live_param_bytes=live,
         dequant_bytes=dequant,
         generation_bytes=generation,

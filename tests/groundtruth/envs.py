@@ -426,6 +426,26 @@ def ensure_env(name: str, root: Path | str | None = None, *, force: bool = False
         return build(name, root, use_lock=use_lock)
 
 
+# DeepSpeed for the ZeRO memory probe (tests/groundtruth/deepspeed_probe.py): the newest release LLaMA-Factory 0.9.3+
+# accepts, and the small packages it needs beyond an env's own, installed beside the env (--target) so the env
+# itself, and its spec hash, stay as they are. No kernel is compiled: the probe runs with DS_ACCELERATOR=cpu.
+DEEPSPEED = ["deepspeed==0.16.9", "einops", "hjson", "msgpack", "ninja", "py-cpuinfo"]
+
+
+def ensure_deepspeed(name: str, root: Path | str | None = None) -> Path:
+    """A folder to put on PYTHONPATH, beside env ``name``, holding DeepSpeed (installed on first use)."""
+    root = Path(root or default_root())
+    python = ensure_env(name, root)
+    folder = root / f"{name}-deepspeed"
+    done = folder / ".complete"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        with open(root / f"{name}-deepspeed.log", "w") as log:
+            _pip(python, ["--no-deps", "--target", str(folder)] + DEEPSPEED, log)
+        done.write_text(" ".join(DEEPSPEED))
+    return folder
+
+
 def run_in_env(name: str, root: Path | str, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run ``<env python> *argv`` under gt_environ (kwargs go to subprocess.run)."""
     kwargs.setdefault("env", gt_environ(name, root))

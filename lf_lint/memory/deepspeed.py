@@ -1,0 +1,105 @@
+"""DeepSpeed's ZeRO optimizer: what it keeps on each GPU, and in which phase of a training step.
+
+Read in DeepSpeed 0.14-0.16.9 (LLaMA-Factory 0.9.2-0.9.5 accept up to 0.16.9): ``runtime/zero/stage_1_and_2.py``,
+``stage3.py``, ``bf16_optimizer.py``, ``fp16/fused_optimizer.py``; and measured with DeepSpeed 0.16.9 on CPU, every
+allocation traced (tests/groundtruth/deepspeed_probe.py). Per trainable parameter, with w data-parallel processes:
+
+* Kept (stages 1-3): the 16-bit weights (2 bytes; sharded at stage 3), the fp32 master copy and Adam's two moments
+  (12, sharded), the 16-bit gradients (2: whole at stage 1 while micro-batches accumulate, sharded from stage 2).
+* Backward only (stages 1 and 2, ``backward``/``_release_ipg_buffers``): one ``reduce_bucket_size`` bucket of 16-bit
+  elements, two with ``overlap_comm``. At stage 2 every micro-batch after the first of an accumulation writes its
+  gradients into a fresh partition before adding them to the first (2/w more); at stage 1 the partition is allocated
+  at the accumulation boundary while the whole gradients still exist (2/w).
+* Stage 3 keeps its one bucket, and its gradient partition, for the whole run.
+* The optimizer step (``step``): the gradient norm converts each parameter's gradient slice to float64 (8 bytes
+  times the largest slice), then the partition is flattened (2/w) and converted to fp32 (4/w) before the 16-bit
+  gradients are freed; the optimizer's own temporary then comes on top of the fp32 gradient (foreach AdamW: 4/w).
+  Stage 3 flattens and steps one sub-group (``sub_group_size`` elements) at a time and keeps its 16-bit gradients.
+* Stage 0 under bf16 (``BF16_Optimizer``): fp32 master and Adam sharded (12/w), a 16-bit gradient and an fp32
+  gradient accumulator kept whole (6), a second 16-bit gradient while backward runs (2), and 4/w (or the
+  optimizer's temporary, if larger) in the step. Stage 0 under fp16
+  (``FP16_Optimizer``, read, not measured): master and Adam whole (12), the step flattens the 16-bit gradients and
+  converts them to fp32 (6).
+
+With the optimizer offloaded (``offload_optimizer``) the states, the fp32 gradients and the step live in host memory.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .model import Shape
+
+MASTER_AND_ADAM = 12.0  # fp32 master weights + Adam's exp_avg and exp_avg_sq
+HALF = 2.0
+
+
+class ZeroLayout(NamedTuple):
+    """DeepSpeed's share of one GPU. Per-parameter bytes are as ``estimate`` shards them (by ZeRO stage);
+    the others are bytes per GPU."""
+
+    grad_bytes: float
+    optimizer_bytes: float
+    bucket_bytes: float  # kept for the whole run
+    backward_bytes: float  # alive only while backward runs
+    step_bytes: float  # alive only during the optimizer step, beyond what is kept
+
+
+def largest_parameter(shape: Shape, fused_experts: bool) -> int:
+    """Elements of the largest single parameter tensor: the embedding (or output head), unless transformers 5.x
+    fuses an MoE layer's experts into one larger tensor."""
+    largest = shape.vocab * shape.hidden
+    if fused_experts and shape.moe is not None:
+        largest = max(largest, shape.moe.experts * 2 * shape.moe.expert_intermediate * shape.hidden)
+    return largest
+
+
+def _number(value: object, default: float, auto: float | None = None) -> float:
+    if value == "auto" and auto is not None:
+        return auto
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return default
+
+
+def zero_layout(
+    section: dict,
+    *,
+    stage: int,
+    world: int,
+    trainable: int,
+    largest: int,
+    hidden: int,
+    accumulation: int,
+    optimizer_temp: float,
+    fp16: bool = False,
+    offload_optimizer: bool = False,
+) -> ZeroLayout:
+    """``section`` is the config's ``zero_optimization``; ``optimizer_temp`` the optimizer's step temporary in bytes
+    per fp32 element (4 for the foreach AdamW, 0 fused); ``largest`` from ``largest_parameter``."""
+    world = max(1, world)
+    share = trainable / world  # elements of one process's partition
+    if stage == 0:
+        if fp16:
+            step = 0.0 if offload_optimizer else trainable * max(6.0, 2.0 + optimizer_temp)
+            return ZeroLayout(HALF, MASTER_AND_ADAM, 0.0, 0.0, step)
+        step = 0.0 if offload_optimizer else max(4.0, optimizer_temp) * share
+        return ZeroLayout(6.0, MASTER_AND_ADAM / world, 0.0, HALF * trainable, step)
+
+    # "auto" is what the Hugging Face integration fills in: hidden_size squared
+    bucket = _number(section.get("reduce_bucket_size", 5e8), 5e8, auto=float(hidden * hidden)) * HALF
+    if stage == 3:
+        sub_group = _number(section.get("sub_group_size", 1e9), 1e9)
+        slice_ = min(share, sub_group)
+        norm = 8.0 * min(largest, share)
+        step = 0.0 if offload_optimizer else max(norm, slice_ * max(6.0, 4.0 + optimizer_temp))
+        return ZeroLayout(HALF, MASTER_AND_ADAM, bucket, 0.0, step)
+
+    buckets = bucket * (2 if section.get("overlap_comm", False) else 1)
+    fresh_partition = HALF * share if (stage == 1 or accumulation > 1) else 0.0
+    norm = 8.0 * min(largest, share)
+    # with the 16-bit gradient partition counted as kept: + flat copy and fp32 copy, or (16-bit freed) fp32 + temporary
+    step = 0.0 if offload_optimizer else max(norm, share * max(6.0, 2.0 + optimizer_temp))
+    if stage == 1:  # the whole gradients counted as kept are down to this process's partition by the step
+        step = max(0.0, step - HALF * (trainable - share))
+    return ZeroLayout(HALF, MASTER_AND_ADAM, 0.0, buckets + fresh_partition, step)

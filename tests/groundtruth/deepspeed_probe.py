@@ -1,0 +1,114 @@
+"""Trace every allocation DeepSpeed's ZeRO optimizer makes during real training steps, on CPU.
+
+Run with a ground-truth env's python and DeepSpeed on PYTHONPATH:
+    deepspeed_probe.py CASES.json RESULTS.json
+Each case ({"stage", "world", "accumulation", "optimizer": "foreach"|"fused", "sub_group_size"}) starts ``world``
+processes (gloo) that build a small Llama, wrap it with ``deepspeed.initialize`` (bf16, the optimizer passed in
+as the Hugging Face Trainer does), and run two optimizer steps. torch.profiler records each allocation and free;
+the result is, per rank, the live bytes at the peak of the last step's backward passes and of its optimizer step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+MODEL = {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8,
+         "num_key_value_heads": 8, "vocab_size": 4096, "tie_word_embeddings": False}  # fmt: skip
+TOKENS = 4  # so few that activations are a rounding error next to the parameters
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_rank(case: dict) -> dict:
+    import deepspeed
+    import deepspeed.comm.torch as ds_torch_comm
+    import torch
+    from torch.profiler import ProfilerActivity, profile, record_function
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    ds_torch_comm.build_shm_op = lambda: None  # an inference all-reduce kernel, compiled on first use: not needed
+    deepspeed.init_distributed(dist_backend="gloo")
+    torch.manual_seed(0)
+    accumulation = case["accumulation"]
+    config = {
+        "train_micro_batch_size_per_gpu": 1,
+        "gradient_accumulation_steps": accumulation,
+        "bf16": {"enabled": True},
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": 10**9,
+        "zero_optimization": {"stage": case["stage"], "overlap_comm": False, "reduce_scatter": False,
+                              "reduce_bucket_size": 200_000, "allgather_bucket_size": 200_000,
+                              "contiguous_gradients": True, "sub_group_size": case.get("sub_group_size", 1e9)},
+    }  # fmt: skip
+    ids = torch.randint(0, MODEL["vocab_size"], (1, TOKENS))
+    optimizer_kwargs = {"foreach": {"foreach": True}, "fused": {"fused": True}}[case["optimizer"]]
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        model = LlamaForCausalLM(LlamaConfig(**MODEL))
+        params = sum(p.numel() for p in model.parameters())  # before ZeRO-3 partitions them away
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, **optimizer_kwargs)
+        engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
+        for step in range(2):
+            for micro in range(accumulation):
+                loss = engine(input_ids=ids, labels=ids).loss
+                with record_function(f"backward.{step}.{micro}"):
+                    engine.backward(loss)
+                with record_function(f"step.{step}.{micro}"):
+                    engine.step()
+    events = sorted(prof.profiler.kineto_results.events(), key=lambda e: e.start_ns())
+    spans = {e.name(): (e.start_ns(), e.end_ns()) for e in events if e.name().startswith(("backward.", "step."))}
+    peaks = dict.fromkeys(spans, 0)
+    live = 0
+    for event in events:
+        if event.name() != "[memory]":
+            continue
+        live += event.nbytes()
+        for name, (start, end) in spans.items():
+            if start <= event.start_ns() <= end:
+                peaks[name] = max(peaks[name], live)
+    last = accumulation - 1
+    return {
+        "params": params,
+        "backward_peak": max(peaks[f"backward.1.{m}"] for m in range(accumulation)),
+        "step_peak": peaks[f"step.1.{last}"],
+    }
+
+
+def run_case(case: dict) -> list[dict]:
+    port = str(_free_port())
+    procs = []
+    for rank in range(case["world"]):
+        env = dict(os.environ, DS_ACCELERATOR="cpu", MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK=str(rank),
+                   LOCAL_RANK=str(rank), WORLD_SIZE=str(case["world"]))  # fmt: skip
+        procs.append(subprocess.Popen([sys.executable, __file__, "--rank", json.dumps(case)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        if proc.returncode:
+            raise RuntimeError(f"rank failed ({proc.returncode}): {err[-3000:]}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def main(argv: list[str]) -> int:
+    if argv[0] == "--rank":
+        print(json.dumps(run_rank(json.loads(argv[1]))))
+        return 0
+    with open(argv[0]) as f:
+        cases = json.load(f)
+    results = [dict(case, ranks=run_case(case)) for case in cases]
+    with open(argv[1], "w") as f:
+        json.dump({"model": MODEL, "results": results}, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
