@@ -211,8 +211,8 @@ def llamafactory_inputs(row: dict):
     if row["lora_targets"]:
         config["lora_target"] = TARGETS.get(row["lora_targets"], row["lora_targets"])
     if zero:
-        # every issue predates LLaMA-Factory PR #7205 (2025-03), whose example DeepSpeed files still had overlap_comm: true
-        section = {"stage": zero, "overlap_comm": True, "reduce_bucket_size": 5e8}
+        # LLaMA-Factory's example DeepSpeed files had overlap_comm: true until PR #7205 (2025-03); the notes say when not
+        section = {"stage": zero, "overlap_comm": "overlap_comm false" not in row["notes"], "reduce_bucket_size": 5e8}
         if "optimize" in row["offload"]:
             section["offload_optimizer"] = {"device": "cpu"}
             section["offload_param"] = {"device": "cpu"}
