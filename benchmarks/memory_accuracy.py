@@ -205,11 +205,19 @@ def llamafactory_inputs(row: dict):
     from lf_lint.rules.base import Context
 
     zero = int(row["zero_stage"] or 0)
-    config = {"model_name_or_path": row["model_id"], "stage": "sft", "do_train": True, "dataset": "d", "output_dir": "o",
-              "finetuning_type": "lora" if row["method"] == "lora" else row["method"], "per_device_train_batch_size": int(row["micro_batch"]),
+    lora = row["method"] in ("lora", "qlora")
+    config = {"model_name_or_path": row["model_id"], "stage": row["stage"] or "sft", "do_train": True, "dataset": "d", "output_dir": "o",
+              "finetuning_type": "lora" if lora else row["method"], "per_device_train_batch_size": int(row["micro_batch"]),
               "cutoff_len": int(row["seq_len"]), row["precision"] if row["precision"] in ("bf16", "fp16") else "bf16": True}  # fmt: skip
     if row["lora_targets"]:
         config["lora_target"] = TARGETS.get(row["lora_targets"], row["lora_targets"])
+    if row["lora_rank"]:
+        config["lora_rank"] = int(row["lora_rank"])
+    if int(row["quant_bits"] or 0):
+        config["quantization_bit"] = int(row["quant_bits"])
+    if row["packing"] == "yes":
+        config["packing"] = True
+    config.update(json.loads(row["lf_args"] or "{}"))  # the rest of the user's arguments
     if zero:
         # LLaMA-Factory's example DeepSpeed files had overlap_comm: true until PR #7205 (2025-03); the notes say when not
         section = {"stage": zero, "overlap_comm": "overlap_comm false" not in row["notes"], "reduce_bucket_size": 5e8}
