@@ -418,6 +418,8 @@ def test_accept_reject_matches_llamafactory(env_name, tmp_path):
 
 DEEPSPEED_CASES = [
     {"stage": 2, "world": 1, "accumulation": 1, "optimizer": "foreach"},
+    {"stage": 2, "world": 1, "accumulation": 2, "optimizer": "fused"},
+    {"stage": 1, "world": 1, "accumulation": 2, "optimizer": "foreach"},
     {"stage": 2, "world": 2, "accumulation": 2, "optimizer": "fused"},
     {"stage": 1, "world": 2, "accumulation": 2, "optimizer": "foreach"},
     {"stage": 3, "world": 1, "accumulation": 1, "optimizer": "foreach", "sub_group_size": 2_000_000},
@@ -430,9 +432,11 @@ DEEPSPEED_CASES = [
 def test_deepspeed_zero_memory_matches_deepspeed(tmp_path):
     """DeepSpeed's share of the GPU (lf_lint/memory/deepspeed.py) against every allocation the real DeepSpeed 0.16.9
     makes in two bf16 training steps on CPU: stages 0-3, one and two processes, with and without accumulation.
-    Per parameter, the backward peak within 1 byte (what is left: autograd's gradient of the largest tensors
-    before DeepSpeed copies it, and gloo's own buffers) and the optimizer step's peak within 0.75. ZeRO-3's
-    backward also holds gathered parameters, which gloo gathers differently from NCCL: only its step is compared."""
+    Per parameter, what a process keeps between steps and its backward and optimizer-step peaks may not fall short
+    of lf-lint's figures by more than 0.1 byte, nor exceed them by more than 0.5 with one process (the activations of
+    a four-token batch, and up to 0.35 byte that gloo holds a while, a different amount each run) or 2.25 with two
+    (gloo between two processes holds up to 2 bytes more on a busy machine). ZeRO-3's backward also holds gathered
+    parameters, which gloo gathers differently from NCCL: only what it keeps and its step are compared."""
     from lf_lint.memory.deepspeed import zero_layout
 
     env_name = "lf095-tf457"
@@ -449,7 +453,7 @@ def test_deepspeed_zero_memory_matches_deepspeed(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     real = json.loads(results_file.read_text())
     model = real["model"]
-    compared, worst = [], {"backward": 0.0, "step": 0.0}
+    compared, wrong = [], []
     for case in real["results"]:
         stage, world = case["stage"], case["world"]
         for rank in case["ranks"]:
@@ -458,16 +462,22 @@ def test_deepspeed_zero_memory_matches_deepspeed(tmp_path):
                                  stage=stage, world=world, trainable=n, largest=model["vocab_size"] * model["hidden_size"],
                                  hidden=model["hidden_size"], accumulation=case["accumulation"],
                                  optimizer_temp=4.0 if case["optimizer"] == "foreach" else 0.0)  # fmt: skip
-            kept = (2 * n / (world if stage == 3 else 1) + n * layout.grad_bytes / (world if stage >= 2 else 1)
-                    + n * layout.optimizer_bytes / (world if stage >= 1 else 1) + layout.bucket_bytes)  # fmt: skip
-            phases = {"step": (rank["step_peak"], kept + layout.step_bytes)}
+            grads = n * layout.grad_bytes / (world if stage >= 2 else 1)
+            kept = (
+                2 * n / (world if stage == 3 else 1) + grads + n * layout.optimizer_bytes / (world if stage >= 1 else 1)
+            )
+            kept += layout.bucket_bytes
+            # stages 1 and 2 free their 16-bit gradients in the step; stages 0 and 3 keep theirs
+            phases = {"kept": (rank["after_step"], kept - (grads if stage in (1, 2) else 0.0)),
+                      "step": (rank["step_peak"], kept + layout.step_bytes)}  # fmt: skip
             if stage != 3:
                 phases["backward"] = (rank["backward_peak"], kept + layout.backward_bytes)
             for phase, (measured, predicted) in phases.items():
-                off = abs(measured - predicted) / n
-                worst[phase] = max(worst[phase], off)
+                excess = (measured - predicted) / n
                 compared.append((case, phase, round(measured / n, 2), round(predicted / n, 2)))
-    MATCH_RATES.append(f"DeepSpeed 0.16.9 ZeRO memory: {len(compared)} phase peaks, backward within {worst['backward']:.2f}"
-                       f" and step within {worst['step']:.2f} bytes per parameter")  # fmt: skip
-    assert len(compared) == 19  # 11 ranks; ZeRO-3 ranks compare the step only
-    assert worst["backward"] <= 1.0 and worst["step"] <= 0.75, compared
+                if not -0.1 <= excess <= (0.5 if world == 1 else 2.25):
+                    wrong.append(compared[-1])
+    MATCH_RATES.append(f"DeepSpeed 0.16.9 ZeRO memory: {len(compared) - len(wrong)}/{len(compared)} figures within bounds (what is kept,"
+                       " backward and optimizer-step peaks)")  # fmt: skip
+    assert len(compared) == 36  # 13 ranks x (kept, step, and backward but at ZeRO-3)
+    assert not wrong, wrong

@@ -10,6 +10,8 @@ allocation traced (tests/groundtruth/deepspeed_probe.py). Per trainable paramete
   elements, two with ``overlap_comm``. At stage 2 every micro-batch after the first of an accumulation writes its
   gradients into a fresh partition before adding them to the first (2/w more); at stage 1 the partition is allocated
   at the accumulation boundary while the whole gradients still exist (2/w).
+* In backward (stages 2 and 3), autograd's whole gradient of a parameter exists until DeepSpeed copies it into its
+  bucket: the largest one (2 bytes x its elements) meets the gradient partition, which is allocated at the first copy.
 * Stage 3 keeps its one bucket, and its gradient partition, for the whole run.
 * The optimizer step (``step``): the gradient norm converts each parameter's gradient slice to float64 (8 bytes
   times the largest slice), then the partition is flattened (2/w) and converted to fp32 (4/w) before the 16-bit
@@ -93,7 +95,7 @@ def zero_layout(
         slice_ = min(share, sub_group)
         norm = 8.0 * min(largest, share)
         step = 0.0 if offload_optimizer else max(norm, slice_ * max(6.0, 4.0 + optimizer_temp))
-        return ZeroLayout(HALF, MASTER_AND_ADAM, bucket, 0.0, step)
+        return ZeroLayout(HALF, MASTER_AND_ADAM, bucket, HALF * largest, step)
 
     buckets = bucket * (2 if section.get("overlap_comm", False) else 1)
     fresh_partition = HALF * share if (stage == 1 or accumulation > 1) else 0.0
@@ -102,4 +104,5 @@ def zero_layout(
     step = 0.0 if offload_optimizer else max(norm, share * max(6.0, 2.0 + optimizer_temp))
     if stage == 1:  # the whole gradients counted as kept are down to this process's partition by the step
         step = max(0.0, step - HALF * (trainable - share))
-    return ZeroLayout(HALF, MASTER_AND_ADAM, 0.0, buckets + fresh_partition, step)
+    copying = HALF * largest if stage == 2 else 0.0  # stage 1 accumulates into the parameters' own .grad
+    return ZeroLayout(HALF, MASTER_AND_ADAM, 0.0, buckets + fresh_partition + copying, step)

@@ -5,11 +5,13 @@ Run with a ground-truth env's python and DeepSpeed on PYTHONPATH:
 Each case ({"stage", "world", "accumulation", "optimizer": "foreach"|"fused", "sub_group_size"}) starts ``world``
 processes (gloo) that build a small Llama, wrap it with ``deepspeed.initialize`` (bf16, the optimizer passed in
 as the Hugging Face Trainer does), and run two optimizer steps. torch.profiler records each allocation and free;
-the result is, per rank, the live bytes at the peak of the last step's backward passes and of its optimizer step.
+the result is, per rank, the live bytes at the peak of the last step's backward passes and of its optimizer step,
+and what stays between the two steps.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -50,6 +52,7 @@ def run_rank(case: dict) -> dict:
     }  # fmt: skip
     ids = torch.randint(0, MODEL["vocab_size"], (1, TOKENS))
     optimizer_kwargs = {"foreach": {"foreach": True}, "fused": {"fused": True}}[case["optimizer"]]
+    gc.disable()  # Python's collector frees tensors held in reference cycles only when it runs: collect at fixed points
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         model = LlamaForCausalLM(LlamaConfig(**MODEL))
         params = sum(p.numel() for p in model.parameters())  # before ZeRO-3 partitions them away
@@ -58,14 +61,20 @@ def run_rank(case: dict) -> dict:
         for step in range(2):
             for micro in range(accumulation):
                 loss = engine(input_ids=ids, labels=ids).loss
+                gc.collect()
                 with record_function(f"backward.{step}.{micro}"):
                     engine.backward(loss)
                 with record_function(f"step.{step}.{micro}"):
                     engine.step()
+                with record_function(f"settled.{step}.{micro}"):
+                    torch.distributed.barrier()  # gloo's asynchronous work done, and its buffers freed
+                    gc.collect()
     events = sorted(prof.profiler.kineto_results.events(), key=lambda e: e.start_ns())
     spans = {e.name(): (e.start_ns(), e.end_ns()) for e in events if e.name().startswith(("backward.", "step."))}
+    # what stays once the first step is done: the baseline of the second step's peaks
+    settled = next((e.start_ns(), e.end_ns()) for e in events if e.name() == f"settled.0.{accumulation - 1}")
     peaks = dict.fromkeys(spans, 0)
-    live = 0
+    live = after_step = 0
     for event in events:
         if event.name() != "[memory]":
             continue
@@ -73,11 +82,13 @@ def run_rank(case: dict) -> dict:
         for name, (start, end) in spans.items():
             if start <= event.start_ns() <= end:
                 peaks[name] = max(peaks[name], live)
-    last = accumulation - 1
+        if event.start_ns() <= settled[1]:
+            after_step = live
     return {
         "params": params,
         "backward_peak": max(peaks[f"backward.1.{m}"] for m in range(accumulation)),
-        "step_peak": peaks[f"step.1.{last}"],
+        "step_peak": peaks[f"step.1.{accumulation - 1}"],
+        "after_step": after_step,  # what stays from one step to the next
     }
 
 
