@@ -266,3 +266,8 @@ def test_gpu_from_pyproject(tmp_path, monkeypatch):
     assert (memory["gpu"], memory["capacity_gib"], memory["model"]["params"]) == ("A10G", 20.0, 7_000_000_000)
     memory = json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json", "--gpu", "H100"))["files"][0]["memory"]
     assert (memory["gpu"], memory["capacity_gib"]) == ("H100-SXM-80GB", 79.2)  # the card named on the command line wins
+
+
+def test_torch_compile_is_named_as_not_modelled():
+    assert any("torch_compile is not modelled" in note for note in _report("torch_compile: true").estimate.notes)
+    assert not any("torch_compile" in note for note in _report("finetuning_type: lora").estimate.notes)

@@ -309,6 +309,8 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         attention = "fa2" if flash == "fa2" else "eager"
         if flash == "auto":
             notes.append("Gemma 2 runs eager attention unless FlashAttention-2 is installed (flash_attn: fa2)")
+    if args.torch_compile:
+        notes.append("torch_compile is not modelled: compiled graphs keep their own set of activations (more or fewer)")
     padded = not args.packing
     grouped = attention == "fa2" or (attention == "sdpa" and not padded and target.tf >= (4, 57, 0))
     checkpointing = not args.disable_gradient_checkpointing
