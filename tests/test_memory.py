@@ -271,3 +271,18 @@ def test_gpu_from_pyproject(tmp_path, monkeypatch):
 def test_torch_compile_is_named_as_not_modelled():
     assert any("torch_compile is not modelled" in note for note in _report("torch_compile: true").estimate.notes)
     assert not any("torch_compile" in note for note in _report("finetuning_type: lora").estimate.notes)
+
+
+def test_deepspeed_step_is_the_peak_on_few_gpus():
+    """ZeRO-2 on one GPU: the optimizer step (flattened 16-bit gradients and their fp32 copy, 6 bytes per parameter)
+    outweighs a 1,024-token micro-batch; the breakdown then holds no activations or logits, and still adds up."""
+    zero2 = "finetuning_type: full\ndeepspeed: {zero_optimization: {stage: 2}}"
+    one = _report(zero2, num_gpus=1).estimate
+    params = find_model("meta-llama/Meta-Llama-3-8B", NOWHERE).params
+    assert one.phase == "optimizer step"
+    assert one.activations == one.logits == 0.0
+    assert sum(one.breakdown().values()) == pytest.approx(one.device / GIB, abs=0.05)
+    assert (one.weights + one.gradients + one.optimizer) / params == pytest.approx(16.0)  # 2 + 2 + 12, nothing sharded
+    assert one.allocated - (one.weights + one.gradients + one.optimizer) >= 6 * params  # the step's temporaries
+    eight = _report(zero2, num_gpus=8).estimate
+    assert (eight.weights + eight.gradients + eight.optimizer) / params == pytest.approx(2 + 14 / 8)

@@ -86,7 +86,7 @@ class MemoryEstimate(NamedTuple):
     optimizer: float
     activations: float
     logits: float
-    overhead: float  # buffers, temporaries, CUDA context, allocator slack
+    overhead: float  # buffers, temporaries (the optimizer step's, when that is the peak), CUDA context, allocator slack
     allocated: float  # what torch.cuda.max_memory_allocated would report
     reserved: float  # what torch.cuda.max_memory_reserved would report on a card with room to spare
     device: float  # the least the GPU must hold: allocated + allocator slack + CUDA context (and NCCL)
@@ -193,14 +193,17 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
         reserved += min(forward_backward, step_temp)
     context = CUDA_CONTEXT + (NCCL_BUFFERS if world > 1 else 0)
     device = held + context
-    logits_share = logits if logits >= rebuilt else 0.0
+    # the parts of the peak: when it is the optimizer step, backward is over and its activations and logits are gone
+    in_step = phase == "optimizer step"
+    shown_activations = 0.0 if in_step else activations + (rebuilt if rebuilt > logits else 0.0)
+    shown_logits = 0.0 if in_step or logits < rebuilt else logits
     return MemoryEstimate(
         weights=weights,
         gradients=gradients,
         optimizer=optimizer,
-        activations=activations + (rebuilt if rebuilt > logits else 0.0),
-        logits=logits_share,
-        overhead=device - (weights + gradients + optimizer + activations + transient),
+        activations=shown_activations,
+        logits=shown_logits,
+        overhead=device - (weights + gradients + optimizer + shown_activations + shown_logits),
         allocated=allocated,
         reserved=reserved,
         device=device,
