@@ -1,7 +1,7 @@
 """A LLaMA-Factory config as ``MemoryInputs``: what each argument does to the bytes on the GPU.
 
 Facts mirrored here, checked in the code of LLaMA-Factory 0.9.2-0.9.5, PEFT 0.12-0.18,
-transformers 4.49-5.6 and DeepSpeed 0.16-0.19 (and, where marked, measured on CPU in tests):
+transformers 4.49-5.6 and DeepSpeed 0.14-0.16.9 (and, where marked, measured on CPU in tests):
 
 * ``model/adapter.py::init_adapter``: trainable parameters are cast to fp32 unless ``pure_bf16``,
   ``use_badam`` or DeepSpeed ZeRO-3 without quantization. PEFT (``autocast_adapter_dtype``) keeps
