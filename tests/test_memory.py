@@ -286,3 +286,26 @@ def test_deepspeed_step_is_the_peak_on_few_gpus():
     assert one.allocated - (one.weights + one.gradients + one.optimizer) >= 6 * params  # the step's temporaries
     eight = _report(zero2, num_gpus=8).estimate
     assert (eight.weights + eight.gradients + eight.optimizer) / params == pytest.approx(2 + 14 / 8)
+
+
+def test_fsdp_parts_and_phases():
+    """FSDP (lf_lint/memory/fsdp.py, measured in tests/test_groundtruth.py): fp32 parameters, gradients and Adam
+    sharded, no autocast copies; Llama 3's large embeddings make the root's end of backward the peak for a short
+    micro-batch; the gradients are not yet rebuilt at the start of backward; shard_grad_op keeps every layer
+    gathered through the backward; LoRA gathers frozen layers only."""
+    full = "finetuning_type: full\ncutoff_len: 512\nper_device_train_batch_size: 1\nfsdp: full_shard auto_wrap"
+    params = find_model("meta-llama/Meta-Llama-3-8B", NOWHERE).params
+    short = _report(full, num_gpus=8).estimate
+    assert short.phase == "end of backward"
+    assert (short.weights + short.gradients + short.optimizer) / params == pytest.approx(16 / 8)  # no autocast copy
+    assert sum(short.breakdown().values()) == pytest.approx(short.device / GIB, abs=0.05)
+    root = 2 * 128256 * 4096 + 4096
+    assert short.allocated - 16 / 8 * params == pytest.approx(6 * root - 4 * root / 8, rel=1e-6)
+    long = _report(full.replace("cutoff_len: 512", "cutoff_len: 8192"), num_gpus=8).estimate
+    assert long.phase == "forward/backward" and long.gradients == 0.0  # freed at the forward, rebuilt in backward
+    long_yaml = full.replace("cutoff_len: 512", "cutoff_len: 8192")
+    zero2_like = _report(long_yaml.replace("full_shard", "shard_grad_op"), num_gpus=8).estimate
+    layer = (params - root) // 32
+    assert zero2_like.allocated - long.allocated == pytest.approx(2 * 31 * layer)  # the other layers stay gathered
+    lora = _report(long_yaml.replace("finetuning_type: full", "finetuning_type: lora"), num_gpus=8).estimate
+    assert lora.phase == "forward/backward" and lora.gradients < 0.01 * GIB

@@ -70,7 +70,13 @@ class MemoryInputs(NamedTuple):
     bucket_bytes: float = 0.0  # DeepSpeed reduce buckets kept for the whole run (ZeRO-3)
     backward_bytes: float = 0.0  # alive only while backward runs (ZeRO-1/2 buckets and fresh gradient partitions)
     step_bytes: float = 0.0  # alive only in the optimizer step, beyond optimizer_step_temp (DeepSpeed, deepspeed.py)
-    live_param_bytes: float = 0.0  # ZeRO-3 / FSDP gathered parameters
+    live_param_bytes: float = 0.0  # gathered parameters: ZeRO-3 (and other frameworks' FSDP in the benchmark)
+    # FSDP (fsdp.py): the layer(s) gathered beside a layer's recomputation; the gradients, freed when the forward
+    # begins, rebuilt in backward; two later moments of backward, beyond what is kept
+    unit_bytes: float = 0.0
+    gradients_rebuilt: bool = False
+    late_backward_bytes: float | None = None  # with one layer recomputed
+    end_backward_bytes: float = 0.0
     dequant_bytes: float = 0.0  # bitsandbytes dequantises one weight at a time
     generation_bytes: float = 0.0  # PPO: KV cache of the rollout
     method: str = "lora"  # full | freeze | lora | oft (for the report)
@@ -173,14 +179,22 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
     rebuilt = 2 * per_layer * tokens if x.checkpointing else 0.0  # one layer recomputed in backward, and its gradients
     logit_rows = (x.logits_sequences if x.logits_sequences is not None else x.sequences) * x.seq_len
     logits = logit_rows * shape.vocab * x.logits_bytes
-    transient = max(rebuilt, logits)
+    transient = max(rebuilt + x.unit_bytes, logits)
 
     step_temp = x.trainable_params * x.optimizer_step_temp / optimizer_shard + x.step_bytes
     buffers = x.bucket_bytes + x.live_param_bytes + x.dequant_bytes + x.generation_bytes
     if x.ddp_gradient_buckets and world > 1:
         buffers += gradients
-    forward_backward = activations + transient + x.backward_bytes
-    phase = "forward/backward" if forward_backward >= step_temp else "optimizer step"
+    absent = gradients if x.gradients_rebuilt else 0.0  # not yet rebuilt when backward begins
+    phases = {
+        "forward/backward": activations + transient + x.backward_bytes - absent,
+        "end of backward": max(
+            x.end_backward_bytes, -1.0 if x.late_backward_bytes is None else x.late_backward_bytes + rebuilt
+        ),
+        "optimizer step": step_temp,
+    }
+    phase = max(phases, key=phases.get)  # the first of equals: forward/backward
+    forward_backward = max(phases["forward/backward"], phases["end of backward"])
     dynamic = max(forward_backward, step_temp) + buffers
     allocated = weights + gradients + optimizer + dynamic
     held = allocated + ALLOCATOR_SLACK * dynamic
@@ -193,17 +207,18 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
         reserved += min(forward_backward, step_temp)
     context = CUDA_CONTEXT + (NCCL_BUFFERS if world > 1 else 0)
     device = held + context
-    # the parts of the peak: when it is the optimizer step, backward is over and its activations and logits are gone
-    in_step = phase == "optimizer step"
-    shown_activations = 0.0 if in_step else activations + (rebuilt if rebuilt > logits else 0.0)
-    shown_logits = 0.0 if in_step or logits < rebuilt else logits
+    # the parts of the peak: after the activations' peak at the start of backward they and the logits are gone
+    early = phase == "forward/backward"
+    shown_activations = activations + (rebuilt if rebuilt > logits else 0.0) if early else 0.0
+    shown_logits = logits if early and logits >= rebuilt else 0.0
+    shown_gradients = gradients - (absent if early else 0.0)
     return MemoryEstimate(
         weights=weights,
-        gradients=gradients,
+        gradients=shown_gradients,
         optimizer=optimizer,
         activations=shown_activations,
         logits=shown_logits,
-        overhead=device - (weights + gradients + optimizer + shown_activations + shown_logits),
+        overhead=device - (weights + shown_gradients + optimizer + shown_activations + shown_logits),
         allocated=allocated,
         reserved=reserved,
         device=device,

@@ -31,6 +31,7 @@ import re
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero_layout
 from .estimate import MemoryInputs
+from .fsdp import fsdp_layout, fsdp_options
 from .model import ModelInfo, Shape, layer_params, linears
 
 # bitsandbytes NF4, blocksize 64, fp32 absmax; double quantization stores the absmax in 8 bits with an
@@ -228,7 +229,8 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     method = detail["method"]
     quant_bits = args.quantization_bit if isinstance(args.quantization_bit, int) else None
     zero = deepspeed.zero_stage if deepspeed is not None and deepspeed.zero_stage is not None else None
-    fsdp = bool(args.fsdp) and zero is None
+    fsdp_with = fsdp_options(args.fsdp) if zero is None else []
+    fsdp = bool(fsdp_with) and "no_shard" not in fsdp_with
     pure = bool(args.pure_bf16)
     amp = bool(args.bf16 or args.fp16) and not pure
     notes = []
@@ -288,7 +290,8 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
             optim_name = f"{'GaLore' if args.use_galore else 'APOLLO'} ({optim}, rank {_int(args.galore_rank if args.use_galore else args.apollo_rank, 16)})"
             if args.galore_layerwise if args.use_galore else args.apollo_layerwise:
                 grad_bytes = 0.0  # layer-wise updates free each gradient in backward
-    autocast_copy = 2.0 if (amp and not deepspeed_engine and trainable_bytes == 4.0) else 0.0
+    # under FSDP autocast meets the 16-bit parameters FSDP gathers: nothing to cast
+    autocast_copy = 2.0 if (amp and not deepspeed_engine and not fsdp and trainable_bytes == 4.0) else 0.0
     # autocast caches copies of matmul weights only (not the embedding lookup)
     if autocast_copy and method == "full":
         autocast_copy *= (trainable - shape.vocab * shape.hidden) / max(1, trainable)
@@ -356,6 +359,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
 
     # buffers
     bucket = live = backward = step = 0.0
+    gathered = None
     offload = deepspeed.offloads("optimizer") if deepspeed_engine else False
     if deepspeed_engine:
         section = (deepspeed.config or {}).get("zero_optimization") or {}
@@ -372,12 +376,25 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
             max_live = _num(section.get("stage3_max_live_parameters", 1e9), 1e9)
             live = min(max_live, 2 * layer_params(shape)[1]) * 2
     elif fsdp:
-        live = 2 * layer_params(shape)[1] * 2
+        if "offload" in fsdp_with:
+            grad_bytes = 0.0  # sharded gradients go to host memory with the parameters
+        extra = _names(args.freeze_extra_modules) if method == "freeze" else []
+        root_trains = method == "full" or bool(copies) or bool({"embed_tokens", "lm_head"} & set(extra))
+        config = args.fsdp_config if isinstance(args.fsdp_config, dict) else {}
+        if isinstance(args.fsdp_config, str):
+            notes.append("fsdp_config is a file lf-lint does not read: FSDP's defaults assumed (no backward prefetch)")
+        gathered = fsdp_layout(shape, options=fsdp_with, config=config, world=world_size,
+                               trainable_layers=method in ("full", "freeze"), trainable_root=root_trains,
+                               trainable_head=root_trains, gathered_bytes=2.0 if (amp or pure) else 4.0,
+                               grad_bytes=grad_bytes)  # fmt: skip
+        backward = gathered.backward_bytes
+    elif fsdp_with:
+        notes.append("FSDP no_shard is counted as plain data parallel")
     dequant = shape.hidden * max(shape.intermediate, shape.hidden) * 2 if quant_bits else 0.0
 
     lora_share = 0.12 * detail.get("target_share", 0.0) if method in ("lora", "oft") else 0.0
     offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
-    if fsdp and "offload" in str(args.fsdp):
+    if fsdp and "offload" in fsdp_with:
         offload = offload_params = True
     return MemoryInputs(
         shape=shape,
@@ -418,6 +435,10 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         backward_bytes=backward,
         step_bytes=step,
         live_param_bytes=live,
+        unit_bytes=gathered.unit_bytes if gathered else 0.0,
+        gradients_rebuilt=gathered is not None,
+        late_backward_bytes=gathered.late_bytes if gathered else None,
+        end_backward_bytes=gathered.end_bytes if gathered else 0.0,
         dequant_bytes=dequant,
         generation_bytes=generation,
         method=method,

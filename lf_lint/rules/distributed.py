@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..diagnostics import Severity
+from ..memory.fsdp import fsdp_options
 from .base import Context, Example, Finding, Rule
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
@@ -131,17 +132,9 @@ DEEPSPEED_MISMATCH = Rule(
 )
 
 
-def _fsdp_options(value: object) -> list:
-    if value is True:
-        return ["full_shard"]
-    if isinstance(value, str):
-        return value.split()
-    return list(value) if isinstance(value, list) else []
-
-
 def _check_combinations(ctx: Context):
     a = ctx.args
-    fsdp = _fsdp_options(a.fsdp)
+    fsdp = fsdp_options(a.fsdp)
     if fsdp and a.deepspeed is not None:
         yield Finding(
             "transformers stops with: Using --fsdp xxx together with --deepspeed is not possible, deactivate one of those flags.",
