@@ -28,6 +28,12 @@ class Args:
         self._table = table
         self._bad = {p.key for p in problems if p.kind in ("type", "enum", "range")}
 
+    def with_values(self, overrides: dict) -> Args:
+        """The same config with some keys set otherwise (the memory advice's alternatives)."""
+        changed = Args({**self._data, **overrides}, self._table, [])
+        changed._bad = self._bad - set(overrides)
+        return changed
+
     def is_set(self, name: str) -> bool:
         """The config (or an override) gives this key a value, even an unusable one."""
         return name in self._data

@@ -503,9 +503,9 @@ def test_fsdp_memory_matches_fsdp(tmp_path):
     full_shard and shard_grad_op, with and without backward prefetch, one to four processes. Per parameter, what a
     process holds when a step begins, and the peaks of its forward/backward and optimizer step, may differ from
     lf-lint's figures by at most 0.05 byte (the activations of a 16-token batch are in both)."""
+    import fsdp_probe
     import yaml
 
-    import fsdp_probe
     from lf_lint.loading import load
     from lf_lint.memory.estimate import estimate
     from lf_lint.memory.llamafactory import build_inputs
@@ -532,7 +532,9 @@ def test_fsdp_memory_matches_fsdp(tmp_path):
         x = build_inputs(ctx.args, model, target, case["world"], None)
         est = estimate(x)
         world, frozen = case["world"], x.total_params - x.trainable_params
-        kept = (x.trainable_params * (x.trainable_bytes + x.grad_bytes + x.optimizer_bytes) + frozen * x.frozen_bytes) / world
+        kept = (
+            x.trainable_params * (x.trainable_bytes + x.grad_bytes + x.optimizer_bytes) + frozen * x.frozen_bytes
+        ) / world
         for rank in case["ranks"]:
             n = rank["params"]
             for phase, measured, predicted in (("kept", rank["kept"], kept), ("backward", rank["backward_peak"], est.allocated),

@@ -161,10 +161,14 @@ def test_estimates_move_the_right_way():
 def test_larger_batch_advice_keeps_the_examples_per_step():
     report = _report("model_name_or_path: Qwen/Qwen2.5-0.5B\nper_device_train_batch_size: 1\ngradient_accumulation_steps: 16",
                      gpu="H100")  # fmt: skip
-    batch, accumulation, need = bigger_batch(report.inputs, 1, 16, report.gpu)
+    batch, accumulation, need = bigger_batch(report.inputs, 1, 16, report.gpu, report.variant)
     assert batch * accumulation == 16 and batch >= 2 and need <= 0.8 * 79.2
     assert largest_batch(report.inputs, 1, report.gpu) >= batch
-    assert estimate(with_batch(report.inputs, batch, 1)).device / GIB == pytest.approx(need)
+    split = {"per_device_train_batch_size": batch, "gradient_accumulation_steps": accumulation}
+    assert estimate(report.variant(split)).device / GIB == pytest.approx(need)
+    assert estimate(with_batch(report.inputs, batch, 1)).device / GIB == pytest.approx(
+        need
+    )  # nothing depends on it here
 
 
 def test_memory_rules(tmp_path, monkeypatch):
@@ -309,3 +313,31 @@ def test_fsdp_parts_and_phases():
     assert zero2_like.allocated - long.allocated == pytest.approx(2 * 31 * layer)  # the other layers stay gathered
     lora = _report(long_yaml.replace("finetuning_type: full", "finetuning_type: lora"), num_gpus=8).estimate
     assert lora.phase == "forward/backward" and lora.gradients < 0.01 * GIB
+
+
+def test_advice_estimates_go_through_the_same_mapping(tmp_path, monkeypatch):
+    """The remedies' and suggest's figures are the estimates of the changed config itself: ZeRO-3 as LLaMA-Factory's
+    example file has it, and a DeepSpeed ZeRO-2 split whose accumulation changes (a fresh gradient partition per
+    later micro-batch, deepspeed.py)."""
+    from lf_lint.memory.deepspeed import LLAMAFACTORY_ZERO3
+
+    monkeypatch.chdir(tmp_path)
+    full = "finetuning_type: full\nper_device_train_batch_size: 2\ngradient_accumulation_steps: 4"
+    (tmp_path / "full.yaml").write_text(
+        "model_name_or_path: meta-llama/Meta-Llama-3-8B\nstage: sft\ndo_train: true\ndataset: d\noutput_dir: o\n"
+        f"bf16: true\ncutoff_len: 1024\n{full}\n"
+    )
+    found = json.loads(_run("full.yaml", "--gpu", "A100-40G", "--num-gpus", "8", "--no-datasets", "--format", "json"))
+    oom = next(d for d in found["files"][0]["diagnostics"] if d["code"] == "LF601")
+    zero3 = re.search(
+        r"ds_z3_config\.json \(shard weights, gradients and optimizer\) -> est\. ([\d.]+) GiB", oom["fix"]
+    )
+    direct = _report(f"{full}\ndeepspeed: {json.dumps(LLAMAFACTORY_ZERO3)}", num_gpus=8, gpu="A100-40G")
+    assert zero3 and float(zero3.group(1)) == pytest.approx(direct.estimate.device / GIB, abs=0.05)
+
+    zero2 = full + "\ndeepspeed: {zero_optimization: {stage: 2}}"
+    report = _report(zero2, num_gpus=2)
+    one = report.variant({"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1})
+    assert one.backward_bytes == _report(zero2.replace("2\ngradient_accumulation_steps: 4", "8\ngradient_accumulation_steps: 1"),
+                                         num_gpus=2).inputs.backward_bytes  # fmt: skip
+    assert one.backward_bytes < report.inputs.backward_bytes  # no fresh partition without accumulation

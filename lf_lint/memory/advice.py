@@ -141,52 +141,42 @@ class Remedy(NamedTuple):
 
 
 def remedies(
-    inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, stage: str, liger_possible: bool
+    inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, stage: str, liger_possible: bool, variant
 ) -> list[Remedy]:
-    """Changes that bring the estimate under the card's safe share, most effective first."""
+    """Changes that bring the estimate under the card's safe share, most effective first. ``variant`` (report.py)
+    builds each alternative through the same mapping as the config itself."""
+    from ..launch import DeepSpeed
+    from .deepspeed import LLAMAFACTORY_ZERO3
+
     safe = gpu.memory_gib * (1 - margin(inputs))
     options: list[tuple[str, MemoryInputs]] = []
     if inputs.logits_bytes and liger_possible:
-        options.append(("enable_liger_kernel: true (no logits in memory)", inputs._replace(logits_bytes=0.0)))
+        options.append(("enable_liger_kernel: true (no logits in memory)", variant({"enable_liger_kernel": True})))
     for smaller in range(batch - 1, 0, -1):
         if (batch * accumulation) % smaller == 0:
-            options.append((f"per_device_train_batch_size: {smaller} and gradient_accumulation_steps: {batch * accumulation // smaller} "
-                            "(same examples per step)", with_batch(inputs, smaller, batch)))  # fmt: skip
+            split = {
+                "per_device_train_batch_size": smaller,
+                "gradient_accumulation_steps": batch * accumulation // smaller,
+            }
+            options.append((f"per_device_train_batch_size: {smaller} and gradient_accumulation_steps: "
+                            f"{split['gradient_accumulation_steps']} (same examples per step)", variant(split)))  # fmt: skip
             break
     if batch > 1:
-        options.append(("per_device_train_batch_size: 1", with_batch(inputs, 1, batch)))
+        options.append(("per_device_train_batch_size: 1", variant({"per_device_train_batch_size": 1})))
     if not inputs.checkpointing:
-        options.append(
-            ("disable_gradient_checkpointing: false (recompute activations)", inputs._replace(checkpointing=True))
-        )
+        options.append(("disable_gradient_checkpointing: false (recompute activations)",
+                        variant({"disable_gradient_checkpointing": False})))  # fmt: skip
     if inputs.method == "full" and inputs.zero_stage == 0 and not inputs.fsdp:
         if inputs.trainable_bytes == 4.0:
-            options.append(("pure_bf16: true (bf16 weights and optimizer states)", inputs._replace(trainable_bytes=2.0, grad_bytes=2.0,
-                            optimizer_bytes=inputs.optimizer_bytes / 2, autocast_copy=0.0, optimizer_step_temp=inputs.optimizer_step_temp / 2)))  # fmt: skip
+            options.append(("pure_bf16: true (bf16 weights and optimizer states)", variant({"pure_bf16": True})))
         if inputs.optimizer_bytes > 2.1:
-            options.append(
-                (
-                    "optim: adamw_8bit (needs bitsandbytes)",
-                    inputs._replace(optimizer_bytes=2 + 8 / 256, optimizer_step_temp=0.0),
-                )
-            )
+            options.append(("optim: adamw_8bit (needs bitsandbytes)", variant({"optim": "adamw_8bit"})))
     if inputs.world_size > 1 and inputs.zero_stage < 3 and not inputs.fsdp:
+        zero3 = DeepSpeed("examples/deepspeed/ds_z3_config.json", LLAMAFACTORY_ZERO3)
         options.append(("deepspeed: examples/deepspeed/ds_z3_config.json (shard weights, gradients and optimizer)",
-                        inputs._replace(zero_stage=3, trainable_bytes=2.0, grad_bytes=2.0, optimizer_bytes=16.0, autocast_copy=0.0,
-                                        optimizer_step_temp=0.0, ddp_gradient_buckets=False)))  # fmt: skip
+                        variant(deepspeed=zero3)))  # fmt: skip
     if inputs.method in ("lora", "oft") and not inputs.quantized_params:
-        from .llamafactory import NF4_DOUBLE_QUANT
-
-        frozen = inputs.total_params - inputs.trainable_params
-        linear_share = 1 - inputs.shape.vocab * inputs.shape.hidden * (1 if inputs.shape.tied else 2) / max(
-            1, inputs.total_params
-        )
-        options.append(
-            (
-                "quantization_bit: 4 (QLoRA)",
-                inputs._replace(quantized_params=int(frozen * linear_share), quantized_bytes=NF4_DOUBLE_QUANT),
-            )
-        )
+        options.append(("quantization_bit: 4 (QLoRA)", variant({"quantization_bit": 4})))
     found = []
     for change, changed in options:
         need = estimate(changed).device / GIB
@@ -195,12 +185,15 @@ def remedies(
     return sorted(found, key=lambda r: r.need_gib)[:3] if found else []
 
 
-def bigger_batch(inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu) -> tuple[int, int, float] | None:
+def bigger_batch(
+    inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, variant
+) -> tuple[int, int, float] | None:
     """(micro-batch, accumulation, GiB): the largest micro-batch that divides the examples per step and stays
     under 80% of the card, when it is at least twice the current one."""
     room = largest_batch(inputs, batch, gpu)
     per_step = batch * accumulation
     for candidate in range(min(room, per_step), batch, -1):
         if per_step % candidate == 0 and candidate >= 2 * batch:
-            return candidate, per_step // candidate, estimate(with_batch(inputs, candidate, batch)).device / GIB
+            split = {"per_device_train_batch_size": candidate, "gradient_accumulation_steps": per_step // candidate}
+            return candidate, per_step // candidate, estimate(variant(split)).device / GIB
     return None

@@ -33,6 +33,17 @@ from typing import NamedTuple
 from .model import Shape
 
 MASTER_AND_ADAM = 12.0  # fp32 master weights + Adam's exp_avg and exp_avg_sq
+# LLaMA-Factory 0.9.5's examples/deepspeed/ds_z3_config.json, what the advice suggests for ZeRO-3
+LLAMAFACTORY_ZERO3 = {
+    "train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
+    "gradient_clipping": "auto", "zero_allow_untested_optimizer": True, "bf16": {"enabled": "auto"},
+    "fp16": {"enabled": "auto", "loss_scale": 0, "loss_scale_window": 1000, "initial_scale_power": 16, "hysteresis": 2,
+             "min_loss_scale": 1},
+    "zero_optimization": {"stage": 3, "overlap_comm": False, "contiguous_gradients": True, "sub_group_size": 1e9,
+                          "reduce_bucket_size": "auto", "stage3_prefetch_bucket_size": "auto",
+                          "stage3_param_persistence_threshold": "auto", "stage3_max_live_parameters": 1e9,
+                          "stage3_max_reuse_distance": 1e9, "stage3_gather_16bit_weights_on_model_save": True},
+}  # fmt: skip
 HALF = 2.0
 
 

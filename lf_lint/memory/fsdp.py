@@ -75,7 +75,9 @@ def fsdp_layout(
     if "auto_wrap" not in options:  # one unit: the whole model is gathered at once
         root, layer, wrapped_layers = total, 0, 0
     unit = (3 if trainable_layers else 2) * g * layer
-    prefetched = g * layer if str(config.get("backward_prefetch", "")).lower() in ("backward_pre", "backward_post") else 0
+    prefetched = (
+        g * layer if str(config.get("backward_prefetch", "")).lower() in ("backward_pre", "backward_post") else 0
+    )
     kept_gathered = g * (wrapped_layers - layer) if {"shard_grad_op", "hybrid_shard_zero2"} & set(options) else 0.0
     head = g * shape.vocab * shape.hidden if trainable_head else 0.0
     late = None

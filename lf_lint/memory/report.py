@@ -11,6 +11,23 @@ from .gpus import Gpu
 from .llamafactory import batch_and_accumulation, build_inputs
 from .model import ModelInfo, find_model
 
+_SAME = object()
+
+
+class Variant(NamedTuple):
+    """Builds the estimate's inputs again for the config with some arguments changed, or another DeepSpeed config:
+    the advice's alternatives go through the same mapping as the config itself."""
+
+    args: object
+    model: ModelInfo
+    target: object
+    world_size: int
+    deepspeed: object
+
+    def __call__(self, overrides: dict | None = None, deepspeed: object = _SAME) -> MemoryInputs:
+        chosen = self.deepspeed if deepspeed is _SAME else deepspeed
+        return build_inputs(self.args.with_values(overrides or {}), self.model, self.target, self.world_size, chosen)
+
 
 class MemoryReport(NamedTuple):
     model: ModelInfo | None
@@ -21,6 +38,7 @@ class MemoryReport(NamedTuple):
     largest_batch: int | None  # the largest micro-batch under 80% of the card
     time: TimeEstimate | None
     problem: str | None = None  # why there is no estimate
+    variant: Variant | None = None  # the same run with some arguments (or the DeepSpeed config) changed
 
     def to_dict(self) -> dict:
         """The ``memory`` object of the JSON output (README: "Machine-readable output")."""
@@ -81,4 +99,5 @@ def memory_report(ctx, gpu: Gpu | None, params: float | None = None) -> MemoryRe
         samples = steps.total_steps * steps.total_train_batch_size
         share = inputs.trainable_params / max(1, inputs.total_params)
         time = training_time(inputs, gpu, samples, batch, share)
-    return MemoryReport(model, inputs, est, gpu, judged, biggest, time)
+    return MemoryReport(model, inputs, est, gpu, judged, biggest, time,
+                        variant=Variant(args, model, ctx.target, ctx.launch.world_size, deepspeed))  # fmt: skip

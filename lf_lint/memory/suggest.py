@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..steps import StepError, plan_steps
-from .advice import duration, margin, training_time, with_batch
+from .advice import duration, margin, training_time
 from .estimate import GIB, estimate
 from .llamafactory import batch_and_accumulation
 
@@ -48,7 +48,9 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
     share = report.inputs.trainable_params / max(1, report.inputs.total_params)
     choices = []
     for micro in (d for d in range(1, per_process + 1) if per_process % d == 0):
-        inputs = with_batch(report.inputs, micro, batch)
+        inputs = report.variant(
+            {"per_device_train_batch_size": micro, "gradient_accumulation_steps": per_process // micro}
+        )
         need = estimate(inputs).device / GIB
         steps = _total_steps(ctx, plan, micro, per_process // micro)
         hours = None

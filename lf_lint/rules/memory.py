@@ -47,11 +47,12 @@ def _check_oom(ctx: Context):
     from ..memory.llamafactory import LIGER_MODEL_TYPES
 
     liger = ctx.args.stage in ("pt", "sft") and report.model.shape.model_type in LIGER_MODEL_TYPES
-    fixes = remedies(report.inputs, batch, accumulation, report.gpu, ctx.args.stage, liger)
+    fixes = remedies(report.inputs, batch, accumulation, report.gpu, ctx.args.stage, liger, report.variant)
+    sharded = report.inputs.zero_stage == 3 or report.inputs.fsdp
     fix = (
         "; or ".join(f"{r.change} -> est. {r.need_gib:.1f} GiB" for r in fixes)
         if fixes
-        else "train on more GPUs with ZeRO-3, or a larger card"
+        else f"train on more GPUs{'' if sharded else ' with ZeRO-3'}, or a larger card"
     )
     yield Finding(
         f"estimated peak {v.need_gib:.1f} GiB per GPU exceeds the {report.gpu.name}'s {v.capacity_gib:g} GiB "
@@ -128,7 +129,7 @@ def _check_underused(ctx: Context):
     batch, accumulation = batch_and_accumulation(ctx.args)
     v = report.verdict
     if accumulation > 1:
-        better = bigger_batch(report.inputs, batch, accumulation, report.gpu)
+        better = bigger_batch(report.inputs, batch, accumulation, report.gpu, report.variant)
         if better is None:
             return
         new_batch, new_accumulation, need = better
