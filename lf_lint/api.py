@@ -24,6 +24,14 @@ class LfLintError(Exception):
 def _options(**kwargs) -> LintOptions:
     overrides = kwargs.pop("overrides", None) or ()
     workdir = kwargs.pop("workdir", None)
+    accelerate_config = kwargs.pop("accelerate_config", None)
+    if accelerate_config is not None:
+        from .launch import read_accelerate_config
+
+        try:
+            kwargs["accelerate"] = read_accelerate_config(Path(accelerate_config))
+        except ValueError as exc:
+            raise LfLintError(str(exc)) from exc
     num_examples = kwargs.pop("num_examples", None)
     if isinstance(num_examples, Mapping):
         kwargs["num_examples_per_dataset"] = {str(k): int(v) for k, v in num_examples.items()}
@@ -74,6 +82,7 @@ def lint(
     transformers_version: str | None = None,
     num_gpus: int | None = None,
     nnodes: int | None = None,
+    accelerate_config: str | os.PathLike | None = None,
     workdir: str | os.PathLike | None = None,
     overrides: list[str] | None = None,
     select: list[str] | None = None,
@@ -96,6 +105,7 @@ def lint(
         transformers_version=transformers_version,
         num_gpus=num_gpus,
         nnodes=nnodes,
+        accelerate_config=accelerate_config,
         workdir=workdir,
         overrides=overrides,
         select=select,
@@ -113,6 +123,7 @@ def predict_steps(
     *,
     num_gpus: int | None = None,
     nnodes: int | None = None,
+    accelerate_config: str | os.PathLike | None = None,
     llamafactory_version: str | None = None,
     transformers_version: str | None = None,
     workdir: str | os.PathLike | None = None,
@@ -137,6 +148,7 @@ def predict_steps(
         transformers_version=transformers_version,
         num_gpus=num_gpus,
         nnodes=nnodes,
+        accelerate_config=accelerate_config,
         workdir=workdir,
         num_examples=num_examples,
         online=online,
@@ -158,6 +170,7 @@ def estimate_memory(
     gpu_memory: float | None = None,
     num_gpus: int | None = None,
     nnodes: int | None = None,
+    accelerate_config: str | os.PathLike | None = None,
     llamafactory_version: str | None = None,
     transformers_version: str | None = None,
     workdir: str | os.PathLike | None = None,
@@ -187,6 +200,7 @@ def estimate_memory(
         transformers_version=transformers_version,
         num_gpus=num_gpus,
         nnodes=nnodes,
+        accelerate_config=accelerate_config,
         workdir=workdir,
         num_examples=num_examples,
         online=online,

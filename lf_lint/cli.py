@@ -79,6 +79,11 @@ def _check_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--nnodes", type=int, metavar="N", help="number of nodes (default: NNODES, else 1)")
     parser.add_argument(
+        "--accelerate-config",
+        metavar="FILE",
+        help="the run starts with `accelerate launch --config_file FILE`: its processes, and FSDP or DeepSpeed",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         metavar="DIR",
@@ -178,7 +183,16 @@ def _options(args: argparse.Namespace, project):
     params = pick("params")
     if params is not None and params <= 0:
         raise UsageError("--params must be a positive number of parameters (e.g. 7e9)")
+    accelerate = None
+    if pick("accelerate_config") is not None:
+        from .launch import read_accelerate_config
+
+        try:
+            accelerate = read_accelerate_config(Path(pick("accelerate_config")))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
     options = LintOptions(
+        accelerate=accelerate,
         count_datasets=not args.no_datasets,
         use_cache=not args.no_cache,
         online=args.online,

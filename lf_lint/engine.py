@@ -37,12 +37,13 @@ class LintOptions(NamedTuple):
     memory: bool = True  # estimate memory even without a GPU (the JSON `memory` object, the API)
     params: float | None = None  # model parameters, when lf-lint cannot know the model's shape
     online: bool = False  # --online: fill the Hugging Face cache with what the config needs (online.py)
+    accelerate: object = None  # launch.AccelerateConfig: `accelerate launch --config_file` (--accelerate-config)
 
     def resolution(self) -> Resolution:
         return resolve(self.llamafactory_version, self.transformers_version)
 
     def launch(self) -> Launch:
-        return resolve_launch(self.num_gpus, self.nnodes, self.env)
+        return resolve_launch(self.num_gpus, self.nnodes, self.env, accelerate=self.accelerate)
 
     def enabled(self, rule: Rule) -> bool:
         if self.select is not None and not any(suppression.matches(rule.code, s) for s in self.select):

@@ -18,9 +18,10 @@ from typing import NamedTuple
 class Launch(NamedTuple):
     nproc_per_node: int
     nnodes: int
-    source: str  # "option", "environment" or "assumed"
+    source: str  # "option", "environment", "assumed" or "accelerate"
     force_torchrun: bool = False
     ray_workers: int | None = None
+    accelerate: AccelerateConfig | None = None  # `accelerate launch --config_file`
 
     @property
     def world_size(self) -> int:
@@ -34,9 +35,8 @@ class Launch(NamedTuple):
         return self.force_torchrun or self.world_size > 1 or self.ray_workers is not None
 
     def describe(self) -> str:
-        how = {"option": "", "environment": " (from the environment)", "assumed": " (assumed; set --num-gpus)"}[
-            self.source
-        ]
+        how = {"option": "", "environment": " (from the environment)", "assumed": " (assumed; set --num-gpus)",
+               "accelerate": " (from the accelerate config)"}[self.source]  # fmt: skip
         if self.ray_workers is not None:
             return f"{self.ray_workers} Ray worker(s){how}"
         if self.nnodes > 1:
@@ -59,13 +59,18 @@ def resolve_launch(
     nnodes: int | None = None,
     env: dict | None = None,
     ray_num_workers: int | None = None,
+    accelerate: AccelerateConfig | None = None,
 ) -> Launch:
     env = dict(os.environ) if env is None else env
     force = _truthy(env, "FORCE_TORCHRUN")
     if _truthy(env, "USE_RAY"):
         return Launch(1, 1, "environment", force, ray_num_workers or 1)
     if num_gpus is not None or nnodes is not None:
-        return Launch(num_gpus or 1, nnodes or _env_int(env, "NNODES") or 1, "option", force)
+        return Launch(num_gpus or 1, nnodes or _env_int(env, "NNODES") or 1, "option", force, accelerate=accelerate)
+    if accelerate is not None:
+        machines = accelerate.num_machines
+        return Launch(max(1, accelerate.num_processes // machines), machines, "accelerate",
+                      accelerate.distributed_type != "NO", accelerate=accelerate)  # fmt: skip
     world = _env_int(env, "WORLD_SIZE")
     if world is not None and world > 0:
         return Launch(world, 1, "environment", True)
@@ -172,3 +177,91 @@ def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
     if not isinstance(config, dict):
         return DeepSpeed(value, None, f"DeepSpeed config {value} must hold a JSON object")
     return DeepSpeed(value, config)
+
+
+# accelerate 1.x commands/config/config_args.py and utils/dataclasses.py: the sharding strategies by name or number
+_SHARDING = {"1": "full_shard", "2": "shard_grad_op", "3": "no_shard", "4": "hybrid_shard", "5": "hybrid_shard_zero2"}
+
+
+class AccelerateConfig(NamedTuple):
+    """An ``accelerate launch --config_file`` YAML (what ``accelerate config`` writes): the processes, and FSDP or
+    DeepSpeed as the Trainer then sets them up from accelerate's environment."""
+
+    path: str
+    distributed_type: str  # NO, MULTI_GPU, FSDP, DEEPSPEED, ...
+    num_processes: int
+    num_machines: int
+    fsdp: dict  # fsdp_config
+    deepspeed: dict  # deepspeed_config
+
+    def fsdp_arguments(self) -> dict:
+        """The Trainer arguments (``fsdp``, ``fsdp_config``) that set FSDP up as this file does."""
+        if self.distributed_type != "FSDP":
+            return {}
+        f = self.fsdp
+        strategy = str(f.get("fsdp_sharding_strategy", "FULL_SHARD")).lower()
+        if "fsdp_reshard_after_forward" in f:  # FSDP2's form of the same choice
+            strategy = "full_shard" if f["fsdp_reshard_after_forward"] in (True, "true", "True") else "shard_grad_op"
+        options = [_SHARDING.get(strategy, strategy)]
+        if str(f.get("fsdp_auto_wrap_policy", "NO_WRAP")).upper() != "NO_WRAP":
+            options.append("auto_wrap")
+        if f.get("fsdp_offload_params") is True:
+            options.append("offload")
+        config = {"backward_prefetch": str(f.get("fsdp_backward_prefetch", "NO_PREFETCH")).lower()}
+        if "fsdp_version" in f:
+            config["version"] = f["fsdp_version"]
+        return {"fsdp": " ".join(options), "fsdp_config": config}
+
+    def deepspeed_config(self, workdir: Path) -> DeepSpeed | None:
+        """The DeepSpeed config this file launches with: its ``deepspeed_config_file``, or the few settings it
+        names itself (``zero_stage``, offload devices), as accelerate's DeepSpeedPlugin builds them."""
+        if self.distributed_type != "DEEPSPEED":
+            return None
+        d = self.deepspeed
+        if d.get("deepspeed_config_file"):
+            return read_deepspeed(str(d["deepspeed_config_file"]), workdir)
+        section: dict = {"stage": d.get("zero_stage", 2)}
+        for what in ("optimizer", "param"):
+            device = d.get(f"offload_{what}_device", "none")
+            if device in ("cpu", "nvme"):
+                section[f"offload_{what}"] = {"device": device}
+        return DeepSpeed(self.path, {"zero_optimization": section})
+
+
+def read_accelerate_config(path: Path) -> AccelerateConfig:
+    """Raises ``ValueError`` with the file (and line and column) when it cannot be used."""
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the accelerate config {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text) if path.suffix != ".json" else json.loads(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ValueError(
+            f"{path}{where}: the accelerate config is not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{path}:{exc.lineno}:{exc.colno}: the accelerate config is not valid JSON ({exc.msg})"
+        ) from exc
+    if not isinstance(data, dict) or "distributed_type" not in data:
+        raise ValueError(f"{path}: not an accelerate config (no `distributed_type`; `accelerate config` writes one)")
+
+    def count(key: str) -> int:
+        value = data.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{path}: `{key}` must be a whole number of at least 1, not {value!r}")
+        return value
+
+    sections = {}
+    for key in ("fsdp_config", "deepspeed_config"):
+        value = data.get(key) or {}
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}: `{key}` must be a mapping")
+        sections[key] = value
+    return AccelerateConfig(str(path), str(data["distributed_type"]).upper(), count("num_processes"),
+                            count("num_machines"), sections["fsdp_config"], sections["deepspeed_config"])  # fmt: skip

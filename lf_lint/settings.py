@@ -32,6 +32,7 @@ KNOWN = {
     "gpu": ("gpu", str),
     "gpu-memory": ("gpu_memory", float),
     "params": ("params", float),
+    "accelerate-config": ("accelerate_config", str),
 }
 
 
@@ -87,7 +88,7 @@ def load_settings(path: Path | None) -> ProjectSettings:
             value = float(value)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise SettingsError(f"{path}: [tool.lf-lint] `{key}` must be a {kind.__name__}, not {value!r}")
-        if attribute == "workdir":
+        if attribute in ("workdir", "accelerate_config"):
             value = str((path.parent / value).resolve())
         values[attribute] = value
     return ProjectSettings(path, values)

@@ -341,3 +341,62 @@ def test_advice_estimates_go_through_the_same_mapping(tmp_path, monkeypatch):
     assert one.backward_bytes == _report(zero2.replace("2\ngradient_accumulation_steps: 4", "8\ngradient_accumulation_steps: 1"),
                                          num_gpus=2).inputs.backward_bytes  # fmt: skip
     assert one.backward_bytes < report.inputs.backward_bytes  # no fresh partition without accumulation
+
+
+ACCELERATE_FSDP = """compute_environment: LOCAL_MACHINE
+distributed_type: FSDP
+fsdp_config:
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  fsdp_backward_prefetch: BACKWARD_PRE
+  fsdp_offload_params: false
+  fsdp_sharding_strategy: FULL_SHARD
+  fsdp_use_orig_params: true
+mixed_precision: bf16
+num_machines: 1
+num_processes: 4
+"""
+
+
+def test_accelerate_config_sets_the_launch_and_the_sharding(tmp_path, monkeypatch, capsys):
+    """`accelerate launch --config_file`: its processes, and FSDP or DeepSpeed as the Trainer then sets them up,
+    estimated as the same settings written in the YAML would be."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text("model_name_or_path: meta-llama/Meta-Llama-3-8B\nstage: sft\ndo_train: true\n"
+                                       "finetuning_type: full\ndataset: d\noutput_dir: o\nbf16: true\ncutoff_len: 1024\n")  # fmt: skip
+    (tmp_path / "fsdp.yaml").write_text(ACCELERATE_FSDP)
+    (tmp_path / "zero3.yaml").write_text(
+        "distributed_type: DEEPSPEED\ndeepspeed_config:\n  zero_stage: 3\nnum_processes: 4\n"
+    )
+
+    def memory(*argv):
+        return json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json", *argv))["files"][0]["memory"]
+
+    launched = memory("--accelerate-config", "fsdp.yaml")
+    written = memory(
+        "--num-gpus",
+        "4",
+        "--set",
+        "fsdp=full_shard auto_wrap",
+        "--set",
+        'fsdp_config={"backward_prefetch": "backward_pre"}',
+    )
+    assert launched["world_size"] == 4 and launched == written
+    assert memory("--accelerate-config", "zero3.yaml") == memory(
+        "--num-gpus", "4", "--set", 'deepspeed={"zero_optimization": {"stage": 3}}'
+    )
+    (tmp_path / "missing.yaml").write_text(
+        "distributed_type: DEEPSPEED\ndeepspeed_config:\n  deepspeed_config_file: nowhere.json\n"
+    )
+    assert "nowhere.json" in memory("--accelerate-config", "missing.yaml")["problem"]
+    (tmp_path / "bad.yaml").write_text("distributed_type: FSDP\nnum_processes: [4\n")
+    assert main(["cfg.yaml", "--accelerate-config", "bad.yaml"]) == 2
+    assert "bad.yaml:3:1: the accelerate config is not valid YAML" in capsys.readouterr().err
+    with pytest.raises(LfLintError, match="not an accelerate config"):
+        estimate_memory(str(tmp_path / "cfg.yaml"), accelerate_config=tmp_path / "cfg.yaml")
+    report = estimate_memory(str(tmp_path / "cfg.yaml"), accelerate_config=tmp_path / "fsdp.yaml")
+    assert report.to_dict() == launched
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "pyproject.toml").write_text('[tool.lf-lint]\naccelerate-config = "../fsdp.yaml"\n')
+    (tmp_path / "sub" / "cfg.yaml").write_text((tmp_path / "cfg.yaml").read_text())
+    monkeypatch.chdir(tmp_path / "sub")  # the path is relative to the pyproject.toml that names it
+    assert memory() == launched

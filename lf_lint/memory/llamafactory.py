@@ -383,6 +383,8 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         config = args.fsdp_config if isinstance(args.fsdp_config, dict) else {}
         if isinstance(args.fsdp_config, str):
             notes.append("fsdp_config is a file lf-lint does not read: FSDP's defaults assumed (no backward prefetch)")
+        if str(config.get("version", 1)) == "2":
+            notes.append("FSDP2 (version 2) is estimated as FSDP1, which lf-lint measured")
         gathered = fsdp_layout(shape, options=fsdp_with, config=config, world=world_size,
                                trainable_layers=method in ("full", "freeze"), trainable_root=root_trains,
                                trainable_head=root_trains, gathered_bytes=2.0 if (amp or pure) else 4.0,
