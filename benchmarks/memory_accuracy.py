@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from lf_lint.memory.advice import margin  # noqa: E402
 from lf_lint.memory.deepspeed import largest_parameter, zero_layout  # noqa: E402
 from lf_lint.memory.estimate import GIB, MemoryInputs, estimate  # noqa: E402
+from lf_lint.memory.fsdp import fsdp_layout  # noqa: E402
 from lf_lint.memory.gpus import find_gpu, gpu_with_memory  # noqa: E402
 from lf_lint.memory.llamafactory import NF4_DOUBLE_QUANT, NF4_PLAIN, trainable_parameters  # noqa: E402
 from lf_lint.memory.model import catalogue, count_params, find_model, shape_from_config  # noqa: E402
@@ -171,8 +172,14 @@ def inputs_for(row: dict, shape, params: int) -> MemoryInputs:
                 values["logits_bytes"] = 8.0
             if zero == 3:
                 values.update(live_param_bytes=2 * 2 * params / shape.layers)
-        if fsdp:
-            values.update(live_param_bytes=2 * 2 * params / shape.layers)
+        if fsdp:  # accelerate's FSDP1, as for LLaMA-Factory (lf_lint/memory/fsdp.py); the PEFT recipe prefetches
+            layout = fsdp_layout(shape, options=["full_shard", "auto_wrap"], config={"backward_prefetch": "backward_pre"},
+                                 world=world, trainable_layers=method == "full", trainable_root=method == "full",
+                                 trainable_head=method == "full", gathered_bytes=2.0, grad_bytes=tb,
+                                 layer_bytes=quant_bytes if quant else None)  # fmt: skip
+            values.update(unit_bytes=layout.unit_bytes, backward_bytes=layout.backward_bytes, gradients_rebuilt=True,
+                          late_backward_bytes=layout.late_bytes, end_backward_bytes=layout.end_bytes,
+                          ddp_gradient_buckets=False, autocast_copy=0.0)  # fmt: skip
             if "fp32" in notes:
                 values.update(frozen_bytes=4.0)
     if framework == "torchtune":

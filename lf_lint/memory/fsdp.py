@@ -61,11 +61,15 @@ def fsdp_layout(
     trainable_head: bool,
     gathered_bytes: float,
     grad_bytes: float,
+    layer_bytes: float | None = None,
 ) -> FsdpLayout:
-    """``gathered_bytes``: 2 under bf16/fp16 mixed precision or pure_bf16, 4 in fp32; ``grad_bytes`` what a sharded
-    gradient element keeps (4 beside fp32 parameters); ``config`` the ``fsdp_config`` mapping."""
+    """``gathered_bytes``: 2 under bf16/fp16 mixed precision or pure_bf16, 4 in fp32; ``layer_bytes`` the same for
+    the decoder layers when their weights are quantized (QLoRA stores 4-bit weights packed in 16-bit elements,
+    ``bnb_4bit_quant_storage``, so FSDP gathers them packed); ``grad_bytes`` what a sharded gradient element keeps
+    (4 beside fp32 parameters); ``config`` the ``fsdp_config`` mapping."""
     world = max(1, world)
     g = gathered_bytes
+    lb = g if layer_bytes is None else layer_bytes
     total = count_params(shape)
     layer = max(layer_params(shape))
     root = total - sum(
@@ -74,11 +78,10 @@ def fsdp_layout(
     wrapped_layers = total - root
     if "auto_wrap" not in options:  # one unit: the whole model is gathered at once
         root, layer, wrapped_layers = total, 0, 0
-    unit = (3 if trainable_layers else 2) * g * layer
-    prefetched = (
-        g * layer if str(config.get("backward_prefetch", "")).lower() in ("backward_pre", "backward_post") else 0
-    )
-    kept_gathered = g * (wrapped_layers - layer) if {"shard_grad_op", "hybrid_shard_zero2"} & set(options) else 0.0
+    unit = (3 if trainable_layers else 2) * lb * layer
+    prefetch = str(config.get("backward_prefetch", "")).lower() in ("backward_pre", "backward_post")
+    prefetched = lb * layer if prefetch else 0.0
+    kept_gathered = lb * (wrapped_layers - layer) if {"shard_grad_op", "hybrid_shard_zero2"} & set(options) else 0.0
     head = g * shape.vocab * shape.hidden if trainable_head else 0.0
     late = None
     if trainable_layers:

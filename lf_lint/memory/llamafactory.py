@@ -388,7 +388,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         gathered = fsdp_layout(shape, options=fsdp_with, config=config, world=world_size,
                                trainable_layers=method in ("full", "freeze"), trainable_root=root_trains,
                                trainable_head=root_trains, gathered_bytes=2.0 if (amp or pure) else 4.0,
-                               grad_bytes=grad_bytes)  # fmt: skip
+                               grad_bytes=grad_bytes, layer_bytes=quant_bytes if quantized else None)  # fmt: skip
         backward = gathered.backward_bytes
     elif fsdp_with:
         notes.append("FSDP no_shard is counted as plain data parallel")
