@@ -493,6 +493,10 @@ FSDP_CASES = [
     {"id": "lora", "world": 2, "vocab": 4096, "layers": 4, "args": {"finetuning_type": "lora", "lora_target": "all"}},
     {"id": "lora-deep", "world": 2, "vocab": 1024, "layers": 8,
      "args": {"finetuning_type": "lora", "lora_target": "all"}},
+    {"id": "lora-prefetch", "world": 2, "vocab": 1024, "layers": 8,
+     "args": {"finetuning_type": "lora", "lora_target": "all",
+              "fsdp_config": {"transformer_layer_cls_to_wrap": ["LlamaDecoderLayer"], "sync_module_states": False,
+                              "backward_prefetch": "backward_pre"}}},
     {"id": "one-process", "world": 1, "vocab": 4096, "layers": 4, "args": {}},
 ]  # fmt: skip
 

@@ -19,7 +19,8 @@ transformers defaults (``use_orig_params`` on, no backward prefetch):
 * The output head's gradient (2 bytes per element) lives from the start of backward to the root's reduce-scatter.
   At the end of backward the root holds its gathered parameters, their gradients and the flat gradient: 6 bytes
   per root parameter, with every layer's gradient rebuilt.
-* ``backward_prefetch`` gathers the next layer early (2 more per layer parameter); ``shard_grad_op`` (and
+* ``backward_prefetch`` gathers the next layer early (2 more per layer parameter; with frozen layers the next
+  one is gathered by then anyway); ``shard_grad_op`` (and
   ``hybrid_shard_zero2``) keep every layer gathered from its forward to its backward; without ``auto_wrap`` the
   whole model is one unit, gathered at once.
 """
@@ -80,7 +81,7 @@ def fsdp_layout(
         root, layer, wrapped_layers = total, 0, 0
     unit = (3 if trainable_layers else 2) * lb * layer
     prefetch = str(config.get("backward_prefetch", "")).lower() in ("backward_pre", "backward_post")
-    prefetched = lb * layer if prefetch else 0.0
+    prefetched = lb * layer if prefetch and trainable_layers else 0.0  # frozen: the one before is gathered anyway
     kept_gathered = lb * (wrapped_layers - layer) if {"shard_grad_op", "hybrid_shard_zero2"} & set(options) else 0.0
     head = g * shape.vocab * shape.hidden if trainable_head else 0.0
     late = None
