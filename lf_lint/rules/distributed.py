@@ -170,9 +170,42 @@ TRAINER_COMBINATIONS = Rule(
     "`load_best_model_at_end` under FSDP or DeepSpeed, and `auto_find_batch_size` under ZeRO-3.",
     why="The Trainer refuses each of these when it is created, after the model has been loaded.",
     example=Example('fsdp: "full_shard"\ndeepspeed: {zero_optimization: {stage: 2}}', options={"num_gpus": 2}),
-    use_instead=Example('fsdp: "full_shard"', options={"num_gpus": 2}),
+    use_instead=Example('fsdp: "full_shard auto_wrap"', options={"num_gpus": 2}),
     upstream="transformers `Trainer.__init__` and `create_accelerator_and_postprocess` (4.45-5.6).",
     check=_check_combinations,
 )
 
-RULES = [DEEPSPEED_UNREADABLE, DEEPSPEED_MISMATCH, TRAINER_COMBINATIONS]
+
+def _check_wrapping(ctx: Context):
+    options = fsdp_options(ctx.args.fsdp)
+    sharded = [o for o in options if o in ("full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2")]
+    config = ctx.args.fsdp_config if isinstance(ctx.args.fsdp_config, dict) else {}
+    if sharded and "auto_wrap" not in options and not config.get("xla"):
+        yield Finding(
+            f"`fsdp: {' '.join(options)}` without `auto_wrap`: the whole model is one FSDP unit, so every parameter "
+            "is gathered for the whole forward and backward and only gradients and optimizer states stay sharded",
+            key="fsdp",
+            at="value",
+            fix=f'fsdp: "{" ".join(options + ["auto_wrap"])}" (each decoder layer becomes its own unit)',
+        )
+
+
+FSDP_UNWRAPPED = Rule(
+    code="LF253",
+    name="fsdp-without-auto-wrap",
+    severity=WARNING,
+    summary="`fsdp` shards the model without `auto_wrap`: one unit, gathered whole.",
+    what="Reports an `fsdp` value with a sharding strategy (`full_shard`, `shard_grad_op`, `hybrid_shard`...) "
+    "but without `auto_wrap`.",
+    why="transformers passes the wrapping policy to accelerate only for `auto_wrap`; otherwise accelerate's policy "
+    "is NO_WRAP and FSDP wraps the whole model as one unit. Every forward and backward then gathers all "
+    "parameters on each GPU, so the weights' memory is not sharded when it matters, and large models run out "
+    "of memory that would fit with one unit per decoder layer.",
+    example=Example('fsdp: "full_shard"', options={"num_gpus": 2}),
+    use_instead=Example('fsdp: "full_shard auto_wrap"', options={"num_gpus": 2}),
+    upstream="transformers `TrainingArguments.__post_init__` (FSDP_AUTO_WRAP_POLICY, 4.45-5.6) and accelerate "
+    "`FullyShardedDataParallelPlugin` (auto_wrap_policy defaults to NO_WRAP, 1.x).",
+    check=_check_wrapping,
+)
+
+RULES = [DEEPSPEED_UNREADABLE, DEEPSPEED_MISMATCH, TRAINER_COMBINATIONS, FSDP_UNWRAPPED]

@@ -376,7 +376,7 @@ def _fsdp(ctx: Context):
             "full_shard` or `--fsdp shard_grad_op`.",
             key="fsdp",
             at="value",
-            fix='fsdp: "full_shard offload"',
+            fix='fsdp: "full_shard auto_wrap offload"',
         )
     elif "full_shard" in options and "shard_grad_op" in options:
         yield Finding(
@@ -395,7 +395,7 @@ FSDP_OPTIONS = Rule(
     "sharding strategy, and `full_shard` excludes `shard_grad_op`.",
     why="transformers parses the string into options at start-up and stops on any of these.",
     example=Example('fsdp: "offload"', options={"num_gpus": 2}),
-    use_instead=Example('fsdp: "full_shard offload"', options={"num_gpus": 2}),
+    use_instead=Example('fsdp: "full_shard auto_wrap offload"', options={"num_gpus": 2}),
     upstream="transformers `TrainingArguments.__post_init__` (4.45-5.6).",
     check=_fsdp,
 )
