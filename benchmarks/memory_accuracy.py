@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lf_lint.memory.advice import margin  # noqa: E402
-from lf_lint.memory.deepspeed import largest_parameter, zero_layout  # noqa: E402
+from lf_lint.memory.deepspeed import largest_parameter, zero3_gathered, zero_layout  # noqa: E402
 from lf_lint.memory.estimate import GIB, MemoryInputs, estimate  # noqa: E402
 from lf_lint.memory.fsdp import fsdp_layout  # noqa: E402
 from lf_lint.memory.gpus import find_gpu, gpu_with_memory  # noqa: E402
@@ -170,8 +170,9 @@ def inputs_for(row: dict, shape, params: int) -> MemoryInputs:
                 # DeepSpeed runs without autocast: Qwen's own loss then stays in 16 bits (autocast would run the
                 # cross-entropy in fp32; transformers' own causal-LM loss upcasts explicitly, so not for hf-amp)
                 values["logits_bytes"] = 8.0
-            if zero == 3:
-                values.update(live_param_bytes=2 * 2 * params / shape.layers)
+            if zero == 3:  # what stays gathered into backward (the sources' files keep DeepSpeed's reuse distance)
+                values["backward_bytes"] += zero3_gathered(shape, {}, checkpointing=checkpointing, fused_experts=False,
+                                                           layer_bytes=quant_bytes if quant else 2.0)  # fmt: skip
         if fsdp:  # accelerate's FSDP1, as for LLaMA-Factory (lf_lint/memory/fsdp.py); the PEFT recipe prefetches
             layout = fsdp_layout(shape, options=["full_shard", "auto_wrap"], config={"backward_prefetch": "backward_pre"},
                                  world=world, trainable_layers=method == "full", trainable_root=method == "full",

@@ -400,3 +400,29 @@ def test_accelerate_config_sets_the_launch_and_the_sharding(tmp_path, monkeypatc
     (tmp_path / "sub" / "cfg.yaml").write_text((tmp_path / "cfg.yaml").read_text())
     monkeypatch.chdir(tmp_path / "sub")  # the path is relative to the pyproject.toml that names it
     assert memory() == launched
+
+
+def test_zero3_keeps_gathered_what_it_reuses_soon():
+    """ZeRO-3 (deepspeed.py, zero3_gathered; measured in tests/test_groundtruth.py): with LLaMA-Factory's
+    stage3_max_reuse_distance of 1e9 a small model's last layers stay gathered from forward into backward, an 8B
+    model's do not (the output head alone is 0.5e9 parameters, passed twice); without gradient checkpointing autograd
+    keeps every layer's gathered weights."""
+    from lf_lint.memory.deepspeed import LLAMAFACTORY_ZERO3, zero3_gathered
+    from lf_lint.memory.model import layer_params
+
+    section = LLAMAFACTORY_ZERO3["zero_optimization"]
+    small = find_model("Qwen/Qwen2.5-0.5B", NOWHERE).shape
+    big = find_model("meta-llama/Meta-Llama-3-8B", NOWHERE).shape
+    for shape in (small, big):
+        layer, head = layer_params(shape)[0], shape.vocab * shape.hidden
+        prefetch = 0.9 * shape.hidden**2
+        least = 2 * (layer + head + min(prefetch, layer))  # the layer being recomputed, the head, what is prefetched
+        gathered = zero3_gathered(shape, section, checkpointing=True, fused_experts=False)
+        if shape is big:
+            assert gathered == pytest.approx(least)
+        else:
+            assert gathered > least + 2 * 10 * layer  # at least ten more layers stay gathered
+        assert zero3_gathered(shape, {**section, "stage3_max_reuse_distance": 0}, checkpointing=True,
+                              fused_experts=False) == pytest.approx(least)  # fmt: skip
+        everything = zero3_gathered(shape, section, checkpointing=False, fused_experts=False)
+        assert everything >= least + 2 * (shape.layers - 1) * layer

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .model import Shape
+from .model import Shape, linears
 
 MASTER_AND_ADAM = 12.0  # fp32 master weights + Adam's exp_avg and exp_avg_sq
 # LLaMA-Factory 0.9.5's examples/deepspeed/ds_z3_config.json, what the advice suggests for ZeRO-3
@@ -117,3 +117,57 @@ def zero_layout(
         step = max(0.0, step - HALF * (trainable - share))
     copying = HALF * largest if stage == 2 else 0.0  # stage 1 accumulates into the parameters' own .grad
     return ZeroLayout(HALF, MASTER_AND_ADAM, 0.0, buckets + fresh_partition + copying, step)
+
+
+def _layer_modules(shape: Shape, moe_layer: bool, fused_experts: bool) -> list[int]:
+    """Parameters of each module of one decoder layer that holds parameters directly (ZeRO-3 gathers per module)."""
+    modules = [shape.hidden * (2 if shape.norm_bias else 1)] * shape.norms_per_layer
+    for m in linears(shape, fused_experts=fused_experts):
+        if m.expert and not moe_layer:
+            continue
+        modules += [m.d_in * m.d_out + (m.d_out if m.bias else 0)] * (
+            m.per_layer if not fused_experts or not m.expert else 1
+        )
+    if shape.moe is not None and moe_layer and fused_experts:
+        experts = shape.moe.experts * 3 * shape.hidden * shape.moe.expert_intermediate
+        modules += [experts, shape.hidden * shape.moe.experts]  # the fused experts and the router
+    elif shape.moe is not None and not moe_layer:
+        modules += [shape.hidden * shape.intermediate] * (3 if shape.gated else 2)
+    if shape.qk_norm:
+        modules += [shape.head_dim] * 2
+    return modules
+
+
+def zero3_gathered(
+    shape: Shape, section: dict, *, checkpointing: bool, fused_experts: bool, layer_bytes: float = HALF
+) -> float:
+    """Bytes of 16-bit parameters ZeRO-3 holds gathered, whole, on each GPU when backward begins.
+
+    DeepSpeed 0.16 (``partitioned_param_coordinator.py``: ``__params_to_release``) releases a module's parameters
+    after use unless the module recurs in the step's trace within ``stage3_max_reuse_distance`` parameters. With
+    gradient checkpointing the trace runs forward, then backward with each layer recomputed and then
+    back-propagated; a module of layer k recurs after 3 x (the layers after k) + 2 x (head + final norm) + (the
+    rest of layer k) parameters, so on a small model many late layers stay gathered from forward into backward.
+    Without checkpointing autograd keeps every layer's gathered weights for backward. On top: the layer being
+    recomputed, the output head, and what the prefetcher gathers ahead (``stage3_prefetch_bucket_size``).
+    ``stage3_max_live_parameters`` only bounds prefetching (measured: no effect on what stays). ``layer_bytes``: what
+    a gathered layer parameter takes (QLoRA's packed 4-bit weights: about half a byte)."""
+    reuse = _number(section.get("stage3_max_reuse_distance", 1e9), 1e9)
+    prefetch = _number(section.get("stage3_prefetch_bucket_size", 5e7), 5e7, auto=0.9 * shape.hidden**2)
+    dense = set(shape.moe.dense_layers) if shape.moe else set(range(shape.layers))
+    layers = [_layer_modules(shape, i not in dense, fused_experts) for i in range(shape.layers)]
+    sizes = [sum(modules) for modules in layers]
+    head, edges = shape.vocab * shape.hidden, 2 * shape.hidden  # the final norm, passed twice
+    retained = 0.0
+    if not checkpointing:
+        retained = sum(sizes[:-1])
+    else:
+        later = sizes[-1]
+        for k in range(shape.layers - 2, -1, -1):
+            distance = 3 * later + 2 * head + edges + sizes[k]
+            retained += sum(x for x in layers[k] if distance - x < reuse)
+            later += sizes[k]
+    embedding = 0.0
+    if not shape.tied and 3 * sum(sizes) + 2 * head + edges < reuse:
+        embedding = head  # the input embedding, used again at the end of backward
+    return layer_bytes * (max(sizes) + retained + min(prefetch, max(sizes))) + HALF * (head + embedding)

@@ -7,7 +7,7 @@ frameworks. ``estimate`` adds up, per GPU:
 
     weights + gradients + optimizer states                       (persistent, after ZeRO/FSDP sharding)
   + max(saved activations + max(one layer rebuilt, logits/loss) + backward-only buffers, optimizer-step temporaries)
-  + buffers (DDP and ZeRO-3 buckets, ZeRO-3 gathered parameters, 4-bit dequantisation)
+  + buffers (DDP and ZeRO-3 buckets, 4-bit dequantisation; ZeRO-3's and FSDP's gathered parameters are backward's)
   = allocated; + allocator slack + CUDA context (+ NCCL) = what the device must hold.
 
 The activation constants were measured on the Hugging Face Llama decoder layer (transformers 4.49-5.6,
@@ -68,9 +68,8 @@ class MemoryInputs(NamedTuple):
     offload_checkpoints: bool = False  # use_unsloth_gc: layer inputs go to host memory
     ddp_gradient_buckets: bool = False  # plain DDP keeps a second copy of the gradients in its buckets
     bucket_bytes: float = 0.0  # DeepSpeed reduce buckets kept for the whole run (ZeRO-3)
-    backward_bytes: float = 0.0  # alive only while backward runs (ZeRO-1/2 buckets and fresh gradient partitions)
+    backward_bytes: float = 0.0  # alive only while backward runs (ZeRO buckets, fresh partitions, gathered parameters)
     step_bytes: float = 0.0  # alive only in the optimizer step, beyond optimizer_step_temp (DeepSpeed, deepspeed.py)
-    live_param_bytes: float = 0.0  # gathered parameters: ZeRO-3 (and other frameworks' FSDP in the benchmark)
     # FSDP (fsdp.py): the layer(s) gathered beside a layer's recomputation; the gradients, freed when the forward
     # begins, rebuilt in backward; two later moments of backward, beyond what is kept
     unit_bytes: float = 0.0
@@ -182,7 +181,7 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
     transient = max(rebuilt + x.unit_bytes, logits)
 
     step_temp = x.trainable_params * x.optimizer_step_temp / optimizer_shard + x.step_bytes
-    buffers = x.bucket_bytes + x.live_param_bytes + x.dequant_bytes + x.generation_bytes
+    buffers = x.bucket_bytes + x.dequant_bytes + x.generation_bytes
     if x.ddp_gradient_buckets and world > 1:
         buffers += gradients
     absent = gradients if x.gradients_rebuilt else 0.0  # not yet rebuilt when backward begins

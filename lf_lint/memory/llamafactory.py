@@ -29,7 +29,7 @@ import math
 import re
 
 from ..versions import Target
-from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero_layout
+from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
 from .estimate import MemoryInputs
 from .fsdp import fsdp_layout, fsdp_options
 from .model import ModelInfo, Shape, layer_params, linears
@@ -46,10 +46,6 @@ PAIRWISE = {"rm", "dpo"}
 
 def _int(value: object, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _num(value: object, default: float) -> float:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 def _names(value: object) -> list[str]:
@@ -358,7 +354,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         notes.append(f"PPO rollouts: KV cache of {batch} x {seq + max_new} tokens")
 
     # buffers
-    bucket = live = backward = step = 0.0
+    bucket = backward = step = 0.0
     gathered = None
     offload = deepspeed.offloads("optimizer") if deepspeed_engine else False
     if deepspeed_engine:
@@ -373,8 +369,9 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         grad_bytes, state = layout.grad_bytes, layout.optimizer_bytes
         bucket, backward, step = layout.bucket_bytes, layout.backward_bytes, layout.step_bytes
         if zero == 3:
-            max_live = _num(section.get("stage3_max_live_parameters", 1e9), 1e9)
-            live = min(max_live, 2 * layer_params(shape)[1]) * 2
+            backward += zero3_gathered(shape, section, checkpointing=not args.disable_gradient_checkpointing,
+                                       fused_experts=target.tf >= (5, 0, 0),
+                                       layer_bytes=quant_bytes if quantized else 2.0)  # fmt: skip
     elif fsdp:
         if "offload" in fsdp_with:
             grad_bytes = 0.0  # sharded gradients go to host memory with the parameters
@@ -436,7 +433,6 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         bucket_bytes=bucket,
         backward_bytes=backward,
         step_bytes=step,
-        live_param_bytes=live,
         unit_bytes=gathered.unit_bytes if gathered else 0.0,
         gradients_rebuilt=gathered is not None,
         late_backward_bytes=gathered.late_bytes if gathered else None,

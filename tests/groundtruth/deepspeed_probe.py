@@ -29,6 +29,48 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _collectives_in_place(torch) -> dict:
+    """ZeRO-3's all-gathers and reduce-scatters done with all_reduce through buffers kept for the run (one per size,
+    returned so that they are subtracted from every figure): gloo copies through temporaries of its own that its
+    work objects free at no fixed point, where NCCL works in FSDP's and DeepSpeed's own buffers."""
+    import torch.distributed as dist
+
+    scratch: dict = {}
+    all_reduce = dist.all_reduce
+
+    class Done:
+        def wait(self, *args, **kwargs):
+            return True
+
+        def is_completed(self):
+            return True
+
+    def buffer(tensor):
+        key = (tensor.numel(), tensor.dtype)
+        if key not in scratch:
+            scratch[key] = torch.empty(tensor.numel(), dtype=tensor.dtype)
+        return scratch[key]
+
+    def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
+        work = buffer(output_tensor)
+        work.zero_()
+        work.chunk(dist.get_world_size(group))[dist.get_rank(group)].copy_(input_tensor.reshape(-1))
+        all_reduce(work, group=group)
+        output_tensor.view(-1).copy_(work)
+        return Done() if async_op else None
+
+    def reduce_scatter_tensor(output, input, op=dist.ReduceOp.SUM, group=None, async_op=False):
+        work = buffer(input)
+        work.copy_(input.reshape(-1))
+        all_reduce(work, op=op, group=group)
+        output.view(-1).copy_(work.chunk(dist.get_world_size(group))[dist.get_rank(group)])
+        return Done() if async_op else None
+
+    for module in (dist, dist.distributed_c10d):
+        module.all_gather_into_tensor, module.reduce_scatter_tensor = all_gather_into_tensor, reduce_scatter_tensor
+    return scratch
+
+
 def run_rank(case: dict) -> dict:
     import deepspeed
     import deepspeed.comm.torch as ds_torch_comm
@@ -37,6 +79,7 @@ def run_rank(case: dict) -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     ds_torch_comm.build_shm_op = lambda: None  # an inference all-reduce kernel, compiled on first use: not needed
+    scratch = _collectives_in_place(torch) if case.get("in_place") else {}
     deepspeed.init_distributed(dist_backend="gloo")
     torch.manual_seed(0)
     accumulation = case["accumulation"]
@@ -50,12 +93,18 @@ def run_rank(case: dict) -> dict:
                               "reduce_bucket_size": 200_000, "allgather_bucket_size": 200_000,
                               "contiguous_gradients": True, "sub_group_size": case.get("sub_group_size", 1e9)},
     }  # fmt: skip
+    config["zero_optimization"].update(case.get("zero", {}))
     ids = torch.randint(0, MODEL["vocab_size"], (1, TOKENS))
     optimizer_kwargs = {"foreach": {"foreach": True}, "fused": {"fused": True}}[case["optimizer"]]
     gc.disable()  # Python's collector frees tensors held in reference cycles only when it runs: collect at fixed points
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        model = LlamaForCausalLM(LlamaConfig(**MODEL))
+        model = LlamaForCausalLM(
+            LlamaConfig(**dict(MODEL, num_hidden_layers=case.get("layers", MODEL["num_hidden_layers"])))
+        )
         params = sum(p.numel() for p in model.parameters())  # before ZeRO-3 partitions them away
+        if case.get("checkpointing"):  # as LLaMA-Factory enables it (reentrant)
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+            model.enable_input_require_grads()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, **optimizer_kwargs)
         engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, config=config)
         for step in range(2):
@@ -84,7 +133,9 @@ def run_rank(case: dict) -> dict:
                 peaks[name] = max(peaks[name], live)
         if event.start_ns() <= settled[1]:
             after_step = live
+    held = sum(t.numel() * t.element_size() for t in scratch.values())  # allocated in the first step
     return {
+        "scratch": held,
         "params": params,
         "backward_peak": max(peaks[f"backward.1.{m}"] for m in range(accumulation)),
         "step_peak": peaks[f"step.1.{accumulation - 1}"],
