@@ -416,6 +416,22 @@ def test_accept_reject_matches_llamafactory(env_name, tmp_path):
     assert not mismatches, json.dumps(mismatches, indent=1)
 
 
+def run_deepspeed_probe(cases: list[dict], tmp: Path) -> dict:
+    """tests/groundtruth/deepspeed_probe.py in the lf095-tf457 environment, DeepSpeed 0.16.9 beside it."""
+    env_name = "lf095-tf457"
+    if env_name not in ENV_NAMES:
+        pytest.skip(f"needs the {env_name} environment")
+    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
+    extra = gt_envs.ensure_deepspeed(env_name, gt_envs.default_root())
+    cases_file, results_file = tmp / "cases.json", tmp / "results.json"
+    cases_file.write_text(json.dumps(cases))
+    environ = dict(gt_envs.gt_environ(env_name, gt_envs.default_root()), PYTHONPATH=str(extra))
+    done = subprocess.run([str(python), str(HERE / "deepspeed_probe.py"), str(cases_file), str(results_file)],
+                          env=environ, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(results_file.read_text())
+
+
 DEEPSPEED_CASES = [
     {"stage": 2, "world": 1, "accumulation": 1, "optimizer": "foreach"},
     {"stage": 2, "world": 1, "accumulation": 2, "optimizer": "fused"},
@@ -440,19 +456,7 @@ def test_deepspeed_zero_memory_matches_deepspeed(tmp_path):
     measures them with the collectives done in place."""
     from lf_lint.memory.deepspeed import zero_layout
 
-    env_name = "lf095-tf457"
-    if env_name not in ENV_NAMES:
-        pytest.skip(f"needs the {env_name} environment")
-    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
-    extra = gt_envs.ensure_deepspeed(env_name, gt_envs.default_root())
-    cases_file, results_file = tmp_path / "cases.json", tmp_path / "results.json"
-    cases_file.write_text(json.dumps(DEEPSPEED_CASES))
-    environ = gt_envs.gt_environ(env_name, gt_envs.default_root())
-    environ["PYTHONPATH"] = str(extra)
-    done = subprocess.run([str(python), str(HERE / "deepspeed_probe.py"), str(cases_file), str(results_file)],
-                          env=environ, capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    real = json.loads(results_file.read_text())
+    real = run_deepspeed_probe(DEEPSPEED_CASES, tmp_path)
     model = real["model"]
     compared, wrong = [], []
     for case in real["results"]:
@@ -500,19 +504,7 @@ def test_deepspeed_zero3_keeps_what_it_reuses_gathered(tmp_path):
     from lf_lint.memory.deepspeed import zero3_gathered
     from lf_lint.memory.model import Shape
 
-    env_name = "lf095-tf457"
-    if env_name not in ENV_NAMES:
-        pytest.skip(f"needs the {env_name} environment")
-    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
-    extra = gt_envs.ensure_deepspeed(env_name, gt_envs.default_root())
-    cases_file, results_file = tmp_path / "cases.json", tmp_path / "results.json"
-    cases_file.write_text(json.dumps(ZERO3_GATHER_CASES))
-    environ = gt_envs.gt_environ(env_name, gt_envs.default_root())
-    environ["PYTHONPATH"] = str(extra)
-    done = subprocess.run([str(python), str(HERE / "deepspeed_probe.py"), str(cases_file), str(results_file)],
-                          env=environ, capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    real = json.loads(results_file.read_text())
+    real = run_deepspeed_probe(ZERO3_GATHER_CASES, tmp_path)
     m = real["model"]
     compared, wrong = [], []
     for case in real["results"]:

@@ -13,62 +13,15 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import socket
-import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ranks
 
 MODEL = {"hidden_size": 512, "intermediate_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8,
          "num_key_value_heads": 8, "vocab_size": 4096, "tie_word_embeddings": False}  # fmt: skip
 TOKENS = 4  # so few that activations are a rounding error next to the parameters
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _collectives_in_place(torch) -> dict:
-    """ZeRO-3's all-gathers and reduce-scatters done with all_reduce through buffers kept for the run (one per size,
-    returned so that they are subtracted from every figure): gloo copies through temporaries of its own that its
-    work objects free at no fixed point, where NCCL works in FSDP's and DeepSpeed's own buffers."""
-    import torch.distributed as dist
-
-    scratch: dict = {}
-    all_reduce = dist.all_reduce
-
-    class Done:
-        def wait(self, *args, **kwargs):
-            return True
-
-        def is_completed(self):
-            return True
-
-    def buffer(tensor):
-        key = (tensor.numel(), tensor.dtype)
-        if key not in scratch:
-            scratch[key] = torch.empty(tensor.numel(), dtype=tensor.dtype)
-        return scratch[key]
-
-    def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
-        work = buffer(output_tensor)
-        work.zero_()
-        work.chunk(dist.get_world_size(group))[dist.get_rank(group)].copy_(input_tensor.reshape(-1))
-        all_reduce(work, group=group)
-        output_tensor.view(-1).copy_(work)
-        return Done() if async_op else None
-
-    def reduce_scatter_tensor(output, input, op=dist.ReduceOp.SUM, group=None, async_op=False):
-        work = buffer(input)
-        work.copy_(input.reshape(-1))
-        all_reduce(work, op=op, group=group)
-        output.view(-1).copy_(work.chunk(dist.get_world_size(group))[dist.get_rank(group)])
-        return Done() if async_op else None
-
-    for module in (dist, dist.distributed_c10d):
-        module.all_gather_into_tensor, module.reduce_scatter_tensor = all_gather_into_tensor, reduce_scatter_tensor
-    return scratch
 
 
 def run_rank(case: dict) -> dict:
@@ -79,7 +32,7 @@ def run_rank(case: dict) -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     ds_torch_comm.build_shm_op = lambda: None  # an inference all-reduce kernel, compiled on first use: not needed
-    scratch = _collectives_in_place(torch) if case.get("in_place") else {}
+    scratch = ranks.collectives_in_place() if case.get("in_place") else {}
     deepspeed.init_distributed(dist_backend="gloo")
     torch.manual_seed(0)
     accumulation = case["accumulation"]
@@ -133,9 +86,8 @@ def run_rank(case: dict) -> dict:
                 peaks[name] = max(peaks[name], live)
         if event.start_ns() <= settled[1]:
             after_step = live
-    held = sum(t.numel() * t.element_size() for t in scratch.values())  # allocated in the first step
     return {
-        "scratch": held,
+        "scratch": ranks.held(scratch),  # allocated in the first step
         "params": params,
         "backward_peak": max(peaks[f"backward.1.{m}"] for m in range(accumulation)),
         "step_peak": peaks[f"step.1.{accumulation - 1}"],
@@ -144,20 +96,7 @@ def run_rank(case: dict) -> dict:
 
 
 def run_case(case: dict) -> list[dict]:
-    port = str(_free_port())
-    procs = []
-    for rank in range(case["world"]):
-        env = dict(os.environ, DS_ACCELERATOR="cpu", MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK=str(rank),
-                   LOCAL_RANK=str(rank), WORLD_SIZE=str(case["world"]))  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, __file__, "--rank", json.dumps(case)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=600)
-        if proc.returncode:
-            raise RuntimeError(f"rank failed ({proc.returncode}): {err[-3000:]}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    return ranks.run_ranks(__file__, case, {"DS_ACCELERATOR": "cpu"}, timeout=600)
 
 
 def main(argv: list[str]) -> int:

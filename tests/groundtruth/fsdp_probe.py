@@ -20,19 +20,17 @@ from __future__ import annotations
 import gc
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ranks
 import smoke_run
 
 MODEL = {"hidden_size": 512, "intermediate_size": 1024, "num_attention_heads": 8, "num_key_value_heads": 8,
          "max_position_embeddings": 256, "tie_word_embeddings": False}  # fmt: skip
 STEPS = 2
-SCRATCH: dict = {}  # the in-place reduce-scatter's buffers (see _patch_for_cpu)
 
 
 def train_args(case: dict) -> dict:
@@ -52,16 +50,9 @@ class _Stop(Exception):
     """Raised after the last measured step: saving a sharded model on CPU is not what is measured."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _patch_for_cpu() -> None:
+def _patch_for_cpu() -> dict:
     import accelerate.state as state
     import torch
-    import torch.distributed as dist
     from accelerate.utils import DistributedType
     from torch.distributed.fsdp import FullyShardedDataParallel
 
@@ -86,28 +77,7 @@ def _patch_for_cpu() -> None:
 
     FullyShardedDataParallel.__init__ = wrap
 
-    # NCCL gathers into and reduce-scatters from FSDP's own buffers; gloo copies through temporaries that it frees
-    # when its work objects go, which is at no fixed point. The same collectives, done in place with all_reduce:
-    def all_gather(tensor_list, tensor, group=None, async_op=False):
-        rank = dist.get_rank(group)
-        for index, chunk in enumerate(tensor_list):
-            chunk.copy_(tensor) if index == rank else chunk.zero_()
-        for chunk in tensor_list:
-            dist.all_reduce(chunk, group=group)
-
-    def reduce_scatter_single(output, input, group=None, async_op=False):
-        # gloo's work object keeps its tensor a while after the call returns: reduce in a buffer kept for the run
-        # (one per size, allocated in the first step and subtracted from every figure), so FSDP's own gradient
-        # buffer is freed when FSDP lets go of it
-        key = (input.numel(), input.dtype)
-        if key not in SCRATCH:
-            SCRATCH[key] = torch.empty(input.numel(), dtype=input.dtype)
-        scratch = SCRATCH[key]
-        scratch.copy_(input.reshape(-1))
-        dist.all_reduce(scratch, group=group)
-        output.copy_(scratch.chunk(dist.get_world_size(group))[dist.get_rank(group)].view_as(output))
-
-    dist.all_gather, dist.reduce_scatter_single = all_gather, reduce_scatter_single
+    return ranks.collectives_in_place()
 
 
 def run_rank(case: dict) -> dict:
@@ -130,7 +100,7 @@ def run_rank(case: dict) -> dict:
     smoke_run.build_dataset(work / "data", 64)
     from llamafactory.train.tuner import run_exp
 
-    _patch_for_cpu()
+    scratch = _patch_for_cpu()
 
     class Phases(TrainerCallback):
         """Marks each step's forward/backward and its optimizer step in the profile."""
@@ -180,26 +150,13 @@ def run_rank(case: dict) -> dict:
         for name, (start, end) in spans.items():
             if start <= event.start_ns() <= end:
                 peaks[name] = max(peaks[name], live)
-    scratch = sum(t.numel() * t.element_size() for t in SCRATCH.values())
+    scratch = ranks.held(scratch)
     return {"params": params, "kept": at_start - scratch, "backward_peak": peaks[f"fb.{last}"] - scratch,
             "step_peak": peaks[f"step.{last}"] - scratch}  # fmt: skip
 
 
 def run_case(case: dict) -> list[dict]:
-    port = str(_free_port())
-    procs = []
-    for rank in range(case["world"]):
-        env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RANK=str(rank), LOCAL_RANK=str(rank),
-                   WORLD_SIZE=str(case["world"]), LOCAL_WORLD_SIZE=str(case["world"]), OMP_NUM_THREADS="1")  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, __file__, "--rank", json.dumps(case)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))  # fmt: skip
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=900)
-        if proc.returncode:
-            raise RuntimeError(f"rank failed ({proc.returncode}): {err[-3000:]}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    return ranks.run_ranks(__file__, case, {"OMP_NUM_THREADS": "1"})
 
 
 def main(argv: list[str]) -> int:
