@@ -80,6 +80,7 @@ class MemoryInputs(NamedTuple):
     generation_bytes: float = 0.0  # PPO: KV cache of the rollout
     method: str = "lora"  # full | freeze | lora | oft (for the report)
     optimizer_name: str = "adamw"
+    sharding: str = ""  # how the processes share the model, in words (llamafactory.py)
     notes: tuple[str, ...] = ()
 
 

@@ -217,6 +217,17 @@ def _largest_trainable(shape: Shape, method: str, copies: int, target: Target) -
     return 0  # adapters: far smaller than the flattened partition
 
 
+def _sharding(world: int, zero: int | None, fsdp: list[str], offload_optimizer: bool, offload_params: bool) -> str:
+    processes = f"{world} process{'es' if world > 1 else ''}"
+    offloaded = [name for name, on in (("optimizer", offload_optimizer), ("parameters", offload_params)) if on]
+    where = f", {' and '.join(offloaded)} offloaded to the CPU" if offloaded else ""
+    if zero is not None:
+        return f"DeepSpeed ZeRO-{zero} over {processes}{where}"
+    if fsdp:
+        return f"FSDP {' '.join(fsdp)} over {processes}{where}"
+    return f"none: each of {processes} holds the whole model" if world > 1 else "none (one process)"
+
+
 def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepspeed) -> MemoryInputs:
     shape = model.shape
     stage = args.stage
@@ -396,6 +407,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     if fsdp and "offload" in fsdp_with:
         offload = offload_params = True
     return MemoryInputs(
+        sharding=_sharding(world_size, zero, fsdp_with, offload, offload_params),
         shape=shape,
         total_params=total,
         trainable_params=trainable_for_state,

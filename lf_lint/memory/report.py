@@ -66,6 +66,7 @@ class MemoryReport(NamedTuple):
             sequences_per_micro_batch=self.inputs.sequences,
             seq_len=self.inputs.seq_len,
             world_size=self.inputs.world_size,
+            sharding=self.inputs.sharding,
             notes=list(est.notes),
             estimate=True,
         )
