@@ -69,6 +69,16 @@ class Args:
         return [value] if isinstance(value, str) else [str(v) for v in value]
 
     @property
+    def fsdp_options(self) -> list[str]:
+        """``fsdp`` as the list of options transformers reads (a string, a list, or ``true``)."""
+        value = self.get("fsdp")
+        if value is True:
+            return ["full_shard"]
+        if isinstance(value, str):
+            return value.split()
+        return [str(option) for option in value] if isinstance(value, list) else []
+
+    @property
     def stage(self) -> str:
         return str(self.get("stage") or "sft")
 

@@ -42,15 +42,6 @@ class FsdpLayout(NamedTuple):
     end_bytes: float  # at the root's reduce-scatter, the last moment of backward
 
 
-def fsdp_options(value: object) -> list[str]:
-    """The ``fsdp`` argument as the list of options transformers reads (a string, a list, or ``true``)."""
-    if value is True:
-        return ["full_shard"]
-    if isinstance(value, str):
-        return value.split()
-    return [str(option) for option in value] if isinstance(value, list) else []
-
-
 def fsdp_layout(
     shape: Shape,
     *,

@@ -31,7 +31,7 @@ import re
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
 from .estimate import MemoryInputs
-from .fsdp import fsdp_layout, fsdp_options
+from .fsdp import fsdp_layout
 from .model import ModelInfo, Shape, layer_params, linears
 
 # bitsandbytes NF4, blocksize 64, fp32 absmax; double quantization stores the absmax in 8 bits with an
@@ -236,7 +236,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     method = detail["method"]
     quant_bits = args.quantization_bit if isinstance(args.quantization_bit, int) else None
     zero = deepspeed.zero_stage if deepspeed is not None and deepspeed.zero_stage is not None else None
-    fsdp_with = fsdp_options(args.fsdp) if zero is None else []
+    fsdp_with = args.fsdp_options if zero is None else []
     fsdp = bool(fsdp_with) and "no_shard" not in fsdp_with
     pure = bool(args.pure_bf16)
     amp = bool(args.bf16 or args.fp16) and not pure

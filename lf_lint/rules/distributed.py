@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..diagnostics import Severity
-from ..memory.fsdp import fsdp_options
 from .base import Context, Example, Finding, Rule
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
@@ -134,7 +133,7 @@ DEEPSPEED_MISMATCH = Rule(
 
 def _check_combinations(ctx: Context):
     a = ctx.args
-    fsdp = fsdp_options(a.fsdp)
+    fsdp = a.fsdp_options
     if fsdp and a.deepspeed is not None:
         yield Finding(
             "transformers stops with: Using --fsdp xxx together with --deepspeed is not possible, deactivate one of those flags.",
@@ -177,7 +176,7 @@ TRAINER_COMBINATIONS = Rule(
 
 
 def _check_wrapping(ctx: Context):
-    options = fsdp_options(ctx.args.fsdp)
+    options = ctx.args.fsdp_options
     sharded = [o for o in options if o in ("full_shard", "shard_grad_op", "hybrid_shard", "hybrid_shard_zero2")]
     config = ctx.args.fsdp_config if isinstance(ctx.args.fsdp_config, dict) else {}
     if sharded and "auto_wrap" not in options and not config.get("xla"):
