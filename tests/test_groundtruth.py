@@ -442,12 +442,16 @@ DEEPSPEED_CASES = [
     {"stage": 3, "world": 2, "accumulation": 1, "optimizer": "fused"},
     {"stage": 0, "world": 1, "accumulation": 1, "optimizer": "foreach"},
     {"stage": 0, "world": 2, "accumulation": 2, "optimizer": "fused"},
+    {"stage": 0, "world": 1, "accumulation": 1, "optimizer": "foreach", "fp16": True},
+    {"stage": 0, "world": 2, "accumulation": 2, "optimizer": "fused", "fp16": True},
+    {"stage": 2, "world": 2, "accumulation": 2, "optimizer": "fused", "fp16": True},  # as in bf16
 ]
 
 
 def test_deepspeed_zero_memory_matches_deepspeed(tmp_path):
     """DeepSpeed's share of the GPU (lf_lint/memory/deepspeed.py) against every allocation the real DeepSpeed 0.16.9
-    makes in two bf16 training steps on CPU: stages 0-3, one and two processes, with and without accumulation.
+    makes in two training steps on CPU: stages 0-3 in bf16, stages 0 and 2 in fp16, one and two processes, with and
+    without accumulation.
     Per parameter, what a process keeps between steps and its backward and optimizer-step peaks may not fall short
     of lf-lint's figures by more than 0.1 byte, nor exceed them by more than 0.5 with one process (the activations of
     a four-token batch, and up to 0.35 byte that gloo holds a while, a different amount each run) or 2.25 with two
@@ -466,14 +470,16 @@ def test_deepspeed_zero_memory_matches_deepspeed(tmp_path):
             layout = zero_layout({"reduce_bucket_size": 200_000, "sub_group_size": case.get("sub_group_size", 1e9)},
                                  stage=stage, world=world, trainable=n, largest=model["vocab_size"] * model["hidden_size"],
                                  hidden=model["hidden_size"], accumulation=case["accumulation"],
-                                 optimizer_temp=4.0 if case["optimizer"] == "foreach" else 0.0)  # fmt: skip
+                                 optimizer_temp=4.0 if case["optimizer"] == "foreach" else 0.0,
+                                 fp16=case.get("fp16", False))  # fmt: skip
             grads = n * layout.grad_bytes / (world if stage >= 2 else 1)
             kept = (
                 2 * n / (world if stage == 3 else 1) + grads + n * layout.optimizer_bytes / (world if stage >= 1 else 1)
             )
             kept += layout.bucket_bytes
-            # stages 1 and 2 free their 16-bit gradients in the step; stages 0 and 3 keep theirs
-            phases = {"kept": (rank["after_step"], kept - (grads if stage in (1, 2) else 0.0)),
+            # stages 1 and 2 free their 16-bit gradients in the step, as does fp16's stage 0; bf16's 0 and 3 keep theirs
+            freed = stage in (1, 2) or (stage == 0 and case.get("fp16"))
+            phases = {"kept": (rank["after_step"], kept - (grads if freed else 0.0)),
                       "step": (rank["step_peak"], kept + layout.step_bytes)}  # fmt: skip
             if stage != 3:
                 phases["backward"] = (rank["backward_peak"], kept + layout.backward_bytes)
@@ -484,7 +490,7 @@ def test_deepspeed_zero_memory_matches_deepspeed(tmp_path):
                     wrong.append(compared[-1])
     MATCH_RATES.append(f"DeepSpeed 0.16.9 ZeRO memory: {len(compared) - len(wrong)}/{len(compared)} figures within bounds (what is kept,"
                        " backward and optimizer-step peaks)")  # fmt: skip
-    assert len(compared) == 36  # 13 ranks x (kept, step, and backward but at ZeRO-3)
+    assert len(compared) == 51  # 18 ranks x (kept, step, and backward but at ZeRO-3)
     assert not wrong, wrong
 
 

@@ -19,9 +19,9 @@ allocation traced (tests/groundtruth/deepspeed_probe.py). Per trainable paramete
   Stage 3 flattens and steps one sub-group (``sub_group_size`` elements) at a time and keeps its 16-bit gradients.
 * Stage 0 under bf16 (``BF16_Optimizer``): fp32 master and Adam sharded (12/w), a 16-bit gradient and an fp32
   gradient accumulator kept whole (6), a second 16-bit gradient while backward runs (2), and 4/w (or the
-  optimizer's temporary, if larger) in the step. Stage 0 under fp16
-  (``FP16_Optimizer``, read, not measured): master and Adam whole (12), the step flattens the 16-bit gradients and
-  converts them to fp32 (6).
+  optimizer's temporary, if larger) in the step. Stage 0 under fp16 (``FP16_Optimizer``): master and Adam whole
+  (12), the 16-bit gradients (2) and, while backward runs, their flattened copy for the all-reduce (2); the step
+  converts them to one fp32 gradient (4) and adds the optimizer's temporary on top.
 
 With the optimizer offloaded (``offload_optimizer``) the states, the fp32 gradients and the step live in host memory.
 """
@@ -94,8 +94,8 @@ def zero_layout(
     share = trainable / world  # elements of one process's partition
     if stage == 0:
         if fp16:
-            step = 0.0 if offload_optimizer else trainable * max(6.0, 2.0 + optimizer_temp)
-            return ZeroLayout(HALF, MASTER_AND_ADAM, 0.0, 0.0, step)
+            step = 0.0 if offload_optimizer else trainable * (4.0 + optimizer_temp)
+            return ZeroLayout(HALF, MASTER_AND_ADAM, 0.0, HALF * trainable, step)
         step = 0.0 if offload_optimizer else max(4.0, optimizer_temp) * share
         return ZeroLayout(6.0, MASTER_AND_ADAM / world, 0.0, HALF * trainable, step)
 
