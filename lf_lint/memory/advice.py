@@ -141,7 +141,7 @@ class Remedy(NamedTuple):
 
 
 def remedies(
-    inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, stage: str, liger_possible: bool, variant
+    inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, liger_possible: bool, variant
 ) -> list[Remedy]:
     """Changes that bring the estimate under the card's safe share, most effective first. ``variant`` (report.py)
     builds each alternative through the same mapping as the config itself."""

@@ -47,7 +47,7 @@ def _check_oom(ctx: Context):
     from ..memory.llamafactory import LIGER_MODEL_TYPES
 
     liger = ctx.args.stage in ("pt", "sft") and report.model.shape.model_type in LIGER_MODEL_TYPES
-    fixes = remedies(report.inputs, batch, accumulation, report.gpu, ctx.args.stage, liger, report.variant)
+    fixes = remedies(report.inputs, batch, accumulation, report.gpu, liger, report.variant)
     sharded = report.inputs.zero_stage == 3 or report.inputs.fsdp
     fix = (
         "; or ".join(f"{r.change} -> est. {r.need_gib:.1f} GiB" for r in fixes)
