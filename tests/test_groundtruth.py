@@ -353,7 +353,7 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
         ctx = Context(
             load("cfg.yaml", target, text=yaml.safe_dump(args)), target, "train", "train", tmp_path, gt_launch()
         )
-        shape = shape_from_config(dict(case["model_config"], vocab_size=real["vocab"]))
+        shape = shape_from_config(gt_cases.with_vocab(case["model_config"], real["vocab"]))
         model = ModelInfo(case["id"], shape, count_params(shape), "config.json", "high")
         inputs = build_inputs(ctx.args, model, target, 1, None)
         adapter = inputs.trainable_params if inputs.method in ("lora", "oft") else 0

@@ -89,6 +89,44 @@ def test_shape_from_config_json_defaults():
     assert composite.qk_norm and composite.kv_heads == 1
 
 
+# Qwen2.5-VL-7B-Instruct's config.json (flat, as on the hub): Qwen2-7B's language model and a 32-block vision tower
+QWEN25_VL_7B = {"model_type": "qwen2_5_vl", "hidden_size": 3584, "intermediate_size": 18944, "num_hidden_layers": 28,
+                "num_attention_heads": 28, "num_key_value_heads": 4, "vocab_size": 152064, "tie_word_embeddings": False,
+                "vision_config": {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+                                  "out_hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2,
+                                  "temporal_patch_size": 2, "in_chans": 3}}  # fmt: skip
+
+
+def test_vision_language_models_count_their_vision_tower():
+    """The language model counts as Qwen2-7B (7.62B, with q/k/v biases); the vision encoder is the Qwen2-VL
+    report's 675M (arXiv 2409.12191, Table 1; Qwen2.5-VL's adds a gated MLP). The tests against the real modelling
+    code are in test_groundtruth.py (test_memory_components_match_llamafactory)."""
+    shape = shape_from_config(QWEN25_VL_7B)
+    text_only = shape_from_config(
+        {k: v for k, v in QWEN25_VL_7B.items() if k != "vision_config"} | {"model_type": "qwen2"}
+    )
+    assert count_params(text_only) == 7_615_616_512 and shape.qkv_bias and shape.model_type == "qwen2_5_vl"
+    assert count_params(shape) - count_params(text_only) == shape.vision.params == 676_550_144
+    assert count_params(shape) == 8_292_166_656  # the model page's "8.29B"
+    qwen2_vl = dict(QWEN25_VL_7B, model_type="qwen2_vl",
+                    vision_config={"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "hidden_size": 3584})  # fmt: skip
+    assert round(shape_from_config(qwen2_vl).vision.params / 1e6) == 676  # the report's "675M" truncates 675.76M
+
+
+def test_vision_tower_frozen_by_default(tmp_path):
+    """LLaMA-Factory freezes the vision tower and projector unless told otherwise: they stay 16-bit, with no
+    gradients or optimizer states."""
+    model = tmp_path / "qwen25vl"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(QWEN25_VL_7B))
+    base = {"model_name_or_path": str(model), "finetuning_type": "full", "bf16": True, "cutoff_len": 1024}
+    frozen = estimate_memory(base, gpu="H100")
+    trained = estimate_memory(dict(base, freeze_vision_tower=False, freeze_multi_modal_projector=False), gpu="H100")
+    vision = 676_550_144
+    assert frozen.inputs.trainable_params == 7_615_616_512 and trained.inputs.trainable_params == 7_615_616_512 + vision
+    assert not frozen.inputs.notes and "vision tower trains" in " ".join(trained.inputs.notes)
+
+
 def test_model_sources_in_order(tmp_path, monkeypatch):
     local = tmp_path / "my-model"
     local.mkdir()

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 import re
+from typing import NamedTuple
 
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
 from .estimate import MemoryInputs
 from .fsdp import fsdp_layout
-from .model import ModelInfo, Shape, layer_params, linears
+from .model import ModelInfo, Shape, fused_experts, layer_params, linears
 
 # bitsandbytes NF4, blocksize 64, fp32 absmax; double quantization stores the absmax in 8 bits with an
 # fp32 constant per 256 blocks (QLoRA paper §3; bitsandbytes functional.quantize_4bit).
@@ -65,18 +66,98 @@ def batch_and_accumulation(args) -> tuple[int, int]:
     return positive(args.per_device_train_batch_size, 8), positive(args.gradient_accumulation_steps, 1)
 
 
+class _Frozen(NamedTuple):
+    """Which parts of a vision-language model LLaMA-Factory keeps frozen (``get_forbidden_modules``)."""
+
+    tower: bool
+    projector: bool
+    language: bool
+
+
+def _frozen(args) -> _Frozen:
+    return _Frozen(args.freeze_vision_tower is not False, args.freeze_multi_modal_projector is not False,
+                   bool(args.freeze_language_model))  # fmt: skip
+
+
 def trainable_parameters(args, shape: Shape, total: int, target: Target) -> tuple[int, int, dict]:
     """(trainable parameters, frozen parameters that a trainable copy duplicates, details)."""
     method = str(args.finetuning_type or "lora")
+    if shape.vision is not None and method in ("full", "freeze", "lora", "oft"):
+        return _composite_trainable(args, shape, total, target, method)
+    return _text_trainable(args, shape, total, target, method)
+
+
+def _composite_trainable(args, shape: Shape, total: int, target: Target, method: str) -> tuple[int, int, dict]:
+    """A vision-language model: the language model as ``_text_trainable`` counts it, unless frozen, and the parts of
+    the vision encoder LLaMA-Factory leaves trainable. Full tuning trains what is not frozen; freeze tuning also
+    matches the tower's blocks (and Qwen3-VL's deepstack mergers) by their index (``.{i}.``), and trains the
+    projector when it is not frozen; LoRA targets module names that contain a target (``patch_target_modules``)."""
+    vision, frozen = shape.vision, _frozen(args)
+    language = total - vision.params
+    # LLaMA-Factory 0.9.4 does not name Qwen3-VL's position embedding among the tower's keys: it is never frozen
+    tower = vision.tower - (vision.positions if target.lf < (0, 9, 5) else 0)
+    if method == "full":
+        trainable = total - frozen.tower * tower - frozen.projector * vision.merger - frozen.language * language
+        return trainable, 0, {"method": "full"}
+    text = (0, 0, {"method": method}) if frozen.language else _text_trainable(args, shape, language, target, method)
+    trainable, copies, details = text
+    if method == "freeze":
+        modules = _names(args.freeze_trainable_modules) or ["all"]
+        indices = _freeze_indices(args, shape.layers)
+        if not frozen.tower:
+            part = {"all": vision.block, "attn": sum(m.params for m in vision.block_linears[:2]),
+                    "mlp": sum(m.params for m in vision.block_linears[2:])}  # fmt: skip
+            per_block = sum(part.get(name, 0) for name in modules) if modules != ["all"] else vision.block
+            trainable += per_block * sum(1 for i in indices if i < vision.blocks)
+            if modules == ["all"]:
+                trainable += vision.deepstack_merger * sum(1 for i in indices if i < vision.deepstack)
+        if not frozen.projector and target.lf >= (0, 9, 3):
+            trainable += vision.merger
+        elif not frozen.projector:  # 0.9.2 trains only the projector's linears whose name is a trained index
+            trainable += sum(m.params for m in vision.merger_linears if m.name.isdigit() and int(m.name) in indices)
+        return trainable, copies, details
+    # LoRA: LLaMA-Factory turns the targets into every module name that contains one of them
+    rank = _int(args.lora_rank, 8)
+    targets = _names(args.lora_target) or ["all"]
+    if targets == ["all"]:
+        found = [m.name for m in linears(shape, fused_experts=fused_experts(shape, target.tf))]
+        if not frozen.tower:
+            found += [m.name for m in vision.block_linears + (vision.merger_linears if vision.deepstack else ())]
+        targets = found
+
+    def adapters(modules: tuple, path: str, count: int) -> int:
+        chosen = [m for m in modules if any(t in f"{path}.{m.name}" for t in targets)]
+        return count * sum(rank * (m.d_in + m.d_out) + (m.d_out if args.use_dora else 0) for m in chosen)
+
+    vision_adapter = 0
+    if not frozen.tower:
+        vision_adapter += adapters(vision.block_linears, "visual.blocks.N", vision.blocks)
+        vision_adapter += adapters(vision.merger_linears, "visual.deepstack_merger_list.N", vision.deepstack)
+    if not frozen.projector:
+        vision_adapter += adapters(vision.merger_linears, "visual.merger" + ("" if vision.deepstack else ".mlp"), 1)
+    return trainable + vision_adapter, copies, dict(details, adapter=details.get("adapter", 0) + vision_adapter)
+
+
+def _qualified(m) -> str:
+    """A Qwen-VL language model linear's name below its layer (what a LoRA target is matched against)."""
+    return f"self_attn.{m.name}" if m.name in ("q_proj", "k_proj", "v_proj", "o_proj") else f"mlp.{m.name}"
+
+
+def _freeze_indices(args, layers: int) -> list[int]:
+    """The layers ``_setup_freeze_tuning`` trains: the last ``freeze_trainable_layers`` (the first when negative)."""
+    n = _int(args.freeze_trainable_layers, 2)
+    count = min(abs(n), layers) if n else 0
+    return list(range(layers - count, layers) if n > 0 else range(count))
+
+
+def _text_trainable(args, shape: Shape, total: int, target: Target, method: str) -> tuple[int, int, dict]:
     dense, sparse = layer_params(shape)
-    fused = target.tf >= (5, 0, 0)
+    fused = fused_experts(shape, target.tf)
     if method == "full":
         return total, 0, {"method": "full"}
     if method == "freeze":
-        n = _int(args.freeze_trainable_layers, 2)
         layers = shape.layers
-        count = min(abs(n), layers) if n else 0
-        indices = list(range(layers - count, layers) if n > 0 else range(count))
+        indices = _freeze_indices(args, layers)
         moe_layers = set(range(layers)) - set(shape.moe.dense_layers) if shape.moe else set()
         modules = _names(args.freeze_trainable_modules) or ["all"]
         per_layer = []
@@ -108,8 +189,11 @@ def trainable_parameters(args, shape: Shape, total: int, target: Target) -> tupl
     # lora (and oft, counted the same way: a small adapter on the targeted linears)
     rank = _int(args.lora_rank, 8)
     targets = _names(args.lora_target) or ["all"]
-    modules = linears(shape, fused_experts=fused)
-    chosen = modules if targets == ["all"] else [m for m in modules if m.name in targets]
+    modules = linears(shape, fused_experts=fused, linear_router=target.tf < (5, 0, 0))
+    if shape.vision is not None:  # LLaMA-Factory matches a composite model's module names by substring
+        chosen = [m for m in modules if targets == ["all"] or any(t in _qualified(m) for t in targets)]
+    else:
+        chosen = modules if targets == ["all"] else [m for m in modules if m.name in targets]
     moe_layers = shape.layers - (len(shape.moe.dense_layers) if shape.moe else shape.layers)
     adapter = 0
     for m in chosen:
@@ -194,7 +278,7 @@ def low_rank_state_bytes(args, shape: Shape, trainable: int, target: Target, par
         return None
     rank = _int(args.galore_rank if args.use_galore else args.apollo_rank, 16)
     targets = _names(args.galore_target if args.use_galore else args.apollo_target) or ["all"]
-    modules = linears(shape, fused_experts=target.tf >= (5, 0, 0))
+    modules = linears(shape, fused_experts=fused_experts(shape, target.tf))
     chosen = (
         modules if targets in (["all"], ["mlp", "attn"], ["attn", "mlp"]) else [m for m in modules if m.name in targets]
     )
@@ -211,7 +295,7 @@ def low_rank_state_bytes(args, shape: Shape, trainable: int, target: Target, par
 def _largest_trainable(shape: Shape, method: str, copies: int, target: Target) -> int:
     """Elements of the largest trainable tensor (DeepSpeed's gradient norm copies each one to float64)."""
     if method == "full" or copies:
-        return largest_parameter(shape, fused_experts=target.tf >= (5, 0, 0))
+        return largest_parameter(shape, fused_experts=fused_experts(shape, target.tf))
     if method == "freeze":
         return shape.hidden * max(shape.intermediate, shape.hidden)
     return 0  # adapters: far smaller than the flattened partition
@@ -241,6 +325,9 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     pure = bool(args.pure_bf16)
     amp = bool(args.bf16 or args.fp16) and not pure
     notes = []
+    if shape.vision is not None and not _frozen(args).tower:
+        notes.append("the vision tower trains: its activations for each image are not counted (images' tokens are, "
+                     "within cutoff_len)")  # fmt: skip
 
     # frozen and quantized weights
     quantized = 0
@@ -252,19 +339,15 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
             f"the checkpoint name says it is stored in 4 bits ({prequantized.group(0)}): counted at 4.25 bits per weight"
         )
     if quant_bits in (4, 8):
-        experts_are_linear = target.tf < (5, 0, 0)
-        per_layer = sum(
-            m.d_in * m.d_out * m.per_layer
-            for m in linears(shape, fused_experts=not experts_are_linear)
-            if not m.expert or experts_are_linear
-        )
+        # bitsandbytes replaces every nn.Linear but the output head (transformers integrations/bitsandbytes.py),
+        # a vision tower's too; fused experts are not nn.Linear
+        modules = linears(shape, fused_experts=fused_experts(shape, target.tf), linear_router=target.tf < (5, 0, 0))
         moe_layers = shape.layers - len(shape.moe.dense_layers) if shape.moe else 0
-        expert_part = (
-            sum(m.d_in * m.d_out * m.per_layer for m in linears(shape) if m.expert)
-            if experts_are_linear and shape.moe
-            else 0
-        )
-        quantized = (per_layer - expert_part) * shape.layers + expert_part * moe_layers
+        quantized = sum(m.d_in * m.d_out * m.per_layer * (moe_layers if m.expert else shape.layers) for m in modules)
+        if shape.vision is not None:
+            v = shape.vision
+            quantized += sum(m.d_in * m.d_out for m in v.block_linears) * v.blocks
+            quantized += sum(m.d_in * m.d_out for m in v.merger_linears) * (v.deepstack + 1)
         quantized = min(quantized, total - trainable)
         quant_bytes = (NF4_DOUBLE_QUANT if args.double_quantization else NF4_PLAIN) if quant_bits == 4 else INT8
         if prequantized and not isinstance(args.quantization_bit, int):
@@ -381,7 +464,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         bucket, backward, step = layout.bucket_bytes, layout.backward_bytes, layout.step_bytes
         if zero == 3:
             backward += zero3_gathered(shape, section, checkpointing=not args.disable_gradient_checkpointing,
-                                       fused_experts=target.tf >= (5, 0, 0),
+                                       fused_experts=fused_experts(shape, target.tf),
                                        layer_bytes=quant_bytes if quantized else 2.0)  # fmt: skip
     elif fsdp:
         if "offload" in fsdp_with:

@@ -5,7 +5,9 @@ the Hugging Face cache), the built-in catalogue of popular families (lf_lint/dat
 matched by hub id), the size in the name ("Qwen2.5-7B" -> 7B, low confidence) or ``--params``.
 Counts follow the Hugging Face modelling code: q/k/v/o projections (biases for Qwen2, q/k norms
 for Qwen3 and Gemma 3), a gated MLP (gate/up/down) or a mixture of experts, RMSNorm weights
-(LayerNorm weight+bias), the embedding and, unless tied, the output head.
+(LayerNorm weight+bias), the embedding and, unless tied, the output head. Qwen2-VL, Qwen2.5-VL and
+Qwen3-VL (and its MoE) add a vision tower and a projector (``Vision``), counted as their transformers
+modelling code builds them (4.49-5.6, checked in tests against the real models).
 """
 
 from __future__ import annotations
@@ -29,6 +31,46 @@ class Moe(NamedTuple):
     dense_layers: tuple[int, ...] = ()  # layers with a plain MLP (mlp_only_layers, first_k_dense, sparse step)
 
 
+class Linear(NamedTuple):
+    """One kind of nn.Linear in a decoder layer (name as the module is called, LoRA's suffix match)."""
+
+    name: str
+    d_in: int
+    d_out: int
+    per_layer: int  # how many such modules a layer holds (experts)
+    bias: bool = False
+    expert: bool = False  # inside an MoE expert (or its router)
+
+    @property
+    def params(self) -> int:
+        return self.per_layer * (self.d_in * self.d_out + (self.d_out if self.bias else 0))
+
+
+class Vision(NamedTuple):
+    """A vision-language model's vision encoder as LLaMA-Factory splits it (``model_utils/visual.py``,
+    ``COMPOSITE_MODELS``, 0.9.5): the tower (``vision_model_keys``: patch and position embeddings, the numbered
+    blocks, Qwen3-VL's numbered deepstack mergers) and the projector (``projector_keys``: the merger)."""
+
+    model_type: str  # the composite model's: qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe
+    stem: int  # patch embedding (and position embedding)
+    positions: int  # Qwen3-VL's learned position embedding (a tower key from LLaMA-Factory 0.9.5)
+    blocks: int
+    block: int  # parameters of one block
+    block_linears: tuple[Linear, ...]
+    deepstack: int  # Qwen3-VL's mergers fed by intermediate blocks (numbered 0.., like the blocks)
+    deepstack_merger: int
+    merger: int  # the projector
+    merger_linears: tuple[Linear, ...]  # a merger's linears (the deepstack mergers have the same)
+
+    @property
+    def tower(self) -> int:
+        return self.stem + self.blocks * self.block + self.deepstack * self.deepstack_merger
+
+    @property
+    def params(self) -> int:
+        return self.tower + self.merger
+
+
 class Shape(NamedTuple):
     """What memory and FLOPs depend on (Hugging Face config.json terms)."""
 
@@ -47,6 +89,7 @@ class Shape(NamedTuple):
     norm_bias: bool = False
     gated: bool = True
     moe: Moe | None = None
+    vision: Vision | None = None
 
 
 class ModelInfo(NamedTuple):
@@ -58,17 +101,6 @@ class ModelInfo(NamedTuple):
     source: str  # how the shape or count was found, in words
     confidence: str  # "high" (config.json), "medium"/"high" (catalogue), "low" (name or --params)
     published: str | None = None
-
-
-class Linear(NamedTuple):
-    """One kind of nn.Linear in a decoder layer (name as the module is called, LoRA's suffix match)."""
-
-    name: str
-    d_in: int
-    d_out: int
-    per_layer: int  # how many such modules a layer holds (experts)
-    bias: bool = False
-    expert: bool = False  # inside an MoE expert (or its router)
 
 
 # Module names by model_type: the attention and MLP projections as modeling_<type>.py names them.
@@ -83,9 +115,19 @@ _DEFAULT_NAMES = ("q_proj,k_proj,v_proj", "o_proj", "gate_proj,up_proj", "down_p
 _EXPERT_NAMES = {"mixtral": ("w1", "w3", "w2")}
 
 
-def linears(shape: Shape, fused_experts: bool = False) -> list[Linear]:
+# MoE models whose transformers 4.x code already keeps the experts as 3-D parameters, with an nn.Linear router
+_FUSED_BEFORE_5 = {"qwen3_vl_moe"}
+
+
+def fused_experts(shape: Shape, tf: tuple) -> bool:
+    """Whether the MoE experts are 3-D parameters rather than nn.Linear modules (transformers 5.x fuses them all)."""
+    return tf >= (5, 0, 0) or shape.model_type in _FUSED_BEFORE_5
+
+
+def linears(shape: Shape, fused_experts: bool = False, linear_router: bool | None = None) -> list[Linear]:
     """The nn.Linear modules of one decoder layer. ``fused_experts``: transformers 5.x keeps MoE experts as
-    3-D parameters (not nn.Linear: LoRA's ``all`` and bitsandbytes skip them)."""
+    3-D parameters (not nn.Linear: LoRA's ``all`` and bitsandbytes skip them); its routers are not nn.Linear
+    either, while the 4.x models in ``_FUSED_BEFORE_5`` keep an nn.Linear router (``linear_router``)."""
     h, a, kv, d = shape.hidden, shape.heads, shape.kv_heads, shape.head_dim
     qkv, o, up, down = _NAMES.get(shape.model_type, _DEFAULT_NAMES)
     out: list[Linear] = []
@@ -110,6 +152,8 @@ def linears(shape: Shape, fused_experts: bool = False) -> list[Linear]:
         gate_name, up_name, down_name = _EXPERT_NAMES.get(shape.model_type, ("gate_proj", "up_proj", "down_proj"))
         out += [Linear(gate_name, h, width, moe.experts, expert=True), Linear(up_name, h, width, moe.experts, expert=True),
                 Linear(down_name, width, h, moe.experts, expert=True), Linear("gate", h, moe.experts, 1, expert=True)]  # fmt: skip
+    elif linear_router:
+        out.append(Linear("gate", h, moe.experts, 1, expert=True))
     if moe.shared_intermediate:
         out += [Linear("gate_proj", h, moe.shared_intermediate, 1), Linear("up_proj", h, moe.shared_intermediate, 1),
                 Linear("down_proj", moe.shared_intermediate, h, 1)]  # fmt: skip
@@ -145,7 +189,7 @@ def count_params(shape: Shape) -> int:
     embedding = shape.vocab * shape.hidden
     head = 0 if shape.tied else embedding
     final_norm = shape.hidden * (2 if shape.norm_bias else 1)
-    return layers + embedding + head + final_norm
+    return layers + embedding + head + final_norm + (shape.vision.params if shape.vision else 0)
 
 
 def active_params(shape: Shape) -> int:
@@ -160,10 +204,62 @@ def active_params(shape: Shape) -> int:
 # --- where shapes come from -----------------------------------------------------------------
 
 
+def _vision_from_config(model_type: str, v: dict) -> Vision | None:
+    """The vision encoder of a Qwen-VL config.json's ``vision_config`` (defaults: transformers' config classes)."""
+
+    def linear(name: str, d_in: int, d_out: int) -> Linear:
+        return Linear(name, d_in, d_out, 1, bias=True)
+
+    qwen3 = model_type in ("qwen3_vl", "qwen3_vl_moe")
+    if model_type == "qwen2_vl":  # LayerNorm; fc1/fc2 MLP of mlp_ratio; the merger (mlp.0, mlp.2) into hidden_size
+        width, depth, patch, out = v.get("embed_dim", 1280), v.get("depth", 32), v.get("patch_size", 14), v.get("hidden_size", 3584)  # fmt: skip
+        inner = int(width * v.get("mlp_ratio", 4))
+        mlp, norm = [linear("fc1", width, inner), linear("fc2", inner, width)], 2 * width
+    elif model_type == "qwen2_5_vl":  # RMSNorm; a gated MLP with biases
+        width, depth, patch, out = v.get("hidden_size", 3584), v.get("depth", 32), v.get("patch_size", 14), v.get("out_hidden_size", 3584)  # fmt: skip
+        inner = v.get("intermediate_size", 3420)
+        mlp = [linear("gate_proj", width, inner), linear("up_proj", width, inner), linear("down_proj", inner, width)]
+        norm = width
+    elif qwen3:  # LayerNorm; a patch embedding bias, learned positions, deepstack mergers
+        width, depth, patch, out = v.get("hidden_size", 1152), v.get("depth", 27), v.get("patch_size", 16), v.get("out_hidden_size", 3584)  # fmt: skip
+        inner = v.get("intermediate_size", 4304)
+        mlp, norm = [linear("linear_fc1", width, inner), linear("linear_fc2", inner, width)], 2 * width
+    else:
+        return None
+    channels, temporal, merge = v.get("in_channels", v.get("in_chans", 3)), v.get("temporal_patch_size", 2), v.get("spatial_merge_size", 2)  # fmt: skip
+    positions = v.get("num_position_embeddings", 2304) * width if qwen3 else 0
+    block_linears = (linear("qkv", width, 3 * width), linear("proj", width, width), *mlp)
+    merged = merge * merge * width  # the merger's input: spatial_merge_size^2 patches side by side
+    names = ("linear_fc1", "linear_fc2") if qwen3 else ("0", "2")
+    merger_linears = (linear(names[0], merged, merged), linear(names[1], merged, out))
+    return Vision(
+        model_type=model_type,
+        stem=channels * temporal * patch * patch * width + (width if qwen3 else 0) + positions,
+        positions=positions,
+        blocks=depth,
+        block=2 * norm + sum(m.params for m in block_linears),
+        block_linears=block_linears,
+        deepstack=len(v.get("deepstack_visual_indexes", [8, 16, 24])) if qwen3 else 0,
+        deepstack_merger=2 * merged + sum(m.params for m in merger_linears),  # its LayerNorm is after the merge
+        merger=norm + sum(m.params for m in merger_linears),
+        merger_linears=merger_linears,
+    )
+
+
+# The language model of a vision-language model behaves as this text-only type (biases, q/k norms, MoE layout).
+_TEXT_MODEL_AS = {"qwen2_vl": "qwen2", "qwen2_vl_text": "qwen2", "qwen2_5_vl": "qwen2", "qwen2_5_vl_text": "qwen2",
+                  "qwen3_vl": "qwen3", "qwen3_vl_text": "qwen3", "qwen3_vl_moe": "qwen3_moe", "qwen3_vl_moe_text": "qwen3_moe"}  # fmt: skip
+
+
 def shape_from_config(config: dict) -> Shape:
     """A Shape from a Hugging Face config.json (composite models: their ``text_config``)."""
     cfg = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
-    model_type = str(cfg.get("model_type") or config.get("model_type") or "")
+    vision_config = config.get("vision_config")
+    vision = (
+        _vision_from_config(str(config.get("model_type")), vision_config) if isinstance(vision_config, dict) else None
+    )
+    text_type = str(cfg.get("model_type") or config.get("model_type") or "")
+    model_type = _TEXT_MODEL_AS.get(text_type, text_type)  # for the language model's layout below
 
     def first(*names, default=None):
         for name in names:
@@ -202,7 +298,7 @@ def shape_from_config(config: dict) -> Shape:
             dense_layers=dense_layers,
         )
     return Shape(
-        model_type=model_type,
+        model_type=vision.model_type if vision else text_type,
         hidden=hidden,
         layers=layers,
         heads=heads,
@@ -221,6 +317,7 @@ def shape_from_config(config: dict) -> Shape:
         else 2,
         gated=model_type not in ("phi", "gpt_neox", "falcon", "gpt2", "starcoder2"),
         moe=moe,
+        vision=vision,
     )
 
 

@@ -464,6 +464,60 @@ MEMORY_ARGS = {
 }
 
 
+# Vision-language models: a small vision tower and projector beside the language model (transformers' config names)
+_VLM_TEXT = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+}
+_MROPE = {"rope_type": "default", "mrope_section": [4, 2, 2]}
+_QWEN3_VISION = {
+    "depth": 4,
+    "hidden_size": 32,
+    "intermediate_size": 48,
+    "num_heads": 4,
+    "out_hidden_size": 64,
+    "num_position_embeddings": 36,
+    "deepstack_visual_indexes": [1, 2],
+}
+VLM_MODELS = {
+    # the hub's Qwen2-VL and Qwen2.5-VL config.json are flat: the language model's fields at the top level (a
+    # text_config naming its own model_type, as transformers 4.57 saves it, replaces the model's when 4.57 loads it)
+    "qwen2-vl": {"model_type": "qwen2_vl", **_VLM_TEXT,
+                 "vision_config": {"depth": 2, "embed_dim": 32, "hidden_size": 64, "mlp_ratio": 4, "num_heads": 4}},
+    "qwen2.5-vl": {"model_type": "qwen2_5_vl", **_VLM_TEXT,
+                   "vision_config": {"depth": 2, "hidden_size": 32, "intermediate_size": 48, "num_heads": 4,
+                                     "out_hidden_size": 64, "fullatt_block_indexes": [1]}},
+    "qwen3-vl": {"model_type": "qwen3_vl", "vision_config": _QWEN3_VISION,
+                 "text_config": dict(_VLM_TEXT, model_type="qwen3_vl_text", head_dim=16, rope_scaling=_MROPE)},
+    "qwen3-vl-moe": {"model_type": "qwen3_vl_moe", "vision_config": _QWEN3_VISION,
+                     "text_config": dict(_VLM_TEXT, model_type="qwen3_vl_moe_text", head_dim=16, rope_scaling=_MROPE,
+                                         num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)},
+}  # fmt: skip
+VLM_ARGS = {
+    "full": {"finetuning_type": "full"},
+    "full-tower": {"finetuning_type": "full", "freeze_vision_tower": False, "freeze_multi_modal_projector": False},
+    "full-projector-only": {"finetuning_type": "full", "freeze_language_model": True,
+                            "freeze_multi_modal_projector": False},
+    "freeze-last2": {"finetuning_type": "freeze"},
+    "freeze-tower": {"finetuning_type": "freeze", "freeze_vision_tower": False, "freeze_multi_modal_projector": False},
+    "lora-all": {"finetuning_type": "lora"},
+    "lora-qv": {"finetuning_type": "lora", "lora_target": "q_proj,v_proj"},
+    "lora-all-tower": {"finetuning_type": "lora", "freeze_vision_tower": False},
+    "lora-all-tower-projector": {"finetuning_type": "lora", "freeze_vision_tower": False,
+                                 "freeze_multi_modal_projector": False},
+}  # fmt: skip
+
+
+def with_vocab(model_config: dict, vocab: int) -> dict:
+    """A model config with the test tokenizer's vocabulary (a composite model's is its text config's)."""
+    if isinstance(model_config.get("text_config"), dict):
+        return dict(model_config, text_config=dict(model_config["text_config"], vocab_size=vocab))
+    return dict(model_config, vocab_size=vocab)
+
+
 def memory_cases() -> list[dict]:
     """Every model with every way of tuning it, loaded through LLaMA-Factory (memory_probe.py)."""
     cases = []
@@ -475,6 +529,8 @@ def memory_cases() -> list[dict]:
             if name in ("full", "lora-all", "freeze-last2") and model in ("llama-gqa", "qwen3", "mixtral"):
                 case["activation"] = [2, 32]
             cases.append(case)
+    for model, config in VLM_MODELS.items():
+        cases += [{"id": f"{model}-{name}", "model_config": config, "args": args} for name, args in VLM_ARGS.items()]
     return cases
 
 
