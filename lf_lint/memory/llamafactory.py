@@ -33,7 +33,7 @@ from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
 from .estimate import MemoryInputs
 from .fsdp import fsdp_layout
-from .model import ModelInfo, Shape, fused_experts, layer_params, linears
+from .model import ModelInfo, Shape, fused_experts, layer_params, linears, read_as_text_model
 
 # bitsandbytes NF4, blocksize 64, fp32 absmax; double quantization stores the absmax in 8 bits with an
 # fp32 constant per 256 blocks (QLoRA paper §3; bitsandbytes functional.quantize_4bit).
@@ -83,16 +83,21 @@ def trainable_parameters(args, shape: Shape, total: int, target: Target) -> tupl
     """(trainable parameters, frozen parameters that a trainable copy duplicates, details)."""
     method = str(args.finetuning_type or "lora")
     if shape.vision is not None and method in ("full", "freeze", "lora", "oft"):
-        return _composite_trainable(args, shape, total, target, method)
+        if read_as_text_model(shape, target.tf):  # nothing is frozen, the projector's linears match by index
+            return _composite_trainable(args, shape, total, target, method, _Frozen(False, False, False), True)
+        return _composite_trainable(args, shape, total, target, method, _frozen(args), target.lf < (0, 9, 3))
     return _text_trainable(args, shape, total, target, method)
 
 
-def _composite_trainable(args, shape: Shape, total: int, target: Target, method: str) -> tuple[int, int, dict]:
+def _composite_trainable(
+    args, shape: Shape, total: int, target: Target, method: str, frozen: _Frozen, projector_by_index: bool
+) -> tuple[int, int, dict]:
     """A vision-language model: the language model as ``_text_trainable`` counts it, unless frozen, and the parts of
     the vision encoder LLaMA-Factory leaves trainable. Full tuning trains what is not frozen; freeze tuning also
     matches the tower's blocks (and Qwen3-VL's deepstack mergers) by their index (``.{i}.``), and trains the
-    projector when it is not frozen; LoRA targets module names that contain a target (``patch_target_modules``)."""
-    vision, frozen = shape.vision, _frozen(args)
+    projector when it is not frozen (0.9.2: only its linears whose name is a trained index); LoRA targets module
+    names that contain a target (``patch_target_modules``)."""
+    vision = shape.vision
     language = total - vision.params
     # LLaMA-Factory 0.9.4 does not name Qwen3-VL's position embedding among the tower's keys: it is never frozen
     tower = vision.tower - (vision.positions if target.lf < (0, 9, 5) else 0)
@@ -111,9 +116,9 @@ def _composite_trainable(args, shape: Shape, total: int, target: Target, method:
             trainable += per_block * sum(1 for i in indices if i < vision.blocks)
             if modules == ["all"]:
                 trainable += vision.deepstack_merger * sum(1 for i in indices if i < vision.deepstack)
-        if not frozen.projector and target.lf >= (0, 9, 3):
+        if not frozen.projector and not projector_by_index:
             trainable += vision.merger
-        elif not frozen.projector:  # 0.9.2 trains only the projector's linears whose name is a trained index
+        elif not frozen.projector:
             trainable += sum(m.params for m in vision.merger_linears if m.name.isdigit() and int(m.name) in indices)
         return trainable, copies, details
     # LoRA: LLaMA-Factory turns the targets into every module name that contains one of them
@@ -325,7 +330,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     pure = bool(args.pure_bf16)
     amp = bool(args.bf16 or args.fp16) and not pure
     notes = []
-    if shape.vision is not None and not _frozen(args).tower:
+    if shape.vision is not None and (not _frozen(args).tower or read_as_text_model(shape, target.tf)):
         notes.append("the vision tower trains: its activations for each image are not counted (images' tokens are, "
                      "within cutoff_len)")  # fmt: skip
 

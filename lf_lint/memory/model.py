@@ -61,6 +61,7 @@ class Vision(NamedTuple):
     deepstack_merger: int
     merger: int  # the projector
     merger_linears: tuple[Linear, ...]  # a merger's linears (the deepstack mergers have the same)
+    text_type: str | None = None  # the model_type config.json's text_config names, if it names one
 
     @property
     def tower(self) -> int:
@@ -113,6 +114,20 @@ _NAMES = {
 }
 _DEFAULT_NAMES = ("q_proj,k_proj,v_proj", "o_proj", "gate_proj,up_proj", "down_proj")
 _EXPERT_NAMES = {"mixtral": ("w1", "w3", "w2")}
+
+
+def read_as_text_model(shape: Shape, tf: tuple) -> bool:
+    """transformers 4.57's Qwen2-VL and Qwen2.5-VL configs hand every attribute their text config holds to it
+    (``__getattribute__``, 4.57.0-4.57.6 only). A text_config that names its own model_type, as 4.57 saves it,
+    then makes the model's ``model_type`` read ``qwen2_vl_text`` / ``qwen2_5_vl_text``, and LLaMA-Factory does
+    not treat the checkpoint as a vision-language model (nothing in the vision encoder is frozen)."""
+    vision = shape.vision
+    return (
+        vision is not None
+        and vision.text_type is not None
+        and vision.model_type in ("qwen2_vl", "qwen2_5_vl")
+        and tuple(tf[:2]) == (4, 57)
+    )
 
 
 # MoE models whose transformers 4.x code already keeps the experts as 3-D parameters, with an nn.Linear router
@@ -255,9 +270,11 @@ def shape_from_config(config: dict) -> Shape:
     """A Shape from a Hugging Face config.json (composite models: their ``text_config``)."""
     cfg = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
     vision_config = config.get("vision_config")
-    vision = (
-        _vision_from_config(str(config.get("model_type")), vision_config) if isinstance(vision_config, dict) else None
-    )
+    vision = None
+    if isinstance(vision_config, dict):
+        vision = _vision_from_config(str(config.get("model_type")), vision_config)
+        if vision is not None and cfg is not config and cfg.get("model_type"):
+            vision = vision._replace(text_type=str(cfg["model_type"]))
     text_type = str(cfg.get("model_type") or config.get("model_type") or "")
     model_type = _TEXT_MODEL_AS.get(text_type, text_type)  # for the language model's layout below
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import (
+    checkpoint,
     datasets,
     distributed,
     memory,
@@ -23,6 +24,7 @@ ALL_RULES: list[Rule] = [
     *upstream_lf.RULES,
     *upstream_transformers.RULES,
     *templates.RULES,
+    *checkpoint.RULES,
     *distributed.RULES,
     *datasets.RULES,
     *plan.RULES,

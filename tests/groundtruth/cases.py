@@ -496,6 +496,11 @@ VLM_MODELS = {
                      "text_config": dict(_VLM_TEXT, model_type="qwen3_vl_moe_text", head_dim=16, rope_scaling=_MROPE,
                                          num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)},
 }  # fmt: skip
+# Qwen2.5-VL's config.json as transformers 4.57 saves it (a fine-tuned or merged checkpoint): the text_config
+# names its model_type. transformers 4.49-4.51 cannot build a nested text_config at all (the probe skips them).
+VLM_MODELS["qwen2.5-vl-resaved"] = dict(
+    VLM_MODELS["qwen2.5-vl"], text_config=dict(_VLM_TEXT, model_type="qwen2_5_vl_text")
+)
 VLM_ARGS = {
     "full": {"finetuning_type": "full"},
     "full-tower": {"finetuning_type": "full", "freeze_vision_tower": False, "freeze_multi_modal_projector": False},

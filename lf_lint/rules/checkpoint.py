@@ -1,0 +1,123 @@
+"""Rules about the model checkpoint on this machine: what its config.json makes LLaMA-Factory do.
+
+Only a model folder that exists here (``model_name_or_path``, or its Hugging Face cache snapshot) is read;
+nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..diagnostics import Severity
+from .base import Context, Example, Finding, Rule
+
+ERROR, WARNING = Severity.ERROR, Severity.WARNING
+
+# transformers 4.57.0-4.57.6 only: these configs hand attribute reads to their text config (``__getattribute__``)
+_DELEGATING = {"qwen2_vl": "Qwen2VL", "qwen2_5_vl": "Qwen2_5_VL"}
+
+
+def _nested_config(ctx: Context) -> tuple[str, dict] | None:
+    """(where, config.json) of a local Qwen2-VL / Qwen2.5-VL checkpoint whose language model is a text_config."""
+    from ..hub_cache import model_folders
+
+    for folder in model_folders(ctx.args.model_name_or_path, ctx.workdir):
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (
+            isinstance(config, dict)
+            and config.get("model_type") in _DELEGATING
+            and isinstance(config.get("text_config"), dict)
+        ):
+            return str(folder / "config.json"), config
+    return None
+
+
+def _check_misread(ctx: Context):
+    if tuple(ctx.target.tf[:2]) != (4, 57):
+        return
+    found = _nested_config(ctx)
+    if found is None:
+        return
+    where, config = found
+    model_type, lf = config["model_type"], ctx.target.llamafactory
+    if ctx.target.lf < (0, 9, 5):
+        yield Finding(
+            f"transformers {ctx.target.transformers} reads the attributes of this {model_type} config from its "
+            f"text_config ({where}), where `architectures` is unset: LLaMA-Factory {lf} stops while loading the model "
+            "with `TypeError: argument of type 'NoneType' is not iterable` (patch_config)",
+            key="model_name_or_path",
+            at="value",
+            fix="use LLaMA-Factory 0.9.5 or a transformers release other than 4.57",
+        )
+        return
+    text_type = config["text_config"].get("model_type")
+    if not text_type:
+        return
+    method = str(ctx.args.finetuning_type or "lora")
+    lora_all = method == "lora" and [t.strip() for t in str(ctx.args.lora_target or "all").split(",")] == ["all"]
+    read_as = (
+        f"transformers {ctx.target.transformers} reads this checkpoint's model_type from its text_config "
+        f"(`{text_type}`, {where}), so LLaMA-Factory {lf} does not see a vision-language model"
+    )
+    if lora_all:
+        yield Finding(
+            f"{read_as}: `lora_target: all` then also names the vision tower's modules, and PEFT stops while loading "
+            f"with `Target module {_DELEGATING[model_type]}VisionBlock(...) is not supported`",
+            key="lora_target" if ctx.args.is_set("lora_target") else "finetuning_type",
+            at="value",
+            fix=f'delete `"model_type": "{text_type}"` inside text_config in {where} (transformers rebuilds the '
+            "same text config), or use a transformers release other than 4.57",
+        )
+    elif method in ("full", "freeze"):
+        yield Finding(
+            f"{read_as}: freeze_vision_tower and freeze_multi_modal_projector do nothing, and the vision tower and "
+            f"projector train with the language model ({method} tuning)",
+            key="finetuning_type",
+            at="value",
+            severity=WARNING,
+            fix=f'delete `"model_type": "{text_type}"` inside text_config in {where}, or use a transformers release '
+            "other than 4.57",
+        )
+
+
+_TEXT = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100}
+_RESAVED = {  # as transformers 4.57 saves it
+    "qwen25vl/config.json": json.dumps(
+        {
+            "model_type": "qwen2_5_vl",
+            "vision_config": {"depth": 2},
+            "text_config": {"model_type": "qwen2_5_vl_text", **_TEXT},
+        }
+    )
+}
+_FLAT = {
+    "qwen25vl/config.json": json.dumps({"model_type": "qwen2_5_vl", "vision_config": {"depth": 2}, **_TEXT})
+}  # the hub's
+
+VISION_MODEL_MISREAD = Rule(
+    code="LF273",
+    name="vision-model-config-misread",
+    severity=ERROR,
+    summary="A Qwen2-VL/Qwen2.5-VL config.json that transformers 4.57 misreads: a load failure, or no frozen tower.",
+    what="For a local Qwen2-VL or Qwen2.5-VL checkpoint whose config.json keeps the language model in a "
+    "`text_config` (as transformers 4.57 saves it, e.g. a fine-tuned or merged model), targeting transformers "
+    "4.57: with LLaMA-Factory 0.9.4 the model does not load; with 0.9.5, when the text_config names its own "
+    "`model_type`, `lora_target: all` does not load either, and full or freeze tuning train the vision encoder "
+    "whatever `freeze_vision_tower` says (a warning).",
+    why="transformers 4.57's Qwen2-VL and Qwen2.5-VL configs answer every attribute their text config holds "
+    "from it. `config.architectures` is then None (LLaMA-Factory 0.9.4's patch_config iterates it) and "
+    "`config.model_type` is `qwen2_5_vl_text`, a type LLaMA-Factory's vision-language table does not know: "
+    "nothing is frozen, and `all` collects the merger's layers `0` and `2` as target names, which PEFT also "
+    "matches to the vision blocks numbered 0 and 2. Measured with the real releases (tests/test_groundtruth.py); "
+    "transformers 4.56 and 5.x read these files correctly.",
+    example=Example("model_name_or_path: qwen25vl\nfinetuning_type: lora\nlora_target: all", files=_RESAVED),
+    use_instead=Example("model_name_or_path: qwen25vl\nfinetuning_type: lora\nlora_target: all", files=_FLAT),
+    upstream="transformers 4.57 Qwen2VLConfig/Qwen2_5_VLConfig.__getattribute__; LLaMA-Factory model_utils/visual.py "
+    "(COMPOSITE_MODELS) and model/patcher.py::patch_config (0.9.4-0.9.5).",
+    check=_check_misread,
+)
+
+RULES = [VISION_MODEL_MISREAD]
