@@ -89,6 +89,13 @@ class DeepSpeed(NamedTuple):
     source: str | None  # the path as written, or None for an inline dict
     config: dict | None
     problem: str | None = None
+    launcher: str | None = None  # the accelerate config that names it, when the YAML has no `deepspeed`
+
+    def describe(self) -> str:
+        """How a message names this config."""
+        if self.launcher is None:
+            return "the `deepspeed` config"
+        return f"the DeepSpeed config {self.launcher} launches with" + (f" ({self.source})" if self.source else "")
 
     @property
     def zero_stage(self) -> int | None:
@@ -219,13 +226,13 @@ class AccelerateConfig(NamedTuple):
             return None
         d = self.deepspeed
         if d.get("deepspeed_config_file"):
-            return read_deepspeed(str(d["deepspeed_config_file"]), workdir)
+            return read_deepspeed(str(d["deepspeed_config_file"]), workdir)._replace(launcher=self.path)
         section: dict = {"stage": d.get("zero_stage", 2)}
         for what in ("optimizer", "param"):
             device = d.get(f"offload_{what}_device", "none")
             if device in ("cpu", "nvme"):
                 section[f"offload_{what}"] = {"device": device}
-        return DeepSpeed(self.path, {"zero_optimization": section})
+        return DeepSpeed(None, {"zero_optimization": section}, launcher=self.path)
 
 
 def read_accelerate_config(path: Path) -> AccelerateConfig:

@@ -440,6 +440,34 @@ def test_accelerate_config_sets_the_launch_and_the_sharding(tmp_path, monkeypatc
     assert memory() == launched
 
 
+def test_rules_check_the_deepspeed_config_accelerate_launches_with(tmp_path, monkeypatch):
+    """The DeepSpeed config an accelerate config names is checked like the YAML's `deepspeed` (transformers checks
+    both the same way): a missing file (LF250), values that contradict the arguments (LF251), and ZeRO-3's
+    incompatibilities. The YAML's own `deepspeed` wins, as in TrainingArguments."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text("model_name_or_path: m\nstage: sft\ndo_train: true\nfinetuning_type: lora\n"
+                                       "dataset: d\noutput_dir: o\nper_device_train_batch_size: 2\npure_bf16: true\n")  # fmt: skip
+    (tmp_path / "ds.json").write_text('{"train_micro_batch_size_per_gpu": 4, "zero_optimization": {"stage": 3}}')
+    for name, file in (("named.yaml", "ds.json"), ("missing.yaml", "nowhere.json")):
+        (tmp_path / name).write_text(f"distributed_type: DEEPSPEED\ndeepspeed_config:\n  deepspeed_config_file: {file}\n"
+                                     "num_processes: 2\n")  # fmt: skip
+
+    def codes(*argv):
+        found = json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json", *argv))["files"][0]["diagnostics"]
+        return {d["code"]: d["message"] for d in found}
+
+    named = codes("--accelerate-config", "named.yaml")
+    assert "train_micro_batch_size_per_gpu=4 vs hf per_device_train_batch_size=2" in named["LF251"]
+    assert "named.yaml launches with (ds.json)" in named["LF251"]
+    assert "`pure_bf16` is incompatible with DeepSpeed ZeRO-3." in " ".join(named.values())
+    assert "nowhere.json not found" in codes("--accelerate-config", "missing.yaml")["LF250"]
+    assert "LF251" not in codes()  # no accelerate config: no DeepSpeed
+    (tmp_path / "cfg.yaml").write_text(
+        (tmp_path / "cfg.yaml").read_text() + "deepspeed: {zero_optimization: {stage: 2}}\n"
+    )
+    assert not {"LF250", "LF251"} & set(codes("--accelerate-config", "missing.yaml"))  # the YAML's wins
+
+
 def test_zero3_keeps_gathered_what_it_reuses_soon():
     """ZeRO-3 (deepspeed.py, zero3_gathered; measured in tests/test_groundtruth.py): with LLaMA-Factory's
     stage3_max_reuse_distance of 1e9 a small model's last layers stay gathered from forward into backward, an 8B

@@ -87,15 +87,14 @@ def memory_report(ctx, gpu: Gpu | None, params: float | None = None) -> MemoryRe
                             "with config.json, or give --params (e.g. --params 7e9)")  # fmt: skip
     if model.shape is None:
         return MemoryReport(model, None, None, gpu, None, None, None, "the model's layer shape is unknown")
-    deepspeed = ctx.deepspeed if ctx.deepspeed is not None and ctx.deepspeed.config else None
-    launched = ctx.launch.accelerate  # FSDP or DeepSpeed set up by `accelerate launch --config_file`, not the YAML
+    deepspeed = ctx.deepspeed  # the YAML's, or the one `accelerate launch --config_file` sets up
+    if deepspeed is not None and deepspeed.launcher and deepspeed.problem:
+        return MemoryReport(model, None, None, gpu, None, None, None,
+                            f"{deepspeed.launcher} names a DeepSpeed config lf-lint cannot read: {deepspeed.problem}")  # fmt: skip
+    deepspeed = deepspeed if deepspeed is not None and deepspeed.config else None
+    launched = ctx.launch.accelerate  # FSDP set up by `accelerate launch --config_file`, not the YAML
     if launched is not None and not args.is_set("fsdp") and not args.is_set("deepspeed"):
         args = args.with_values(launched.fsdp_arguments())
-        from_file = launched.deepspeed_config(Path(ctx.workdir))
-        if from_file is not None and from_file.problem:
-            return MemoryReport(model, None, None, gpu, None, None, None,
-                                f"{launched.path} names a DeepSpeed config lf-lint cannot read: {from_file.problem}")  # fmt: skip
-        deepspeed = from_file or deepspeed
     inputs = build_inputs(args, model, ctx.target, ctx.launch.world_size, deepspeed)
     est = estimate(inputs)
     judged = verdict(est, inputs, gpu) if gpu is not None else None

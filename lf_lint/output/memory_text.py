@@ -27,7 +27,7 @@ def memory_block(report: MemoryReport) -> list[str]:
         f"  sharding: {inputs.sharding}",
         f"  micro-batch: {inputs.sequences} sequence(s) x {inputs.seq_len:,} tokens (the longest batch: cutoff_len)"
         + (
-            f"; largest micro-batch under 80% of the card: {report.largest_batch}"
+            f"; largest micro-batch under 80% of the card: {report.largest_batch or 'none, not even 1'}"
             if report.largest_batch is not None
             else ""
         ),

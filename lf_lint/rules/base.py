@@ -61,7 +61,12 @@ class Context:
 
     @cached_property
     def deepspeed(self) -> DeepSpeed | None:
-        return read_deepspeed(self.args.get("deepspeed"), self.workdir)
+        """The DeepSpeed config the run uses: the YAML's ``deepspeed`` (it wins, as in TrainingArguments), else
+        the one an ``accelerate launch --config_file`` file sets up."""
+        launched = self.launch.accelerate
+        if self.args.is_set("deepspeed") or launched is None:
+            return read_deepspeed(self.args.get("deepspeed"), self.workdir)
+        return launched.deepspeed_config(self.workdir)
 
     @cached_property
     def output_dir(self) -> OutputDir | None:

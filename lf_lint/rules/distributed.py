@@ -11,6 +11,13 @@ ERROR, WARNING = Severity.ERROR, Severity.WARNING
 def _check_readable(ctx: Context):
     ds = ctx.deepspeed
     if ds is not None and ds.problem:
+        if ds.launcher is not None:  # accelerate's DeepSpeedPlugin reads it when the run starts
+            yield Finding(
+                f"{ds.describe()}: {ds.problem}; accelerate stops before training starts",
+                fix=f"point deepspeed_config_file in {ds.launcher} at the JSON file, relative to the directory you "
+                "launch from (see --workdir)",
+            )
+            return
         yield Finding(
             f"{ds.problem}; transformers stops with: Expected a string path to an existing deepspeed config, or a "
             "dictionary, or a base64 encoded string.",
@@ -25,7 +32,8 @@ DEEPSPEED_UNREADABLE = Rule(
     name="deepspeed-config-unreadable",
     severity=ERROR,
     summary="The `deepspeed` config file is missing or not valid JSON.",
-    what="Reads the file named by `deepspeed` (relative to the launch directory, `--workdir`) and reports a "
+    what="Reads the file named by `deepspeed` (relative to the launch directory, `--workdir`), or by the "
+    "`deepspeed_config_file` of the `--accelerate-config` file when the YAML has no `deepspeed`, and reports a "
     "missing file, unreadable JSON, or a top level that is not an object.",
     why="transformers loads it while parsing the arguments and stops; relative paths are a common trap when "
     "the run is launched from another directory.",
@@ -93,7 +101,8 @@ def _check_mismatch(ctx: Context):
     mismatches = deepspeed_mismatches(ctx)
     if mismatches:
         yield Finding(
-            "transformers stops at the start of training with: Please correct the following DeepSpeed config values "
+            (f"in {ctx.deepspeed.describe()}: " if ctx.deepspeed.launcher else "")
+            + "transformers stops at the start of training with: Please correct the following DeepSpeed config values "
             "that mismatch TrainingArguments values: "
             + "; ".join(mismatches)
             + (
@@ -114,7 +123,9 @@ DEEPSPEED_MISMATCH = Rule(
     summary="A DeepSpeed config value that contradicts the training arguments (batch size, accumulation, lr, ...).",
     what="Compares the DeepSpeed config with the training arguments the way transformers does: micro-batch, "
     "accumulation, total batch (world size x micro-batch x accumulation), gradient clipping, optimizer lr/betas/"
-    'eps/weight decay, scheduler peak lr, and fp16/bf16. Values set to "auto" are filled in and never differ.',
+    'eps/weight decay, scheduler peak lr, and fp16/bf16. Values set to "auto" are filled in and never differ. '
+    "A DeepSpeed config set up by `--accelerate-config` is checked the same way (the Trainer propagates the "
+    "arguments to accelerate's DeepSpeed plugin).",
     why="transformers records every mismatch while parsing and raises them all when training starts, after the "
     "model and data have loaded (`Please correct the following DeepSpeed config values ...`).",
     example=Example(
