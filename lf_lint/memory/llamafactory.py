@@ -136,7 +136,7 @@ def _composite_trainable(
 
     vision_adapter = 0
     if not frozen.tower:
-        vision_adapter += adapters(vision.block_linears, "visual.blocks.N", vision.blocks)
+        vision_adapter += adapters(vision.block_linears, "vision.blocks.N", vision.blocks)
         vision_adapter += adapters(vision.merger_linears, "visual.deepstack_merger_list.N", vision.deepstack)
     if not frozen.projector:
         vision_adapter += adapters(vision.merger_linears, "visual.merger" + ("" if vision.deepstack else ".mlp"), 1)
@@ -144,7 +144,8 @@ def _composite_trainable(
 
 
 def _qualified(m) -> str:
-    """A Qwen-VL language model linear's name below its layer (what a LoRA target is matched against)."""
+    """A vision-language model's language model linear, named below its layer (what a LoRA target is matched
+    against)."""
     return f"self_attn.{m.name}" if m.name in ("q_proj", "k_proj", "v_proj", "o_proj") else f"mlp.{m.name}"
 
 

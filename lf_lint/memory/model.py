@@ -5,8 +5,8 @@ the Hugging Face cache), the built-in catalogue of popular families (lf_lint/dat
 matched by hub id), the size in the name ("Qwen2.5-7B" -> 7B, low confidence) or ``--params``.
 Counts follow the Hugging Face modelling code: q/k/v/o projections (biases for Qwen2, q/k norms
 for Qwen3 and Gemma 3), a gated MLP (gate/up/down) or a mixture of experts, RMSNorm weights
-(LayerNorm weight+bias), the embedding and, unless tied, the output head. Qwen2-VL, Qwen2.5-VL and
-Qwen3-VL (and its MoE) add a vision tower and a projector (``Vision``), counted as their transformers
+(LayerNorm weight+bias), the embedding and, unless tied, the output head. Qwen2-VL, Qwen2.5-VL, Qwen3-VL
+(and its MoE) and Gemma 3 add a vision tower and a projector (``Vision``), counted as their transformers
 modelling code builds them (4.49-5.6, checked in tests against the real models).
 """
 
@@ -51,7 +51,7 @@ class Vision(NamedTuple):
     ``COMPOSITE_MODELS``, 0.9.5): the tower (``vision_model_keys``: patch and position embeddings, the numbered
     blocks, Qwen3-VL's numbered deepstack mergers) and the projector (``projector_keys``: the merger)."""
 
-    model_type: str  # the composite model's: qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe
+    model_type: str  # the composite model's: qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe, gemma3
     stem: int  # patch embedding (and position embedding)
     positions: int  # Qwen3-VL's learned position embedding (a tower key from LLaMA-Factory 0.9.5)
     blocks: int
@@ -219,12 +219,30 @@ def active_params(shape: Shape) -> int:
 # --- where shapes come from -----------------------------------------------------------------
 
 
-def _vision_from_config(model_type: str, v: dict) -> Vision | None:
-    """The vision encoder of a Qwen-VL config.json's ``vision_config`` (defaults: transformers' config classes)."""
+def _vision_from_config(model_type: str, v: dict, text_hidden: int) -> Vision | None:
+    """The vision encoder of a Qwen-VL or Gemma 3 config.json's ``vision_config`` (defaults: transformers' config
+    classes)."""
 
     def linear(name: str, d_in: int, d_out: int) -> Linear:
         return Linear(name, d_in, d_out, 1, bias=True)
 
+    if model_type == "gemma3":  # SigLIP: LayerNorms, biased q/k/v/out and fc1/fc2; no pooling head
+        width, depth, patch = v.get("hidden_size", 1152), v.get("num_hidden_layers", 27), v.get("patch_size", 14)
+        inner, patches = v.get("intermediate_size", 4304), (v.get("image_size", 896) // patch) ** 2
+        block_linears = (*(linear(n, width, width) for n in ("q_proj", "k_proj", "v_proj", "out_proj")),
+                         linear("fc1", width, inner), linear("fc2", inner, width))  # fmt: skip
+        return Vision(
+            model_type=model_type,
+            stem=v.get("num_channels", 3) * patch * patch * width + width + patches * width + 2 * width,
+            positions=0,
+            blocks=depth,
+            block=4 * width + sum(m.params for m in block_linears),
+            block_linears=block_linears,
+            deepstack=0,
+            deepstack_merger=0,
+            merger=width * text_hidden + width,  # a projection matrix (not an nn.Linear) and an RMSNorm
+            merger_linears=(),
+        )
     qwen3 = model_type in ("qwen3_vl", "qwen3_vl_moe")
     if model_type == "qwen2_vl":  # LayerNorm; fc1/fc2 MLP of mlp_ratio; the merger (mlp.0, mlp.2) into hidden_size
         width, depth, patch, out = v.get("embed_dim", 1280), v.get("depth", 32), v.get("patch_size", 14), v.get("hidden_size", 3584)  # fmt: skip
@@ -272,7 +290,8 @@ def shape_from_config(config: dict) -> Shape:
     vision_config = config.get("vision_config")
     vision = None
     if isinstance(vision_config, dict):
-        vision = _vision_from_config(str(config.get("model_type")), vision_config)
+        text_hidden = int(cfg.get("hidden_size") or 0)
+        vision = _vision_from_config(str(config.get("model_type")), vision_config, text_hidden)
         if vision is not None and cfg is not config and cfg.get("model_type"):
             vision = vision._replace(text_type=str(cfg["model_type"]))
     text_type = str(cfg.get("model_type") or config.get("model_type") or "")

@@ -495,6 +495,11 @@ VLM_MODELS = {
     "qwen3-vl-moe": {"model_type": "qwen3_vl_moe", "vision_config": _QWEN3_VISION,
                      "text_config": dict(_VLM_TEXT, model_type="qwen3_vl_moe_text", head_dim=16, rope_scaling=_MROPE,
                                          num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)},
+    "gemma3": {"model_type": "gemma3", "mm_tokens_per_image": 4,
+               "text_config": dict(_VLM_TEXT, model_type="gemma3_text", head_dim=16),
+               "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 48,
+                                 "num_hidden_layers": 2, "num_attention_heads": 4, "patch_size": 14, "image_size": 56,
+                                 "vision_use_head": False}},
 }  # fmt: skip
 # Qwen2.5-VL's config.json as transformers 4.57 saves it (a fine-tuned or merged checkpoint): the text_config
 # names its model_type. transformers 4.49-4.51 cannot build a nested text_config at all (the probe skips them).
