@@ -113,6 +113,18 @@ def test_vision_language_models_count_their_vision_tower():
     assert round(shape_from_config(qwen2_vl).vision.params / 1e6) == 676  # the report's "675M" truncates 675.76M
 
 
+def test_catalogued_vision_language_models():
+    """Gemma 3's SigLIP encoder is 417M parameters in every size (Gemma 3 report, arXiv 2503.19786, Table 1); the
+    Qwen-VL entries count their vision encoder too (Qwen2-VL's published totals are checked with the others)."""
+    for size in ("4b", "12b", "27b"):
+        vision = find_model(f"google/gemma-3-{size}-it", NOWHERE).shape.vision
+        assert round(vision.tower / 1e6) == 417
+    assert find_model("google/gemma-3-1b-it", NOWHERE).shape.vision is None  # text-only
+    qwen3 = find_model("Qwen/Qwen3-VL-30B-A3B-Instruct", NOWHERE).shape
+    assert qwen3.model_type == "qwen3_vl_moe" and qwen3.moe.experts == 128 and qwen3.vision.deepstack == 3
+    assert find_model("Qwen/Qwen3-VL-4B-Instruct", NOWHERE).shape.tied
+
+
 def test_vision_tower_frozen_by_default(tmp_path):
     """LLaMA-Factory freezes the vision tower and projector unless told otherwise: they stay 16-bit, with no
     gradients or optimizer states."""

@@ -316,7 +316,9 @@ def shape_from_config(config: dict) -> Shape:
     vocab = int(first("vocab_size", "padded_vocab_size"))
     if model_type == "chatglm" and cfg.get("padded_vocab_size"):
         vocab = int(cfg["padded_vocab_size"])
-    tied = bool(first("tie_word_embeddings", default=_TIED_BY_DEFAULT.get(model_type, False)))
+    tied = bool(
+        first("tie_word_embeddings", default=config.get("tie_word_embeddings", _TIED_BY_DEFAULT.get(model_type, False)))
+    )
     bias = bool(first("attention_bias", "add_qkv_bias", default=model_type in ("qwen", "qwen2", "qwen2_moe")))
     experts = first("num_experts", "num_local_experts", "n_routed_experts")
     moe = None
@@ -377,8 +379,11 @@ def _catalogue_shape(entry: dict) -> Shape:
             shared_gate=bool(moe.get("shared_expert_gate")),
             dense_layers=tuple(i for i in range(layers) if i in only or i < first_dense or (i + 1) % step),
         )
+    vision = entry.get("vision")
+    if vision is not None:  # a vision-language model: its language model's fields, and its vision_config
+        vision = _vision_from_config(vision["model_type"], vision["config"], entry["hidden_size"])
     return Shape(
-        model_type=entry["model_type"],
+        model_type=vision.model_type if vision else entry["model_type"],
         hidden=entry["hidden_size"],
         layers=entry["num_hidden_layers"],
         heads=entry["num_attention_heads"],
@@ -393,6 +398,7 @@ def _catalogue_shape(entry: dict) -> Shape:
         norm_bias=entry["norm_bias"],
         gated=entry["gated_mlp"],
         moe=moe,
+        vision=vision,
     )
 
 
