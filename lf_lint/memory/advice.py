@@ -128,7 +128,8 @@ def training_time(
         flops=flops,
         utilisation=util,
         tokens=tokens,
-        assumptions=f"{util:.0%} of {gpu.name}'s {gpu.tflops:g} dense TFLOPs, every sequence {inputs.seq_len:,} tokens (an upper bound unless packed)",
+        assumptions=f"{util:.0%} of {gpu.name}'s {gpu.tflops:g} dense TFLOPs, every sequence {inputs.seq_len:,} tokens (an upper bound unless packed)"
+        + ("; the vision encoder's own FLOPs per image not counted" if inputs.shape and inputs.shape.vision else ""),
     )
 
 

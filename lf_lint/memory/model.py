@@ -208,12 +208,13 @@ def count_params(shape: Shape) -> int:
 
 
 def active_params(shape: Shape) -> int:
-    """Parameters a token goes through (MoE: top-k experts), for FLOPs."""
+    """Parameters a text token goes through (MoE: top-k experts; not a vision encoder), for FLOPs."""
+    language = count_params(shape) - (shape.vision.params if shape.vision else 0)
     if shape.moe is None:
-        return count_params(shape)
+        return language
     moe = shape.moe
     unused = (moe.experts - moe.top_k) * 3 * shape.hidden * moe.expert_intermediate
-    return count_params(shape) - unused * (shape.layers - len(moe.dense_layers))
+    return language - unused * (shape.layers - len(moe.dense_layers))
 
 
 # --- where shapes come from -----------------------------------------------------------------
