@@ -278,6 +278,10 @@ def main() -> int:
             as_reported = warned if row["outcome"] == "oom" else need <= gpu.memory_gib
             verdicts.append((row["id"], strict, as_reported, f"{need:.1f} of {gpu.memory_gib:g} GiB"))
         if not row["measured_gib"] or row["measured_gib"] == "n/a":
+            if row["not_modelled"] and gpu is not None:
+                unmodelled.append(
+                    f"{row['id']} ({row['outcome']}; est. {est.device / GIB:.1f} of {gpu.memory_gib:g} GiB)"
+                )
             if args.rows:
                 print(
                     f"{row['id']:<6} {row['source']:<26} verdict only: est. {est.device / GIB:.1f} GiB, {row['outcome']}"
