@@ -125,6 +125,16 @@ def test_catalogued_vision_language_models():
     assert find_model("Qwen/Qwen3-VL-4B-Instruct", NOWHERE).shape.tied
 
 
+def test_an_uncounted_vision_encoder_is_named(tmp_path):
+    model = tmp_path / "llava"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "llava", "vision_config": {"model_type": "clip_vision_model"},
+                                                   "text_config": {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+                                                                   "num_attention_heads": 4, "intermediate_size": 128, "vocab_size": 100}}))  # fmt: skip
+    info = find_model("llava", tmp_path)
+    assert "the vision encoder of llava is not counted" in info.source and info.confidence == "medium"
+
+
 def test_vision_tower_frozen_by_default(tmp_path):
     """LLaMA-Factory freezes the vision tower and projector unless told otherwise: they stay 16-bit, with no
     gradients or optimizer states."""

@@ -439,10 +439,15 @@ def find_model(
         config_path = hf_cache_config(name, env)
     if config_path is not None and config_path.is_file():
         try:
-            shape = shape_from_config(json.loads(config_path.read_text(encoding="utf-8")))
-            return ModelInfo(name, shape, count_params(shape), f"config.json at {config_path}", "high")
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+            shape = shape_from_config(config)
         except (OSError, ValueError, TypeError, KeyError):
             pass  # an unreadable config: fall back to the catalogue
+        else:
+            if isinstance(config.get("vision_config"), dict) and shape.vision is None:
+                return ModelInfo(name, shape, count_params(shape), f"config.json at {config_path}; the language model "
+                                 f"only: the vision encoder of {config.get('model_type')} is not counted", "medium")  # fmt: skip
+            return ModelInfo(name, shape, count_params(shape), f"config.json at {config_path}", "high")
     base = _QUANT_SUFFIX.sub("", name.lower().rstrip("/").split("/")[-1])  # a quantized upload of a catalogued model
     entry = (
         catalogue().get(name.lower())
