@@ -17,8 +17,8 @@ ERROR, WARNING = Severity.ERROR, Severity.WARNING
 _DELEGATING = {"qwen2_vl": "Qwen2VL", "qwen2_5_vl": "Qwen2_5_VL"}
 
 
-def _nested_config(ctx: Context) -> tuple[str, dict] | None:
-    """(where, config.json) of a local Qwen2-VL / Qwen2.5-VL checkpoint whose language model is a text_config."""
+def _local_config(ctx: Context) -> tuple[str, dict] | None:
+    """(where, contents) of the model's config.json, when the model is on this machine."""
     from ..hub_cache import model_folders
 
     for folder in model_folders(ctx.args.model_name_or_path, ctx.workdir):
@@ -26,12 +26,16 @@ def _nested_config(ctx: Context) -> tuple[str, dict] | None:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if (
-            isinstance(config, dict)
-            and config.get("model_type") in _DELEGATING
-            and isinstance(config.get("text_config"), dict)
-        ):
+        if isinstance(config, dict):
             return str(folder / "config.json"), config
+    return None
+
+
+def _nested_config(ctx: Context) -> tuple[str, dict] | None:
+    """(where, config.json) of a local Qwen2-VL / Qwen2.5-VL checkpoint whose language model is a text_config."""
+    found = _local_config(ctx)
+    if found and found[1].get("model_type") in _DELEGATING and isinstance(found[1].get("text_config"), dict):
+        return found
     return None
 
 
@@ -120,4 +124,55 @@ VISION_MODEL_MISREAD = Rule(
     check=_check_misread,
 )
 
-RULES = [VISION_MODEL_MISREAD]
+# model/patcher.py::patch_config: checkpoints in their authors' original (remote-code) layout, refused by name
+_ORIGINAL_LAYOUTS = {
+    "LlavaLlamaForCausalLM": ((0, 9, 2), "Please download llava models with hf-compatible format: https://huggingface.co/llava-hf"),
+    "InternVLChatModel": ((0, 9, 3), "Please download the internvl models in a Hugging Face–compatible format (for example, "
+                          "https://huggingface.co/OpenGVLab/InternVL3-8B-hf)."),
+}  # fmt: skip
+
+
+def _check_original_layout(ctx: Context):
+    found = _local_config(ctx)
+    architectures = found[1].get("architectures") if found else None
+    if not isinstance(architectures, list):
+        return
+    for name, (since, message) in _ORIGINAL_LAYOUTS.items():
+        if name in architectures and ctx.target.lf >= since:
+            yield Finding(
+                f"the model at {found[0]} is a {name} checkpoint: LLaMA-Factory {ctx.target.llamafactory} stops while "
+                f"loading it with `{message}`",
+                key="model_name_or_path",
+                at="value",
+                fix="use the checkpoint's Hugging Face-format release (the *-hf repositories)",
+            )
+
+
+_ORIGINAL_LLAVA = {
+    "llava-v1.5-7b/config.json": json.dumps({"model_type": "llava", "architectures": ["LlavaLlamaForCausalLM"]})
+}
+_HF_LLAVA = {
+    "llava-1.5-7b-hf/config.json": json.dumps(
+        {"model_type": "llava", "architectures": ["LlavaForConditionalGeneration"]}
+    )
+}
+
+ORIGINAL_LAYOUT = Rule(
+    code="LF274",
+    name="checkpoint-not-in-hf-format",
+    severity=ERROR,
+    summary="A local LLaVA or InternVL checkpoint in its original layout, which LLaMA-Factory refuses.",
+    what="Reads the `architectures` of a local model's config.json and reports `LlavaLlamaForCausalLM` (LLaVA's "
+    "original repository layout) and, from LLaMA-Factory 0.9.3, `InternVLChatModel` (InternVL's remote-code "
+    "layout).",
+    why="LLaMA-Factory trains the Hugging Face ports of these models (llava-hf/..., OpenGVLab/InternVL3-*-hf) and "
+    "stops with a request to download them after reading the config. (Without `trust_remote_code: true`, "
+    "transformers already stops at an InternVL config, asking for it.)",
+    example=Example("model_name_or_path: llava-v1.5-7b", files=_ORIGINAL_LLAVA),
+    use_instead=Example("model_name_or_path: llava-1.5-7b-hf", files=_HF_LLAVA),
+    upstream="model/patcher.py::patch_config (LLaMA-Factory 0.9.2-0.9.5).",
+    check=_check_original_layout,
+    applies_to=("train", "infer"),
+)
+
+RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT]

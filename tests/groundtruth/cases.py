@@ -541,7 +541,16 @@ def memory_cases() -> list[dict]:
             cases.append(case)
     for model, config in VLM_MODELS.items():
         cases += [{"id": f"{model}-{name}", "model_config": config, "args": args} for name, args in VLM_ARGS.items()]
+    cases.append({"id": "llava-original-layout", "model_config": ORIGINAL_LLAVA, "args": VLM_ARGS["full"]})
     return cases
+
+
+# A LLaVA config.json as LLaVA's own repository ships it (LlavaLlamaForCausalLM): LLaMA-Factory refuses it
+ORIGINAL_LLAVA = {"model_type": "llava", "architectures": ["LlavaLlamaForCausalLM"],
+                  "text_config": dict(_VLM_TEXT, model_type="llama"),
+                  "vision_config": {"model_type": "clip_vision_model", "hidden_size": 32, "intermediate_size": 48,
+                                    "num_hidden_layers": 2, "num_attention_heads": 4, "image_size": 28,
+                                    "patch_size": 14}}  # fmt: skip
 
 
 def tokenized_cases() -> list[dict]:

@@ -44,7 +44,7 @@ def _build(model_dir: Path, model_config: dict, tokenizer_dir: Path) -> None:
     model.config.torch_dtype = torch.bfloat16
     model.save_pretrained(str(model_dir))
     if "vision_config" in model_config:  # config.json as the hub ships it (see cases.VLM_MODELS)
-        shipped = dict(model_config, architectures=[type(model).__name__], torch_dtype="bfloat16")
+        shipped = {"architectures": [type(model).__name__], **model_config, "torch_dtype": "bfloat16"}
         (model_dir / "config.json").write_text(json.dumps(shipped))
     for name in os.listdir(tokenizer_dir):
         (model_dir / name).write_bytes((tokenizer_dir / name).read_bytes())
