@@ -59,6 +59,11 @@ def _check_parser() -> argparse.ArgumentParser:
         help="transformers release to model (default: installed, else newest the LLaMA-Factory release allows)",
     )
     parser.add_argument(
+        "--torch-version",
+        metavar="X.Y.Z",
+        help="torch release the training runs with (default: installed here; rules about torch need one)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -200,6 +205,7 @@ def _options(args: argparse.Namespace, project):
         num_examples_per_dataset=per_dataset,
         llamafactory_version=pick("llamafactory_version"),
         transformers_version=pick("transformers_version"),
+        torch_version=pick("torch_version"),
         command=command,
         overrides=tuple(args.overrides),
         select=select,

@@ -12,12 +12,13 @@ from .launch import Launch, resolve_launch
 from .loading import MAX_FILE_BYTES, START, LoadedConfig, load
 from .rules import ALL_RULES, Context, Finding, Rule
 from .rules.reading import INTERNAL_ERROR
-from .versions import Resolution, resolve
+from .versions import Resolution, installed_version, resolve
 
 
 class LintOptions(NamedTuple):
     llamafactory_version: str | None = None
     transformers_version: str | None = None
+    torch_version: str | None = None  # the torch the run uses (default: the one installed here, else unknown)
     command: str | None = None  # force "train", "export" or "chat"
     overrides: tuple[str, ...] = ()
     select: list[str] | None = None
@@ -107,6 +108,7 @@ def make_context(config: LoadedConfig, options: LintOptions, resolution: Resolut
         exact_python=options.exact_python,
         gpu=_target_gpu(options.gpu),
         params=options.params,
+        torch=options.torch_version or installed_version("torch"),
     )
     if options.online and command == "train" and config.data is not None:
         from .online import prefetch

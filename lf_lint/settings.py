@@ -24,6 +24,7 @@ KNOWN = {
     "format": ("format", str),
     "llamafactory-version": ("llamafactory_version", str),
     "transformers-version": ("transformers_version", str),
+    "torch-version": ("torch_version", str),
     "num-gpus": ("num_gpus", int),
     "nnodes": ("nnodes", int),
     "workdir": ("workdir", str),

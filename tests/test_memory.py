@@ -135,6 +135,32 @@ def test_an_uncounted_vision_encoder_is_named(tmp_path):
     assert "the vision encoder of llava is not counted" in info.source and info.confidence == "medium"
 
 
+def test_conv3d_models_on_torch_2_9(tmp_path, monkeypatch):
+    """LF275 takes the torch release from --torch-version, from [tool.lf-lint] torch-version, or from what is
+    installed where lf-lint runs; a local config.json's model type or a catalogued vision-language model."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text("model_name_or_path: Qwen/Qwen3-VL-8B-Instruct\nstage: sft\ndo_train: true\n"
+                                       "dataset: d\noutput_dir: o\nfinetuning_type: lora\n")  # fmt: skip
+
+    def codes(*argv):
+        return {
+            d["code"]
+            for d in json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json", *argv))["files"][0]["diagnostics"]
+        }
+
+    assert "LF275" in codes("--torch-version", "2.9.0+cu128")
+    assert "LF275" not in codes("--torch-version", "2.10.0")
+    assert "LF275" not in codes("--torch-version", "2.9.1", "--llamafactory-version", "0.9.4")  # 0.9.5's check
+    monkeypatch.setattr("lf_lint.engine.installed_version", lambda name: "2.9.1" if name == "torch" else None)
+    assert "LF275" in codes()
+    (tmp_path / "gemma").mkdir()  # SigLIP: Conv2d
+    (tmp_path / "gemma" / "config.json").write_text(json.dumps({"model_type": "gemma3"}))
+    (tmp_path / "cfg.yaml").write_text(
+        (tmp_path / "cfg.yaml").read_text().replace("Qwen/Qwen3-VL-8B-Instruct", "gemma")
+    )
+    assert "LF275" not in codes()
+
+
 def test_vision_tower_frozen_by_default(tmp_path):
     """LLaMA-Factory freezes the vision tower and projector unless told otherwise: they stay 16-bit, with no
     gradients or optimizer states."""

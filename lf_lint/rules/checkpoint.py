@@ -175,4 +175,63 @@ ORIGINAL_LAYOUT = Rule(
     applies_to=("train", "infer"),
 )
 
-RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT]
+# model types whose transformers modelling code (4.57) builds an nn.Conv3d (video patch embeddings)
+CONV3D_MODEL_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "glm4v", "glm4v_moe", "qwen2_5_omni",
+                      "qwen2_5_omni_thinker", "qwen3_omni_moe", "qwen3_omni_moe_thinker", "emu3"}  # fmt: skip
+
+
+def _model_type(ctx: Context) -> str | None:
+    """The model's type: its local config.json's, else a catalogued vision-language model's."""
+    found = _local_config(ctx)
+    if found is not None:
+        return found[1].get("model_type")
+    from ..memory.model import find_model
+
+    info = (
+        find_model(ctx.args.model_name_or_path, ctx.workdir) if isinstance(ctx.args.model_name_or_path, str) else None
+    )
+    return info.shape.model_type if info is not None and info.shape is not None and info.shape.vision else None
+
+
+def _check_conv3d_torch(ctx: Context):
+    torch = ctx.options.get("torch")
+    if not torch or ctx.target.lf < (0, 9, 5):
+        return
+    from ..versions import VersionError, parse_version
+
+    try:
+        version = parse_version(torch)
+    except VersionError:
+        return
+    if not (2, 9, 0) <= version < (2, 10, 0):
+        return
+    model_type = _model_type(ctx)
+    if model_type in CONV3D_MODEL_TYPES:
+        yield Finding(
+            f"{model_type} has a Conv3D patch embedding and the run uses torch {torch}: LLaMA-Factory "
+            f"{ctx.target.llamafactory} stops after loading the model with `Unsupported torch version detected: "
+            "torch 2.9.x with Conv3D. This combination is known to cause severe performance regression.`",
+            key="model_name_or_path",
+            at="value",
+            fix="use torch 2.8 or 2.10 and newer (pytorch/pytorch#166122)",
+        )
+
+
+CONV3D_TORCH = Rule(
+    code="LF275",
+    name="conv3d-model-on-torch-2.9",
+    severity=ERROR,
+    summary="A model with a Conv3D layer (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, GLM-4V, ...) on torch 2.9.x.",
+    what="With the torch release the run uses (`--torch-version`, else the one installed where lf-lint runs), "
+    "reports torch 2.9.x for a model whose modelling code has an nn.Conv3d: the model type of a local config.json "
+    "or of a catalogued vision-language model.",
+    why="LLaMA-Factory 0.9.5 refuses the combination after loading the model: Conv3D on torch 2.9 is known to "
+    "be many times slower (pytorch/pytorch#166122).",
+    example=Example("model_name_or_path: Qwen/Qwen2.5-VL-7B-Instruct", options={"torch_version": "2.9.1"}),
+    use_instead=Example("model_name_or_path: Qwen/Qwen2.5-VL-7B-Instruct", options={"torch_version": "2.8.0"}),
+    upstream="model/loader.py::load_model (LLaMA-Factory 0.9.5).",
+    check=_check_conv3d_torch,
+    applies_to=("train", "infer"),
+)
+
+RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT, CONV3D_TORCH]
