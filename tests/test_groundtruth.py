@@ -326,6 +326,59 @@ def run_memory_probe(env_name: str, cases: list[dict], tmp: Path) -> dict:
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_model_types_match_transformers(env_name, tmp_path):
+    """lf_lint/data/model_types.json knows exactly the model types of the env's transformers (CONFIG_MAPPING_NAMES),
+    and LF276 foresees which configs LLaMA-Factory's load_config refuses, and why."""
+    import yaml
+
+    from lf_lint.loading import load
+    from lf_lint.rules.base import Context
+    from lf_lint.rules.checkpoint import UNKNOWN_MODEL_TYPE, _known, _model_types
+    from lf_lint.versions import Target
+
+    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
+    environ = gt_envs.gt_environ(env_name, gt_envs.default_root())
+    listed = subprocess.run([str(python), "-c", "import json, transformers; from transformers.models.auto.configuration_auto "
+                             "import CONFIG_MAPPING_NAMES as m; print(json.dumps([transformers.__version__, sorted(m)]))"],
+                            env=environ, capture_output=True, text=True, check=True).stdout  # fmt: skip
+    version, types = json.loads(listed.strip().splitlines()[-1])
+    mine = {t for t in _model_types() if _known(t, parse_version(version))}
+    assert mine == set(types), (sorted(set(types) - mine)[:10], sorted(mine - set(types))[:10])
+
+    cases = gt_cases.config_cases()
+    cases += [
+        dict(c, id=f"{c['id']}-trusted", args={"trust_remote_code": True}) for c in cases if c["id"] == "custom-code"
+    ]
+    cases_file, results_file = tmp_path / "config-cases.json", tmp_path / "config-results.json"
+    cases_file.write_text(json.dumps(cases))
+    subprocess.run([str(python), str(HERE / "config_probe.py"), str(cases_file), str(results_file)], check=True,
+                   env=environ, capture_output=True, text=True)  # fmt: skip
+    real = json.loads(results_file.read_text())
+    target = Target(real["llamafactory"], real["transformers"])
+    refused = 0
+    for case, truth in zip(cases, real["results"]):
+        model_dir = tmp_path / "models" / case["id"]
+        model_dir.mkdir(parents=True)
+        (model_dir / "config.json").write_text(json.dumps(case["config"]))
+        args = dict(case["args"], model_name_or_path=str(model_dir))
+        ctx = Context(
+            load("cfg.yaml", target, text=yaml.safe_dump(args)), target, "train", "train", tmp_path, gt_launch()
+        )
+        predicted = [f.message for f in UNKNOWN_MODEL_TYPE.check(ctx)]
+        if truth["error"] is None:
+            assert not predicted, (case["id"], predicted)
+        elif "trust_remote_code" in truth["error"]:
+            assert predicted and "trust_remote_code" in predicted[0], (case["id"], truth, predicted)
+        elif "does not recognize this architecture" in truth["error"]:
+            assert predicted and "does not recognize this architecture" in predicted[0], (case["id"], truth, predicted)
+        else:  # custom code trusted but absent here: beyond what LF276 checks
+            assert case["id"] == "custom-code-trusted" and not predicted, (case["id"], truth, predicted)
+        refused += truth["error"] is not None
+    MATCH_RATES.append(f"{env_name}: model types {len(mine)}/{len(types)} as transformers {version} lists them; "
+                       f"LF276 foresees {refused} refused configs of {len(cases)}")  # fmt: skip
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_memory_components_match_llamafactory(env_name, tmp_path):
     """Parameter counts, trainable parameters and their dtype for every model family and tuning method, as
     LLaMA-Factory's own loader sets them up; and the activations autograd saves (LLaMA-Factory >= 0.9.4, where

@@ -7,8 +7,10 @@ nothing is downloaded.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from ..diagnostics import Severity
+from ..versions import newest_transformers_for, parse_version
 from .base import Context, Example, Finding, Rule
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
@@ -197,7 +199,7 @@ def _check_conv3d_torch(ctx: Context):
     torch = ctx.options.get("torch")
     if not torch or ctx.target.lf < (0, 9, 5):
         return
-    from ..versions import VersionError, parse_version
+    from ..versions import VersionError
 
     try:
         version = parse_version(torch)
@@ -234,4 +236,101 @@ CONV3D_TORCH = Rule(
     applies_to=("train", "infer"),
 )
 
-RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT, CONV3D_TORCH]
+
+@lru_cache(maxsize=1)
+def _model_types() -> dict:
+    """lf_lint/data/model_types.json (tools/generate_model_types.py): model types by transformers release."""
+    from importlib import resources
+
+    return json.loads(resources.files("lf_lint").joinpath("data/model_types.json").read_text(encoding="utf-8"))[
+        "model_types"
+    ]
+
+
+def _known(model_type: str, tf: tuple) -> bool:
+    release = _model_types().get(model_type)
+    return release is not None and parse_version(release["since"]) <= tf <= parse_version(release.get("until", "99"))
+
+
+def _check_model_type(ctx: Context):
+    found = _local_config(ctx)
+    if found is not None:
+        where, config = found
+        model_type, custom = config.get("model_type"), "AutoConfig" in (config.get("auto_map") or {})
+    else:  # a catalogued hub model: its (native) type
+        where, custom = None, False
+        model_type = _catalogued_type(ctx)
+    if not isinstance(model_type, str) or _known(model_type, ctx.target.tf):
+        return
+    tf = ctx.target.transformers
+    release = _model_types().get(model_type)
+    if custom:
+        if ctx.args.trust_remote_code is not True:
+            yield Finding(
+                f"{where} names model_type `{model_type}`, which transformers {tf} does not know, and brings its own "
+                "code (auto_map): transformers stops while loading it and asks for `trust_remote_code=True`",
+                key="trust_remote_code" if ctx.args.is_set("trust_remote_code") else "model_name_or_path",
+                at="value",
+                fix="trust_remote_code: true (after reading the model's code: it runs on the training machine)",
+            )
+        return
+    if release is not None and ctx.target.tf < parse_version(release["since"]):
+        newest = newest_transformers_for(ctx.target.llamafactory)
+        fix = f"use transformers {release['since']} or newer" + (
+            f" (LLaMA-Factory {ctx.target.llamafactory} allows up to {newest}: a newer LLaMA-Factory too)"
+            if parse_version(newest) < parse_version(release["since"])
+            else ""
+        )
+    elif release is not None:
+        fix = f"use transformers {release['until']} or older (later releases removed `{model_type}`)"
+    else:
+        fix = "check model_type in the model's config.json; a model newer than transformers 5.6 needs a newer release"
+    yield Finding(
+        f"{where or ctx.args.model_name_or_path} is model_type `{model_type}`, which transformers {tf} does not "
+        "know: it stops while loading with `The checkpoint you are trying to load has model type "
+        f"`{model_type}` but Transformers does not recognize this architecture.`",
+        key="model_name_or_path",
+        at="value",
+        fix=fix,
+    )
+
+
+def _catalogued_type(ctx: Context) -> str | None:
+    """A catalogued hub model's native model type (one transformers knows in some release), else None."""
+    name = ctx.args.model_name_or_path
+    if not isinstance(name, str):
+        return None
+    from ..memory.model import find_model
+
+    info = find_model(name, ctx.workdir)
+    if info is None or info.shape is None or not info.source.startswith("built-in catalogue"):
+        return None
+    return info.shape.model_type if info.shape.model_type in _model_types() else None
+
+
+UNKNOWN_MODEL_TYPE = Rule(
+    code="LF276",
+    name="model-type-unknown-to-transformers",
+    severity=ERROR,
+    summary="A model whose model_type the targeted transformers release cannot load (too old, or remote code "
+    "without `trust_remote_code`).",
+    what="Checks the model_type of a local config.json, or of a catalogued hub model, against the model types "
+    "each transformers release knows (lf_lint/data/model_types.json, read from every supported release). A type "
+    "it does not know is an error, with the first release that has it; a config that brings its own code "
+    "(`auto_map`) needs `trust_remote_code: true` instead.",
+    why="LLaMA-Factory loads the config with AutoConfig, which stops on a type it does not recognize, e.g. Qwen3 "
+    "before transformers 4.51 (LLaMA-Factory 0.9.2 allows at most 4.49), and refuses custom code unless "
+    "trust_remote_code is set (LLaMA-Factory's default is false).",
+    example=Example(
+        "model_name_or_path: Qwen/Qwen3-8B", options={"llamafactory_version": "0.9.2", "transformers_version": "4.49.0"}
+    ),
+    use_instead=Example(
+        "model_name_or_path: Qwen/Qwen2.5-7B",
+        options={"llamafactory_version": "0.9.2", "transformers_version": "4.49.0"},
+    ),
+    upstream="model/loader.py::load_config (LLaMA-Factory 0.9.2-0.9.5); transformers AutoConfig.from_pretrained.",
+    check=_check_model_type,
+    applies_to=("train", "infer"),
+)
+
+RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT, CONV3D_TORCH, UNKNOWN_MODEL_TYPE]

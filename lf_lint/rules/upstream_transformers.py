@@ -505,11 +505,11 @@ DEPRECATED = Rule(
     why="The config breaks as soon as transformers is upgraded (hiyouga/LLaMA-Factory #7927), and a deprecated key "
     "can change meaning: on transformers 5.x `warmup_ratio` silently replaces `warmup_steps`.",
     example=Example(
-        "evaluation_strategy: steps\nval_size: 0.1",
+        "model_name_or_path: Qwen/Qwen2.5-0.5B\nevaluation_strategy: steps\nval_size: 0.1",
         options={"transformers_version": "4.49.0", "llamafactory_version": "0.9.2"},
     ),
     use_instead=Example(
-        "eval_strategy: steps\nval_size: 0.1",
+        "model_name_or_path: Qwen/Qwen2.5-0.5B\neval_strategy: steps\nval_size: 0.1",
         options={"transformers_version": "4.49.0", "llamafactory_version": "0.9.2"},
     ),
     check=_deprecated,

@@ -789,3 +789,21 @@ def eval_dataset_cases(seed: int = 61) -> list[dict]:
         text = "".join(f"{k}: {v}\n" for k, v in config.items())
         cases.append({"id": f"eval-datasets-{number}", "config": text, "config_name": "cfg.yaml", "files": files})
     return cases
+
+
+def config_cases() -> list[dict]:
+    """Model configs for config_probe.py: native types of different ages, custom code (auto_map) with and without
+    trust_remote_code, a type no release knows."""
+    text = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 100}
+    custom = {"model_type": "internlm2", "auto_map": {"AutoConfig": "configuration_internlm2.InternLM2Config"}, **text}
+    configs = {
+        "llama": {"model_type": "llama", **text},
+        "qwen3": {"model_type": "qwen3", **text},  # transformers 4.51
+        "gemma3-text": {"model_type": "gemma3_text", **text},  # 4.50
+        "glm4": {"model_type": "glm4", **text},  # 4.51.3
+        "qwen3-vl": VLM_MODELS["qwen3-vl"],  # 4.57
+        "custom-code": custom,
+        "native-with-auto-map": {"model_type": "llama", "auto_map": {"AutoConfig": "configuration_x.XConfig"}, **text},
+        "unknown": {"model_type": "not_a_model_type", **text},
+    }
+    return [{"id": name, "config": config, "args": {}} for name, config in configs.items()]
