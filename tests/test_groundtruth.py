@@ -328,12 +328,13 @@ def run_memory_probe(env_name: str, cases: list[dict], tmp: Path) -> dict:
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_model_types_match_transformers(env_name, tmp_path):
     """lf_lint/data/model_types.json knows exactly the model types of the env's transformers (CONFIG_MAPPING_NAMES),
-    and LF276 foresees which configs LLaMA-Factory's load_config refuses, and why."""
+    and LF276 and LF293 foresee which configs LLaMA-Factory's load_config and quantization set-up refuse, and why."""
     import yaml
 
     from lf_lint.loading import load
     from lf_lint.rules.base import Context
     from lf_lint.rules.checkpoint import UNKNOWN_MODEL_TYPE, _known, _model_types
+    from lf_lint.rules.upstream_lf import QUANT_METHOD_BITS
     from lf_lint.versions import Target
 
     python = gt_envs.ensure_env(env_name, gt_envs.default_root())
@@ -364,18 +365,20 @@ def test_model_types_match_transformers(env_name, tmp_path):
         ctx = Context(
             load("cfg.yaml", target, text=yaml.safe_dump(args)), target, "train", "train", tmp_path, gt_launch()
         )
-        predicted = [f.message for f in UNKNOWN_MODEL_TYPE.check(ctx)]
-        if truth["error"] is None:
-            assert not predicted, (case["id"], predicted)
+        predicted = [f.message for rule in (UNKNOWN_MODEL_TYPE, QUANT_METHOD_BITS) for f in rule.check(ctx)]
+        if truth["error"] is not None and "only accepts" in truth["error"]:  # the quantization method's widths
+            assert predicted and truth["error"].split(": ", 1)[1] in predicted[0], (case["id"], truth, predicted)
+        elif truth["error"] is None or "bitsandbytes" in truth["error"]:
+            assert not predicted, (case["id"], truth, predicted)  # loaded (or got as far as importing bitsandbytes)
         elif "trust_remote_code" in truth["error"]:
             assert predicted and "trust_remote_code" in predicted[0], (case["id"], truth, predicted)
         elif "does not recognize this architecture" in truth["error"]:
             assert predicted and "does not recognize this architecture" in predicted[0], (case["id"], truth, predicted)
         else:  # custom code trusted but absent here: beyond what LF276 checks
             assert case["id"] == "custom-code-trusted" and not predicted, (case["id"], truth, predicted)
-        refused += truth["error"] is not None
+        refused += bool(predicted)
     MATCH_RATES.append(f"{env_name}: model types {len(mine)}/{len(types)} as transformers {version} lists them; "
-                       f"LF276 foresees {refused} refused configs of {len(cases)}")  # fmt: skip
+                       f"LF276/LF293 foresee {refused} refused configs of {len(cases)}")  # fmt: skip
 
 
 @pytest.mark.parametrize("env_name", ENV_NAMES)

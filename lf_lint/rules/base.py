@@ -7,6 +7,7 @@ example), which ``lf-lint rule CODE`` prints and the test suite runs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
@@ -67,6 +68,21 @@ class Context:
         if self.args.is_set("deepspeed") or launched is None:
             return read_deepspeed(self.args.get("deepspeed"), self.workdir)
         return launched.deepspeed_config(self.workdir)
+
+    @cached_property
+    def model_config(self) -> tuple[str, dict] | None:
+        """(where, contents) of the model's config.json, when the model is on this machine (a folder, or the
+        Hugging Face cache)."""
+        from ..hub_cache import model_folders
+
+        for folder in model_folders(self.args.model_name_or_path, self.workdir):
+            try:
+                config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(config, dict):
+                return str(folder / "config.json"), config
+        return None
 
     @cached_property
     def output_dir(self) -> OutputDir | None:

@@ -19,23 +19,9 @@ ERROR, WARNING = Severity.ERROR, Severity.WARNING
 _DELEGATING = {"qwen2_vl": "Qwen2VL", "qwen2_5_vl": "Qwen2_5_VL"}
 
 
-def _local_config(ctx: Context) -> tuple[str, dict] | None:
-    """(where, contents) of the model's config.json, when the model is on this machine."""
-    from ..hub_cache import model_folders
-
-    for folder in model_folders(ctx.args.model_name_or_path, ctx.workdir):
-        try:
-            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(config, dict):
-            return str(folder / "config.json"), config
-    return None
-
-
 def _nested_config(ctx: Context) -> tuple[str, dict] | None:
     """(where, config.json) of a local Qwen2-VL / Qwen2.5-VL checkpoint whose language model is a text_config."""
-    found = _local_config(ctx)
+    found = ctx.model_config
     if found and found[1].get("model_type") in _DELEGATING and isinstance(found[1].get("text_config"), dict):
         return found
     return None
@@ -135,7 +121,7 @@ _ORIGINAL_LAYOUTS = {
 
 
 def _check_original_layout(ctx: Context):
-    found = _local_config(ctx)
+    found = ctx.model_config
     architectures = found[1].get("architectures") if found else None
     if not isinstance(architectures, list):
         return
@@ -184,7 +170,7 @@ CONV3D_MODEL_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "glm
 
 def _model_type(ctx: Context) -> str | None:
     """The model's type: its local config.json's, else a catalogued vision-language model's."""
-    found = _local_config(ctx)
+    found = ctx.model_config
     if found is not None:
         return found[1].get("model_type")
     from ..memory.model import find_model
@@ -253,7 +239,7 @@ def _known(model_type: str, tf: tuple) -> bool:
 
 
 def _check_model_type(ctx: Context):
-    found = _local_config(ctx)
+    found = ctx.model_config
     if found is not None:
         where, config = found
         model_type, custom = config.get("model_type"), "AutoConfig" in (config.get("auto_map") or {})

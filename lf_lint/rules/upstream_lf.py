@@ -862,6 +862,88 @@ def _quantization_problem(a: Args, ctx: Context) -> tuple[str, str] | None:
     return None
 
 
+_QUANTIZE = "model/model_utils/quantization.py::configure_quantization (LLaMA-Factory 0.9.2-0.9.5)"
+# on-the-fly quantization: the bit widths each method accepts, and whether it can load sharded (ZeRO-3, FSDP)
+_BITS = {"bnb": ((4, 8), "Bitsandbytes only accepts 4-bit or 8-bit quantization."),
+         "hqq": ((1, 2, 3, 4, 5, 6, 8), "HQQ only accepts 1/2/3/4/5/6/8-bit quantization."),
+         "eetq": ((8,), "EETQ only accepts 8-bit quantization.")}  # fmt: skip
+
+
+def _method(a: Args) -> str:
+    method = str(a.quantization_method or "bnb")
+    return "bnb" if method == "bitsandbytes" else method  # 0.9.2 names bitsandbytes in full
+
+
+def _bits_problem(a: Args, ctx: Context) -> str | None:
+    if not isinstance(a.quantization_bit, int) or a.finetuning_type not in ("lora", "oft") or _ptq(ctx) is not None:
+        return None  # the other LF261 cases stop earlier; a PTQ checkpoint ignores quantization_bit
+    accepted, message = _BITS.get(_method(a), ((a.quantization_bit,), ""))
+    return None if a.quantization_bit in accepted else message
+
+
+QUANT_METHOD_BITS = lf_rule(
+    "LF293",
+    "quantization-bits-for-method",
+    summary="A `quantization_bit` the `quantization_method` does not offer (bitsandbytes: 4 or 8).",
+    what="Reports `quantization_bit` values outside what the quantization method accepts: bitsandbytes (the "
+    "default) 4 or 8, HQQ 1-6 or 8, EETQ 8.",
+    why="LLaMA-Factory checks the width only when it quantizes the model, after the data has been prepared.",
+    upstream=_QUANTIZE,
+    when=lambda a, ctx: _bits_problem(a, ctx) is not None,
+    message=lambda ctx: _bits_problem(ctx.args, ctx),
+    key="quantization_bit",
+    at="value",
+    fix="quantization_bit: 4 (or quantization_method: hqq for other widths)",
+    example=Example("quantization_bit: 3"),
+    use_instead=Example("quantization_bit: 4"),
+    applies_to=("train", "infer"),
+)
+
+
+def _ptq(ctx: Context) -> str | None:
+    """The quant_method of a local checkpoint that is already quantized (its config.json's quantization_config)."""
+    quantization = ctx.model_config[1].get("quantization_config") if ctx.model_config else None
+    return str(quantization.get("quant_method", "")) if isinstance(quantization, dict) and quantization else None
+
+
+def _sharded_problem(a: Args, ctx: Context) -> str | None:
+    if not ctx.zero3:  # is_deepspeed_zero3_enabled(); FSDP counts only with cpu_ram_efficient_loading (not modelled)
+        return None
+    ptq = _ptq(ctx)
+    if ptq is not None:
+        exempt = ("mxfp4", "fp8") if ctx.target.lf >= (0, 9, 4) else ()
+        return None if ptq in exempt else "DeepSpeed ZeRO-3 or FSDP is incompatible with PTQ-quantized models."
+    if not isinstance(a.quantization_bit, int) or a.finetuning_type not in ("lora", "oft") or _bits_problem(a, ctx):
+        return None
+    method = _method(a)
+    if method == "bnb" and a.quantization_bit != 4:
+        return "Only 4-bit quantized model can use fsdp+qlora or auto device map."
+    if method in ("hqq", "eetq"):
+        return f"{method.upper()} quantization is incompatible with DeepSpeed ZeRO-3 or FSDP."
+    return None
+
+
+QUANT_SHARDED = lf_rule(
+    "LF294",
+    "quantization-under-zero3",
+    summary="A quantized model LLaMA-Factory cannot load under DeepSpeed ZeRO-3: 8-bit bitsandbytes, HQQ, EETQ, "
+    "or an already quantized (GPTQ, AWQ, ...) checkpoint.",
+    what="Under DeepSpeed ZeRO-3 (the `deepspeed` config, or the one `--accelerate-config` names), reports "
+    "bitsandbytes quantization other than 4-bit, HQQ and EETQ, and a local checkpoint whose config.json has a "
+    "`quantization_config` (MXFP4 and FP8 are dequantized from 0.9.4 and pass).",
+    why="Only 4-bit bitsandbytes weights can be sharded while loading; LLaMA-Factory stops when it quantizes the "
+    "model. (The same holds under FSDP when accelerate loads with cpu_ram_efficient_loading.)",
+    upstream=_QUANTIZE,
+    when=lambda a, ctx: _sharded_problem(a, ctx) is not None,
+    message=lambda ctx: _sharded_problem(ctx.args, ctx),
+    key=lambda ctx: "quantization_bit" if ctx.args.is_set("quantization_bit") else "deepspeed",
+    fix="quantization_bit: 4 with bitsandbytes, or ZeRO-2",
+    example=Example("quantization_bit: 8\ndeepspeed: {zero_optimization: {stage: 3}}", options={"num_gpus": 2}),
+    use_instead=Example("quantization_bit: 4\ndeepspeed: {zero_optimization: {stage: 3}}", options={"num_gpus": 2}),
+    applies_to=("train",),
+)
+
+
 QUANTIZATION_CONFLICT = lf_rule(
     "LF261",
     "quantization-conflict",
@@ -1132,7 +1214,7 @@ RULES = [
     MISSING_MODEL, PIXEL_BOUNDS, EXPORT_QUANT_DATASET, SPLIT_SPECIAL_TOKENS,
     VAL_SIZE_WITHOUT_DATASET, VAL_SIZE_WITH_EVAL_DATASET, INTERLEAVE_WITH_CONCAT, INTERLEAVE_LENGTH,
     STREAMING_VAL_SIZE, STREAMING_MAX_SAMPLES, MASK_HISTORY_TRAIN_ON_PROMPT,
-    QUANT_BITS, PPO_REWARD_MODEL, PPO_REWARD_TYPE, DPO_LABEL_SMOOTHING, LLAMA_PRO_FULL, LORA_WITH_MEMORY_OPTIMIZERS,
+    QUANT_BITS, QUANT_METHOD_BITS, QUANT_SHARDED, PPO_REWARD_MODEL, PPO_REWARD_TYPE, DPO_LABEL_SMOOTHING, LLAMA_PRO_FULL, LORA_WITH_MEMORY_OPTIMIZERS,
     MEMORY_OPTIMIZERS_TOGETHER, PISSA_STAGE, LORA_ONLY_OPTION,
     SFT_ONLY, PREDICT_NEEDS_GENERATE, RM_PPO_BEST_MODEL, PPO_CONSTRAINTS, DEEPSPEED_NEEDS_TORCHRUN, STREAMING_MAX_STEPS,
     TRAIN_NEEDS_DATASET, EVAL_NEEDS_DATA, PREDICT_WITH_GENERATE, DEVICE_MAP_TRAINING, ZERO3_CONFLICT,

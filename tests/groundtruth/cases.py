@@ -806,4 +806,9 @@ def config_cases() -> list[dict]:
         "native-with-auto-map": {"model_type": "llama", "auto_map": {"AutoConfig": "configuration_x.XConfig"}, **text},
         "unknown": {"model_type": "not_a_model_type", **text},
     }
-    return [{"id": name, "config": config, "args": {}} for name, config in configs.items()]
+    cases = [{"id": name, "config": config, "args": {}} for name, config in configs.items()]
+    quantized = {"3-bit": {"quantization_bit": 3}, "8-bit": {"quantization_bit": 8},
+                 "hqq-7-bit": {"quantization_bit": 7, "quantization_method": "hqq"},
+                 "eetq-4-bit": {"quantization_bit": 4, "quantization_method": "eetq"}}  # fmt: skip
+    return cases + [{"id": f"llama-{name}", "config": configs["llama"], "args": {"finetuning_type": "lora", **args}}
+                    for name, args in quantized.items()]  # fmt: skip

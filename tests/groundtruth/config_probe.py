@@ -7,8 +7,8 @@ Runs INSIDE a ground-truth env (envs.py)::
 
 Each case is ``{"id", "config": {... config.json ...}, "args": {... LLaMA-Factory train args ...}}``. The probe
 writes the config.json alone (no weights, no code files), parses the args with LLaMA-Factory's ``get_train_args``
-and calls its ``load_config``: transformers' ``AutoConfig`` with LLaMA-Factory's ``trust_remote_code``. The result
-is the loaded ``model_type`` or the error. Only the standard library is imported at module level.
+and calls its ``load_config``: transformers' ``AutoConfig`` with LLaMA-Factory's ``trust_remote_code``; with
+``quantization_bit``, also ``configure_quantization``. The result is the loaded ``model_type`` or the error. Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
@@ -35,7 +35,17 @@ def run_case(case: dict, work: Path) -> dict:
             **case["args"]}  # fmt: skip
     try:
         model_args = get_train_args(args)[0]
-        return {"id": case["id"], "model_type": load_config(model_args).model_type, "error": None}
+        config = load_config(model_args)
+        if model_args.quantization_bit is not None:  # what load_model does next: set the quantization up
+            import inspect
+
+            from llamafactory.model.model_utils.quantization import configure_quantization
+
+            extra = (
+                {"is_trainable": True} if "is_trainable" in inspect.signature(configure_quantization).parameters else {}
+            )
+            configure_quantization(config, None, model_args, init_kwargs={}, **extra)
+        return {"id": case["id"], "model_type": config.model_type, "error": None}
     except (Exception, SystemExit) as exc:
         return {"id": case["id"], "model_type": None, "error": f"{type(exc).__name__}: {exc}"[:600]}
 
