@@ -14,9 +14,7 @@ and calls its ``load_config``: transformers' ``AutoConfig`` with LLaMA-Factory's
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,21 +49,9 @@ def run_case(case: dict, work: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    cases = json.loads(Path(argv[0]).read_text())
-    real_stdout = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    with tempfile.TemporaryDirectory(prefix="lf-lint-config-") as tmp:
-        work = Path(tmp)
-        smoke_run._setdefault_env(work)
-        import llamafactory
-        import transformers
-
-        results = [run_case(case, work) for case in cases]
-        Path(argv[1]).write_text(json.dumps({"llamafactory": llamafactory.__version__,
-                                             "transformers": transformers.__version__, "results": results}, indent=1))  # fmt: skip
-    real_stdout.write(f"{len(results)} cases\n")
-    real_stdout.flush()
-    return 0
+    return smoke_run.run_probe(
+        argv, "lf-lint-config-", lambda cases, work: {"results": [run_case(c, work) for c in cases]}
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -125,24 +124,14 @@ def run_case(case: dict, work: Path, tokenizer_dir: Path, vocab: int) -> dict:
     return result
 
 
-def main(argv: list[str]) -> int:
-    cases = json.loads(Path(argv[0]).read_text())
-    real_stdout = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    with tempfile.TemporaryDirectory(prefix="lf-lint-mem-") as tmp:
-        work = Path(tmp)
-        smoke_run._setdefault_env(work)
-        import llamafactory
-        import transformers
+def run_cases(cases: list[dict], work: Path) -> dict:
+    tokenizer_dir = work / "tokenizer"
+    vocab = smoke_run.build_tokenizer(tokenizer_dir)
+    return {"vocab": vocab, "results": [run_case(case, work, tokenizer_dir, vocab) for case in cases]}
 
-        tokenizer_dir = work / "tokenizer"
-        vocab = smoke_run.build_tokenizer(tokenizer_dir)
-        results = [run_case(case, work, tokenizer_dir, vocab) for case in cases]
-        Path(argv[1]).write_text(json.dumps({"llamafactory": llamafactory.__version__, "transformers": transformers.__version__,
-                                             "vocab": vocab, "results": results}, indent=1))  # fmt: skip
-    real_stdout.write(f"{len(results)} cases\n")
-    real_stdout.flush()
-    return 0
+
+def main(argv: list[str]) -> int:
+    return smoke_run.run_probe(argv, "lf-lint-mem-", run_cases)
 
 
 if __name__ == "__main__":

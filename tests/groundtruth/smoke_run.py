@@ -72,6 +72,27 @@ class _StopAtTrainBegin(Exception):
     """Raised by the callback to stop run_exp before the first optimizer step."""
 
 
+def run_probe(argv: list[str], prefix: str, run_cases) -> int:
+    """The shell of a probe script: the cases from ``argv[0]``, run by ``run_cases(cases, work)`` in a scratch
+    folder with the offline environment and LLaMA-Factory's output sent to stderr; what it returns (``results``
+    and any more facts) goes to ``argv[1]`` with the releases that produced it."""
+    cases = json.loads(Path(argv[0]).read_text())
+    real_stdout = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        _setdefault_env(work)
+        import llamafactory
+        import transformers
+
+        found = run_cases(cases, work)
+        Path(argv[1]).write_text(json.dumps({"llamafactory": llamafactory.__version__,
+                                             "transformers": transformers.__version__, **found}, indent=1))  # fmt: skip
+    real_stdout.write(f"{len(found['results'])} cases\n")
+    real_stdout.flush()
+    return 0
+
+
 def _setdefault_env(work: Path) -> None:
     for k, v in {
         "HF_HUB_OFFLINE": "1",
