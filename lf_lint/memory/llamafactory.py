@@ -109,26 +109,28 @@ def _composite_trainable(
     if method == "freeze":
         modules = _names(args.freeze_trainable_modules) or ["all"]
         indices = _freeze_indices(args, shape.layers)
-        if not frozen.tower:
-            part = {"all": vision.block, "attn": sum(m.params for m in vision.block_linears[:2]),
-                    "mlp": sum(m.params for m in vision.block_linears[2:])}  # fmt: skip
-            per_block = sum(part.get(name, 0) for name in modules) if modules != ["all"] else vision.block
+        if not frozen.tower:  # ".{i}.{module}" also names block i's module (its linears; norms are negligible)
+            per_block = (
+                vision.block
+                if modules == ["all"]
+                else sum(m.params for m in vision.block_linears if m.name.split(".")[0] in modules)
+            )
             trainable += per_block * sum(1 for i in indices if i < vision.blocks)
             if modules == ["all"]:
                 trainable += vision.deepstack_merger * sum(1 for i in indices if i < vision.deepstack)
         if not frozen.projector and not projector_by_index:
             trainable += vision.merger
-        elif not frozen.projector:
-            trainable += sum(m.params for m in vision.merger_linears if m.name.isdigit() and int(m.name) in indices)
+        elif not frozen.projector and modules == ["all"]:  # ".{i}." also names the projector's layer i
+            trainable += sum(m.params for m in vision.merger_linears if _index(m.name) in indices)
         return trainable, copies, details
     # LoRA: LLaMA-Factory turns the targets into every module name that contains one of them
     rank = _int(args.lora_rank, 8)
     targets = _names(args.lora_target) or ["all"]
-    if targets == ["all"]:
-        found = [m.name for m in linears(shape, fused_experts=fused_experts(shape, target.tf))]
+    if targets == ["all"]:  # find_all_linear_modules: the last name of every linear not frozen (nor the projector)
+        modules = linears(shape, fused_experts=fused_experts(shape, target.tf), linear_router=target.tf < (5, 0, 0))
         if not frozen.tower:
-            found += [m.name for m in vision.block_linears + (vision.merger_linears if vision.deepstack else ())]
-        targets = found
+            modules += [*vision.block_linears, *(vision.merger_linears if vision.deepstack else ())]
+        targets = [m.name.split(".")[-1] for m in modules]
 
     def adapters(modules: tuple, path: str, count: int) -> int:
         chosen = [m for m in modules if any(t in f"{path}.{m.name}" for t in targets)]
@@ -137,10 +139,16 @@ def _composite_trainable(
     vision_adapter = 0
     if not frozen.tower:
         vision_adapter += adapters(vision.block_linears, "vision.blocks.N", vision.blocks)
-        vision_adapter += adapters(vision.merger_linears, "visual.deepstack_merger_list.N", vision.deepstack)
+        vision_adapter += adapters(vision.merger_linears, "vision.deepstack_merger_list.N", vision.deepstack)
     if not frozen.projector:
-        vision_adapter += adapters(vision.merger_linears, "visual.merger" + ("" if vision.deepstack else ".mlp"), 1)
+        vision_adapter += adapters(vision.merger_linears, "vision.merger", 1)
     return trainable + vision_adapter, copies, dict(details, adapter=details.get("adapter", 0) + vision_adapter)
+
+
+def _index(name: str) -> int | None:
+    """The number a module is called by (the projector's ``mlp.0``, ``mlp.2``), if it has one."""
+    last = name.split(".")[-1]
+    return int(last) if last.isdigit() else None
 
 
 def _qualified(m) -> str:

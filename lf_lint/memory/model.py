@@ -56,11 +56,13 @@ class Vision(NamedTuple):
     positions: int  # Qwen3-VL's learned position embedding (a tower key from LLaMA-Factory 0.9.5)
     blocks: int
     block: int  # parameters of one block
-    block_linears: tuple[Linear, ...]
+    block_linears: tuple[
+        Linear, ...
+    ]  # named below the block ("attn.qkv", "mlp.fc1"): LoRA and freeze tuning match these
     deepstack: int  # Qwen3-VL's mergers fed by intermediate blocks (numbered 0.., like the blocks)
     deepstack_merger: int
     merger: int  # the projector
-    merger_linears: tuple[Linear, ...]  # a merger's linears (the deepstack mergers have the same)
+    merger_linears: tuple[Linear, ...]  # a merger's linears, named below it (the deepstack mergers have the same)
     text_type: str | None = None  # the model_type config.json's text_config names, if it names one
 
     @property
@@ -230,8 +232,8 @@ def _vision_from_config(model_type: str, v: dict, text_hidden: int) -> Vision | 
     if model_type == "gemma3":  # SigLIP: LayerNorms, biased q/k/v/out and fc1/fc2; no pooling head
         width, depth, patch = v.get("hidden_size", 1152), v.get("num_hidden_layers", 27), v.get("patch_size", 14)
         inner, patches = v.get("intermediate_size", 4304), (v.get("image_size", 896) // patch) ** 2
-        block_linears = (*(linear(n, width, width) for n in ("q_proj", "k_proj", "v_proj", "out_proj")),
-                         linear("fc1", width, inner), linear("fc2", inner, width))  # fmt: skip
+        block_linears = (*(linear(f"self_attn.{n}", width, width) for n in ("q_proj", "k_proj", "v_proj", "out_proj")),
+                         linear("mlp.fc1", width, inner), linear("mlp.fc2", inner, width))  # fmt: skip
         return Vision(
             model_type=model_type,
             stem=v.get("num_channels", 3) * patch * patch * width + width + patches * width + 2 * width,
@@ -248,23 +250,27 @@ def _vision_from_config(model_type: str, v: dict, text_hidden: int) -> Vision | 
     if model_type == "qwen2_vl":  # LayerNorm; fc1/fc2 MLP of mlp_ratio; the merger (mlp.0, mlp.2) into hidden_size
         width, depth, patch, out = v.get("embed_dim", 1280), v.get("depth", 32), v.get("patch_size", 14), v.get("hidden_size", 3584)  # fmt: skip
         inner = int(width * v.get("mlp_ratio", 4))
-        mlp, norm = [linear("fc1", width, inner), linear("fc2", inner, width)], 2 * width
+        mlp, norm = [linear("mlp.fc1", width, inner), linear("mlp.fc2", inner, width)], 2 * width
     elif model_type == "qwen2_5_vl":  # RMSNorm; a gated MLP with biases
         width, depth, patch, out = v.get("hidden_size", 3584), v.get("depth", 32), v.get("patch_size", 14), v.get("out_hidden_size", 3584)  # fmt: skip
         inner = v.get("intermediate_size", 3420)
-        mlp = [linear("gate_proj", width, inner), linear("up_proj", width, inner), linear("down_proj", inner, width)]
+        mlp = [
+            linear("mlp.gate_proj", width, inner),
+            linear("mlp.up_proj", width, inner),
+            linear("mlp.down_proj", inner, width),
+        ]
         norm = width
     elif qwen3:  # LayerNorm; a patch embedding bias, learned positions, deepstack mergers
         width, depth, patch, out = v.get("hidden_size", 1152), v.get("depth", 27), v.get("patch_size", 16), v.get("out_hidden_size", 3584)  # fmt: skip
         inner = v.get("intermediate_size", 4304)
-        mlp, norm = [linear("linear_fc1", width, inner), linear("linear_fc2", inner, width)], 2 * width
+        mlp, norm = [linear("mlp.linear_fc1", width, inner), linear("mlp.linear_fc2", inner, width)], 2 * width
     else:
         return None
     channels, temporal, merge = v.get("in_channels", v.get("in_chans", 3)), v.get("temporal_patch_size", 2), v.get("spatial_merge_size", 2)  # fmt: skip
     positions = v.get("num_position_embeddings", 2304) * width if qwen3 else 0
-    block_linears = (linear("qkv", width, 3 * width), linear("proj", width, width), *mlp)
+    block_linears = (linear("attn.qkv", width, 3 * width), linear("attn.proj", width, width), *mlp)
     merged = merge * merge * width  # the merger's input: spatial_merge_size^2 patches side by side
-    names = ("linear_fc1", "linear_fc2") if qwen3 else ("0", "2")
+    names = ("linear_fc1", "linear_fc2") if qwen3 else ("mlp.0", "mlp.2")
     merger_linears = (linear(names[0], merged, merged), linear(names[1], merged, out))
     return Vision(
         model_type=model_type,

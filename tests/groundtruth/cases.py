@@ -518,6 +518,9 @@ VLM_ARGS = {
     "lora-all-tower": {"finetuning_type": "lora", "freeze_vision_tower": False},
     "lora-all-tower-projector": {"finetuning_type": "lora", "freeze_vision_tower": False,
                                  "freeze_multi_modal_projector": False},
+    # module names matched below a layer and by substring: the tower's own names next to the language model's
+    "freeze-tower-mlp": {"finetuning_type": "freeze", "freeze_trainable_modules": "mlp", "freeze_vision_tower": False},
+    "lora-named-tower": {"finetuning_type": "lora", "lora_target": "qkv,q_proj,fc1,up_proj", "freeze_vision_tower": False},
 }  # fmt: skip
 
 
