@@ -434,7 +434,7 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
             activations.append((case["id"], truth["saved_bytes"], predicted))
     worst = max((abs(p - m) / m for _, m, p in activations), default=0.0)
     MATCH_RATES.append(f"{env_name}: memory components {compared - len(mismatches)}/{compared} identical (parameters, trainable, fp32 upcast)"
-                       + (f"; {failures} load failures foreseen by LF273/LF274" if failures else "")
+                       + (f"; {failures} load failures foreseen by the checkpoint rules (LF273-LF277)" if failures else "")
                        + (f"; saved activations within {worst:.0%} on {len(activations)} runs" if activations else ""))  # fmt: skip
     assert compared >= 40
     assert not mismatches, json.dumps(mismatches, indent=1)

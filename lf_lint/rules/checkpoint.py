@@ -319,4 +319,59 @@ UNKNOWN_MODEL_TYPE = Rule(
     applies_to=("train", "infer"),
 )
 
-RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT, CONV3D_TORCH, UNKNOWN_MODEL_TYPE]
+
+def _layers(config: dict) -> int | None:
+    """num_hidden_layers of the language model (a composite model's text_config), as freeze tuning reads it."""
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    layers = text.get("num_hidden_layers", config.get("num_hidden_layers"))
+    return layers if isinstance(layers, int) and not isinstance(layers, bool) else None
+
+
+def _check_llama_pro(ctx: Context):
+    a = ctx.args
+    if not a.use_llama_pro or a.finetuning_type not in ("freeze", "lora") or ctx.model_config is None:
+        return
+    layers, n = _layers(ctx.model_config[1]), a.freeze_trainable_layers
+    if layers is None or not isinstance(n, int) or isinstance(n, bool):
+        return
+    if n == 0:
+        message = "ZeroDivisionError: integer modulo by zero"
+    elif layers % n:
+        message = f"`num_layers` {layers} should be divisible by `num_layer_trainable` {n}."
+    else:
+        return
+    yield Finding(
+        f"LLaMA Pro trains every ({layers} / freeze_trainable_layers)-th layer of the expanded model "
+        f"({ctx.model_config[0]}): LLaMA-Factory {ctx.target.llamafactory} stops while setting up the "
+        f"{a.finetuning_type} tuning with `{message}`",
+        key="freeze_trainable_layers" if a.is_set("freeze_trainable_layers") else "use_llama_pro",
+        at="value",
+        fix=f"freeze_trainable_layers: the number of layers the expansion added (a divisor of {layers})",
+    )
+
+
+_EXPANDED = {"llama3-8b-pro/config.json": json.dumps({"model_type": "llama", "num_hidden_layers": 40})}
+
+LLAMA_PRO_STRIDE = Rule(
+    code="LF277",
+    name="llama-pro-layer-stride",
+    severity=ERROR,
+    summary="`use_llama_pro` with a `freeze_trainable_layers` that does not divide the model's layers.",
+    what="For a local model, checks that `freeze_trainable_layers` (the blocks the LLaMA Pro expansion added) "
+    "divides its `num_hidden_layers`, with freeze or LoRA tuning.",
+    why="LLaMA Pro trains every (layers / n)-th block; LLaMA-Factory refuses a count that does not divide the "
+    "layers when it sets the tuning up, after the model has loaded.",
+    example=Example(
+        "finetuning_type: freeze\nuse_llama_pro: true\nfreeze_trainable_layers: 3\nmodel_name_or_path: llama3-8b-pro",
+        files=_EXPANDED,
+    ),
+    use_instead=Example(
+        "finetuning_type: freeze\nuse_llama_pro: true\nfreeze_trainable_layers: 8\nmodel_name_or_path: llama3-8b-pro",
+        files=_EXPANDED,
+    ),
+    upstream="model/adapter.py::_setup_freeze_tuning, model_utils/misc.py::find_expanded_modules "
+    "(LLaMA-Factory 0.9.2-0.9.5).",
+    check=_check_llama_pro,
+)
+
+RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT, CONV3D_TORCH, UNKNOWN_MODEL_TYPE, LLAMA_PRO_STRIDE]

@@ -461,6 +461,11 @@ MEMORY_ARGS = {
     "lora-qv-r16": {"finetuning_type": "lora", "lora_target": "q_proj,v_proj", "lora_rank": 16},
     "dora": {"finetuning_type": "lora", "use_dora": True, "lora_rank": 4},
     "lora-embed": {"finetuning_type": "lora", "additional_target": "embed_tokens"},
+    "llama-pro": {
+        "finetuning_type": "freeze",
+        "use_llama_pro": True,
+        "freeze_trainable_layers": 2,
+    },  # 3 layers: refused
 }
 
 
