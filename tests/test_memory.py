@@ -161,6 +161,23 @@ def test_conv3d_models_on_torch_2_9(tmp_path, monkeypatch):
     assert "LF275" not in codes()
 
 
+def test_catalogued_remote_code_families_need_trust_remote_code(tmp_path, monkeypatch):
+    """InternLM2, Baichuan 2 and ChatGLM ship their own modelling code: transformers knows no such model type."""
+    monkeypatch.chdir(tmp_path)
+    base = "stage: sft\ndo_train: true\nfinetuning_type: lora\ndataset: d\noutput_dir: o\n"
+
+    def codes(model: str, extra: str = "") -> set:
+        (tmp_path / "cfg.yaml").write_text(f"model_name_or_path: {model}\n{base}{extra}")
+        return {
+            d["code"]
+            for d in json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json"))["files"][0]["diagnostics"]
+        }
+
+    for model in ("internlm/internlm2-chat-7b", "baichuan-inc/Baichuan2-7B-Chat", "THUDM/glm-4-9b-chat"):
+        assert "LF276" in codes(model) and "LF276" not in codes(model, "trust_remote_code: true\n"), model
+    assert "LF276" not in codes("Qwen/Qwen2.5-7B-Instruct")
+
+
 def test_vision_tower_frozen_by_default(tmp_path):
     """LLaMA-Factory freezes the vision tower and projector unless told otherwise: they stay 16-bit, with no
     gradients or optimizer states."""

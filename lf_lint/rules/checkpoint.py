@@ -243,9 +243,9 @@ def _check_model_type(ctx: Context):
     if found is not None:
         where, config = found
         model_type, custom = config.get("model_type"), "AutoConfig" in (config.get("auto_map") or {})
-    else:  # a catalogued hub model: its (native) type
-        where, custom = None, False
-        model_type = _catalogued_type(ctx)
+    else:  # a catalogued hub model: its type; one no release knows is a remote-code family (InternLM2, ...)
+        where, model_type = None, _catalogued_type(ctx)
+        custom = isinstance(model_type, str) and model_type not in _model_types()
     if not isinstance(model_type, str) or _known(model_type, ctx.target.tf):
         return
     tf = ctx.target.transformers
@@ -253,8 +253,9 @@ def _check_model_type(ctx: Context):
     if custom:
         if ctx.args.trust_remote_code is not True:
             yield Finding(
-                f"{where} names model_type `{model_type}`, which transformers {tf} does not know, and brings its own "
-                "code (auto_map): transformers stops while loading it and asks for `trust_remote_code=True`",
+                f"{where or ctx.args.model_name_or_path} is model_type `{model_type}`, which transformers {tf} does "
+                "not know, and brings its own code (auto_map): transformers stops while loading it and asks for "
+                "`trust_remote_code=True`",
                 key="trust_remote_code" if ctx.args.is_set("trust_remote_code") else "model_name_or_path",
                 at="value",
                 fix="trust_remote_code: true (after reading the model's code: it runs on the training machine)",
@@ -282,7 +283,7 @@ def _check_model_type(ctx: Context):
 
 
 def _catalogued_type(ctx: Context) -> str | None:
-    """A catalogued hub model's native model type (one transformers knows in some release), else None."""
+    """The model type of a catalogued hub model, else None."""
     name = ctx.args.model_name_or_path
     if not isinstance(name, str):
         return None
@@ -291,7 +292,7 @@ def _catalogued_type(ctx: Context) -> str | None:
     info = find_model(name, ctx.workdir)
     if info is None or info.shape is None or not info.source.startswith("built-in catalogue"):
         return None
-    return info.shape.model_type if info.shape.model_type in _model_types() else None
+    return info.shape.model_type
 
 
 UNKNOWN_MODEL_TYPE = Rule(
