@@ -132,6 +132,21 @@ def read_as_text_model(shape: Shape, tf: tuple) -> bool:
     )
 
 
+# Decoder layers whose parameters sit in exactly these children (measured through LLaMA-Factory's loader)
+_LAYER_CHILDREN = {"llama": (), "qwen2": (), "qwen3": (), "phi3": (),
+                   "gemma2": ("pre_feedforward_layernorm", "post_feedforward_layernorm")}  # fmt: skip
+
+
+def freeze_module_names(shape: Shape) -> tuple[set[str], set[str]] | None:
+    """The names freeze tuning accepts (``_setup_freeze_tuning``): ``freeze_trainable_modules`` (a decoder layer's
+    children with parameters) and ``freeze_extra_modules`` (unnumbered modules: embeddings, final norm, an untied
+    output head); None where the layout is not known exactly (MoE experts and vision encoders add more names)."""
+    if shape.moe is not None or shape.vision is not None or shape.model_type not in _LAYER_CHILDREN:
+        return None
+    hidden = {"self_attn", "mlp", "input_layernorm", "post_attention_layernorm", *_LAYER_CHILDREN[shape.model_type]}
+    return hidden, {"embed_tokens", "norm"} | (set() if shape.tied else {"lm_head"})
+
+
 # MoE models whose transformers 4.x code already keeps the experts as 3-D parameters, with an nn.Linear router
 _FUSED_BEFORE_5 = {"qwen3_vl_moe"}
 

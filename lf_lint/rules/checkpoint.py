@@ -375,4 +375,54 @@ LLAMA_PRO_STRIDE = Rule(
     check=_check_llama_pro,
 )
 
-RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT, CONV3D_TORCH, UNKNOWN_MODEL_TYPE, LLAMA_PRO_STRIDE]
+
+def _names(value: object) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _check_freeze_modules(ctx: Context):
+    a = ctx.args
+    if a.finetuning_type != "freeze" or not (a.is_set("freeze_trainable_modules") or a.is_set("freeze_extra_modules")):
+        return
+    from ..memory.model import find_model, freeze_module_names
+
+    info = find_model(a.model_name_or_path, ctx.workdir) if isinstance(a.model_name_or_path, str) else None
+    names = freeze_module_names(info.shape) if info is not None and info.shape is not None else None
+    if names is None or info.confidence == "low":
+        return
+    for key, accepted, skip in (
+        ("freeze_trainable_modules", names[0], "all"),
+        ("freeze_extra_modules", names[1], None),
+    ):
+        wrong = [n for n in _names(a.get(key)) if n != skip and n not in accepted]
+        if wrong:
+            yield Finding(
+                f"LLaMA-Factory {ctx.target.llamafactory} stops while setting up freeze tuning with `Module {wrong[0]} "
+                f"is not found, please choose from {', '.join(sorted(accepted))}` ({info.shape.model_type}: "
+                f"{'the children of a decoder layer' if skip else 'the modules outside the layers'})",
+                key=key,
+                at="value",
+                fix=f"{key}: one of {', '.join(sorted(accepted))}" + (" (or all)" if skip else ""),
+            )
+            return  # LLaMA-Factory stops at the first
+
+
+FREEZE_MODULES = Rule(
+    code="LF278",
+    name="freeze-module-not-found",
+    severity=ERROR,
+    summary="A `freeze_trainable_modules` or `freeze_extra_modules` name the model does not have.",
+    what="For models whose layout lf-lint knows exactly (Llama, Qwen2, Qwen3, Phi-3, Gemma 2 and models of those "
+    "types, from a local config.json or the catalogue), checks `freeze_trainable_modules` against the children "
+    "of a decoder layer (`self_attn`, `mlp`, the norms) and `freeze_extra_modules` against the modules outside "
+    "the layers (`embed_tokens`, `norm`, an untied `lm_head`).",
+    why="Freeze tuning selects whole sub-modules by name, not linears: `q_proj` (a LoRA target) is not one. "
+    "LLaMA-Factory checks the names only after loading the model.",
+    example=Example("finetuning_type: freeze\nfreeze_trainable_modules: q_proj,v_proj"),
+    use_instead=Example("finetuning_type: freeze\nfreeze_trainable_modules: self_attn"),
+    upstream="model/adapter.py::_setup_freeze_tuning (LLaMA-Factory 0.9.2-0.9.5).",
+    check=_check_freeze_modules,
+)
+
+RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT, CONV3D_TORCH, UNKNOWN_MODEL_TYPE, LLAMA_PRO_STRIDE, FREEZE_MODULES]

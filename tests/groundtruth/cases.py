@@ -547,6 +547,9 @@ def memory_cases() -> list[dict]:
             if name in ("full", "lora-all", "freeze-last2") and model in ("llama-gqa", "qwen3", "mixtral"):
                 case["activation"] = [2, 32]
             cases.append(case)
+    for model in ("llama-gqa", "qwen3", "gemma2"):  # a LoRA target where freeze tuning wants a layer's child
+        cases.append({"id": f"{model}-freeze-wrong-module", "model_config": MEMORY_MODELS[model],
+                      "args": {"finetuning_type": "freeze", "freeze_trainable_modules": "q_proj"}})  # fmt: skip
     for model, config in VLM_MODELS.items():
         cases += [{"id": f"{model}-{name}", "model_config": config, "args": args} for name, args in VLM_ARGS.items()]
     cases.append({"id": "llava-original-layout", "model_config": ORIGINAL_LLAVA, "args": VLM_ARGS["full"]})

@@ -75,6 +75,24 @@ def _saved_bytes(model, batch: int, seq: int, vocab: int) -> int:
     return sum(seen.values())
 
 
+def _module_names(model) -> dict:
+    """The module names freeze tuning accepts, derived from parameter names as adapter.py::_setup_freeze_tuning
+    does: ``freeze_trainable_modules`` from what follows a ``.0.`` (or ``.1.``), ``freeze_extra_modules`` from
+    unnumbered parameters (the name before ``weight``/``bias``). Taken from the base model, before any adapter."""
+    import re
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden, other = set(), set()
+    for name, _ in base.named_parameters():
+        for marker in (".0.", ".1."):
+            if marker in name:
+                hidden.add(name.split(marker)[-1].split(".")[0])
+                break
+        if re.search(r"\.\d+\.", name) is None:
+            other.add(name.split(".")[-2])
+    return {"hidden_modules": sorted(hidden), "non_hidden_modules": sorted(other)}
+
+
 def run_case(case: dict, work: Path, tokenizer_dir: Path, vocab: int) -> dict:
     from llamafactory.hparams import get_train_args
     from llamafactory.model import load_model, load_tokenizer
@@ -114,7 +132,7 @@ def run_case(case: dict, work: Path, tokenizer_dir: Path, vocab: int) -> dict:
         by_dtype[part][name] = by_dtype[part].get(name, 0) + parameter.numel()
         total += parameter.numel()
         trainable += parameter.numel() if parameter.requires_grad else 0
-    result.update(total_params=total, trainable_params=trainable, dtypes=by_dtype)
+    result.update(total_params=total, trainable_params=trainable, dtypes=by_dtype, **_module_names(model))
     if case.get("activation"):
         batch, seq = case["activation"]
         try:
