@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 from .advice import TimeEstimate, Verdict, largest_batch, training_time, verdict
 from .estimate import GIB, MemoryEstimate, MemoryInputs, estimate
 from .gpus import Gpu
 from .llamafactory import batch_and_accumulation, build_inputs
-from .model import ModelInfo, find_model
+from .model import ModelInfo
 
 _SAME = object()
 
@@ -76,11 +75,9 @@ class MemoryReport(NamedTuple):
         return data
 
 
-def memory_report(ctx, gpu: Gpu | None, params: float | None = None) -> MemoryReport:
+def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
     args = ctx.args
-    model = find_model(
-        args.model_name_or_path if isinstance(args.model_name_or_path, str) else None, Path(ctx.workdir), params
-    )
+    model = ctx.model_info
     if model is None:
         return MemoryReport(None, None, None, gpu, None, None, None,
                             f"no shape known for model {args.model_name_or_path!r}: point model_name_or_path at a local folder "

@@ -85,6 +85,15 @@ class Context:
         return None
 
     @cached_property
+    def model_info(self):
+        """memory.model.ModelInfo: the model's shape and size as far as lf-lint can know them here (a local
+        config.json, the catalogue, the size in the name, --params), or None."""
+        from ..memory.model import find_model
+
+        name = self.args.model_name_or_path
+        return find_model(name if isinstance(name, str) else None, Path(self.workdir), self.options.get("params"))
+
+    @cached_property
     def output_dir(self) -> OutputDir | None:
         return read_output_dir(self.args.get("output_dir"), self.workdir)
 
@@ -142,7 +151,7 @@ class Context:
             return None
         from ..memory.report import memory_report
 
-        return memory_report(self, self.options.get("gpu"), self.options.get("params"))
+        return memory_report(self, self.options.get("gpu"))
 
     @property
     def zero3(self) -> bool:

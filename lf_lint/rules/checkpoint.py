@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
+from ..args import split_list
 from ..diagnostics import Severity
 from ..versions import newest_transformers_for, parse_version
 from .base import Context, Example, Finding, Rule
@@ -49,7 +50,7 @@ def _check_misread(ctx: Context):
     if not text_type:
         return
     method = str(ctx.args.finetuning_type or "lora")
-    lora_all = method == "lora" and [t.strip() for t in str(ctx.args.lora_target or "all").split(",")] == ["all"]
+    lora_all = method == "lora" and split_list(ctx.args.lora_target or "all") == ["all"]
     read_as = (
         f"transformers {ctx.target.transformers} reads this checkpoint's model_type from its text_config "
         f"(`{text_type}`, {where}), so LLaMA-Factory {lf} does not see a vision-language model"
@@ -173,11 +174,7 @@ def _model_type(ctx: Context) -> str | None:
     found = ctx.model_config
     if found is not None:
         return found[1].get("model_type")
-    from ..memory.model import find_model
-
-    info = (
-        find_model(ctx.args.model_name_or_path, ctx.workdir) if isinstance(ctx.args.model_name_or_path, str) else None
-    )
+    info = ctx.model_info
     return info.shape.model_type if info is not None and info.shape is not None and info.shape.vision else None
 
 
@@ -284,12 +281,7 @@ def _check_model_type(ctx: Context):
 
 def _catalogued_type(ctx: Context) -> str | None:
     """The model type of a catalogued hub model, else None."""
-    name = ctx.args.model_name_or_path
-    if not isinstance(name, str):
-        return None
-    from ..memory.model import find_model
-
-    info = find_model(name, ctx.workdir)
+    info = ctx.model_info
     if info is None or info.shape is None or not info.source.startswith("built-in catalogue"):
         return None
     return info.shape.model_type
@@ -376,18 +368,13 @@ LLAMA_PRO_STRIDE = Rule(
 )
 
 
-def _names(value: object) -> list[str]:
-    items = value.split(",") if isinstance(value, str) else value if isinstance(value, list) else []
-    return [str(v).strip() for v in items if str(v).strip()]
-
-
 def _check_freeze_modules(ctx: Context):
     a = ctx.args
     if a.finetuning_type != "freeze" or not (a.is_set("freeze_trainable_modules") or a.is_set("freeze_extra_modules")):
         return
-    from ..memory.model import find_model, freeze_module_names
+    from ..memory.model import freeze_module_names
 
-    info = find_model(a.model_name_or_path, ctx.workdir) if isinstance(a.model_name_or_path, str) else None
+    info = ctx.model_info
     names = freeze_module_names(info.shape) if info is not None and info.shape is not None else None
     if names is None or info.confidence == "low":
         return
@@ -395,7 +382,7 @@ def _check_freeze_modules(ctx: Context):
         ("freeze_trainable_modules", names[0], "all"),
         ("freeze_extra_modules", names[1], None),
     ):
-        wrong = [n for n in _names(a.get(key)) if n != skip and n not in accepted]
+        wrong = [n for n in split_list(a.get(key)) or [] if n != skip and n not in accepted]
         if wrong:
             yield Finding(
                 f"LLaMA-Factory {ctx.target.llamafactory} stops while setting up freeze tuning with `Module {wrong[0]} "
