@@ -15,6 +15,7 @@ import os
 from functools import lru_cache
 from typing import NamedTuple
 
+from .datafiles import DATA_DIR
 from .versions import Target
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -72,7 +73,7 @@ class Field(NamedTuple):
         return not (isinstance(self.default, dict) and set(self.default) <= {"python", "required"})
 
 
-DATABASE_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "fields.json")
+DATABASE_PATH = os.path.join(DATA_DIR, "fields.json")
 
 
 @lru_cache(maxsize=1)

@@ -28,9 +28,9 @@ import json
 import re
 from datetime import datetime
 from functools import lru_cache
-from importlib import resources
 from typing import NamedTuple
 
+from ..datafiles import read_json
 from ..versions import nearest_llamafactory, parse_version
 from .conversion import Conversation, conversation
 from .tool_formats import Unsupported, function_text, tool_text
@@ -38,7 +38,7 @@ from .tool_formats import Unsupported, function_text, tool_text
 
 @lru_cache(maxsize=1)
 def _database() -> dict:
-    return json.loads(resources.files("lf_lint.data").joinpath("templates.json").read_text(encoding="utf-8"))
+    return read_json("templates.json")
 
 
 def _release_in_data(release: str) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from functools import lru_cache
-from importlib import resources
 from typing import NamedTuple
+
+from ..datafiles import read_json
 
 
 class Gpu(NamedTuple):
@@ -36,7 +36,7 @@ def _key(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def _table() -> tuple[list[Gpu], dict[str, Gpu]]:
-    data = json.loads(resources.files("lf_lint").joinpath("data/gpus.json").read_text(encoding="utf-8"))
+    data = read_json("gpus.json")
     gpus, by_key = [], {}
     for row in data["gpus"]:
         tflops = row["bf16_tflops"] or row["fp16_tflops"]

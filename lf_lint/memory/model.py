@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
+from ..datafiles import read_json
 from ..hub_cache import snapshot
 
 
@@ -427,7 +427,7 @@ def _catalogue_shape(entry: dict) -> Shape:
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, dict]:
     """Catalogue entries by lower-cased hub id (and by the id's last part, e.g. ``qwen2.5-7b-instruct``)."""
-    data = json.loads(resources.files("lf_lint").joinpath("data/models.json").read_text(encoding="utf-8"))
+    data = read_json("models.json")
     by_id: dict[str, dict] = {}
     for entry in data["models"]:
         for hub_id in entry["hub_ids"] + entry.get("hub_ids_unverified", []):

@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 
 from ..args import split_list
+from ..datafiles import read_json
 from ..diagnostics import Severity
 from ..versions import newest_transformers_for, parse_version
 from .base import Context, Example, Finding, Rule
@@ -223,11 +224,7 @@ CONV3D_TORCH = Rule(
 @lru_cache(maxsize=1)
 def _model_types() -> dict:
     """lf_lint/data/model_types.json (tools/generate_model_types.py): model types by transformers release."""
-    from importlib import resources
-
-    return json.loads(resources.files("lf_lint").joinpath("data/model_types.json").read_text(encoding="utf-8"))[
-        "model_types"
-    ]
+    return read_json("model_types.json")["model_types"]
 
 
 def _known(model_type: str, tf: tuple) -> bool:
