@@ -17,7 +17,7 @@ import pytest
 from lf_lint import LfLintError, estimate_memory
 from lf_lint.cli import main
 from lf_lint.memory.advice import bigger_batch, largest_batch, with_batch
-from lf_lint.memory.estimate import GIB, estimate
+from lf_lint.memory.estimate import GIB, estimate, saved_activations
 from lf_lint.memory.gpus import find_gpu
 from lf_lint.memory.model import active_params, catalogue, count_params, find_model, shape_from_config
 
@@ -190,6 +190,43 @@ def test_vision_tower_frozen_by_default(tmp_path):
     vision = 676_550_144
     assert frozen.inputs.trainable_params == 7_615_616_512 and trained.inputs.trainable_params == 7_615_616_512 + vision
     assert not frozen.inputs.notes and "vision tower trains" in " ".join(trained.inputs.notes)
+
+
+def test_a_trained_vision_tower_keeps_activations_per_patch(tmp_path):
+    """Every image token stands for 4 patches, and the longest sequence may be all image tokens: the tower's
+    blocks keep their inputs (checkpointed) or everything (not); a frozen tower keeps nothing. Per-patch bytes are
+    checked against the real models in tests/test_groundtruth.py."""
+    model = tmp_path / "qwen25vl"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(QWEN25_VL_7B))
+    base = {
+        "model_name_or_path": str(model),
+        "finetuning_type": "full",
+        "bf16": True,
+        "cutoff_len": 1024,
+        "per_device_train_batch_size": 1,
+    }
+    tower = {"freeze_vision_tower": False}
+
+    def vision_bytes(**args) -> float:
+        run = estimate_memory(dict(base, **args), gpu="H100").inputs
+        return saved_activations(run) - saved_activations(run._replace(vision=None))
+
+    assert vision_bytes() == 0.0
+    frozen_run = estimate_memory(base, gpu="H100").inputs
+    assert frozen_run.vision is None or not (frozen_run.vision.blocks or frozen_run.vision.projector)
+    run = estimate_memory(dict(base, **tower), gpu="H100").inputs
+    assert run.vision.patches == 4 * 1024 and run.vision.blocks == 32 and run.vision.stem
+    width = 1280  # pixel values + each block's input + the merger (8 x width) and the window reordering (4 x width)
+    assert vision_bytes(**tower) == 4096 * (2 * 3 * 2 * 14 * 14 + 32 * 2 * width + 12 * width)
+    unchecked = vision_bytes(**tower, disable_gradient_checkpointing=True)
+    assert unchecked > 15 * vision_bytes(**tower)  # every block's activations: about 2 MB per patch
+    # freeze tuning trains blocks 26 and 27 (the language model's last two layer numbers); blocks 28-31 are frozen
+    # but recorded in full, since gradients pass through them
+    freeze = estimate_memory(dict(base, finetuning_type="freeze", **tower), gpu="H100").inputs.vision
+    assert (freeze.blocks, freeze.recorded, freeze.stem) == (2, 4, False)
+    assert estimate_memory(dict(base, freeze_multi_modal_projector=False), gpu="H100").inputs.vision.projector
+    assert with_batch(run, 4, 1).vision.patches == 4 * 4096  # a bigger micro-batch, more images (LF603, suggest)
 
 
 def test_model_sources_in_order(tmp_path, monkeypatch):

@@ -45,8 +45,12 @@ def with_batch(inputs: MemoryInputs, batch: int, old_batch: int) -> MemoryInputs
     scale = batch / old_batch
     logits = inputs.logits_sequences if inputs.logits_sequences is not None else inputs.sequences
     generation = inputs.generation_bytes * scale
+    vision = inputs.vision._replace(patches=round(inputs.vision.patches * scale)) if inputs.vision else None
     return inputs._replace(
-        sequences=round(inputs.sequences * scale), logits_sequences=round(logits * scale), generation_bytes=generation
+        sequences=round(inputs.sequences * scale),
+        logits_sequences=round(logits * scale),
+        generation_bytes=generation,
+        vision=vision,
     )
 
 

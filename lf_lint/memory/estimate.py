@@ -30,6 +30,17 @@ NCCL_BUFFERS = 0.5 * GIB  # communicators of a multi-process run
 ALLOCATOR_SLACK = 0.07  # reserved exceeds allocated by a few percent of the changing part (PEFT #1469 measurements)
 
 
+class VisionTraining(NamedTuple):
+    """What autograd records of a vision encoder (Qwen-VL towers: a patch embedding, blocks, a merger)."""
+
+    blocks: int  # trainable tower blocks, checkpointed like the language model's layers
+    recorded: int  # frozen blocks after the first trainable one: recorded in full, never checkpointed
+    stem: bool  # the patch embedding trains (its pixel input is kept)
+    projector: bool  # the projector trains
+    fp32: bool  # the tower's trainable weights are upcast to fp32 (full and freeze tuning under AMP)
+    patches: int = 0  # image patches in one micro-batch
+
+
 class MemoryInputs(NamedTuple):
     shape: Shape
     total_params: int
@@ -77,6 +88,7 @@ class MemoryInputs(NamedTuple):
     late_backward_bytes: float | None = None  # with one layer recomputed
     end_backward_bytes: float = 0.0
     dequant_bytes: float = 0.0  # bitsandbytes dequantises one weight at a time
+    vision: VisionTraining | None = None  # a vision-language model's encoder, when something in it trains
     generation_bytes: float = 0.0  # PPO: KV cache of the rollout
     method: str = "lora"  # full | freeze | lora | oft (for the report)
     optimizer_name: str = "adamw"
@@ -132,6 +144,42 @@ def layer_activation_bytes(shape: Shape, attention: str, grouped_kv: bool, seq_l
     return per_token
 
 
+# Bytes per image patch, measured like the decoder layers (transformers 4.57, bf16 autocast, SDPA) on the three
+# Qwen-VL towers with every way LLaMA-Factory trains them. A tower block run in full keeps per_width x width +
+# per_inner x MLP width; a checkpointed block keeps its input (2 x width; 4 in Qwen3-VL when its fp32 position
+# embedding trains and the residual stream becomes fp32); a frozen block recorded after a trained one about half of
+# a full block. The merger keeps 8 x width when it trains or gets an fp32 tower's output, else 4 x width; a trained
+# tower adds model-specific work (Qwen2.5-VL's window reordering, Qwen3-VL's deepstack mergers).
+_VISION_BLOCKS = {  # model_type: (per_width, per_inner, a trained tower's extra per width (16-bit, fp32 tower),
+    #                                 per deepstack merger per width)
+    "qwen2_vl": (23.4, 6, (0, 0), 0),  # LayerNorms, a QuickGELU MLP (its input, sigmoid and product)
+    "qwen2_5_vl": (32, 8, (2, 4), 0),  # RMSNorms, a gated MLP
+    "qwen3_vl": (26, 4, (2, 2), 6),
+    "qwen3_vl_moe": (26, 4, (2, 2), 6),
+}
+
+
+def vision_activation_bytes(x: MemoryInputs) -> tuple[float, float]:
+    """(kept from forward to backward, one checkpointed block rebuilt in backward) per image patch
+    (tests/groundtruth/memory_probe.py measures the same with images)."""
+    vision, run = x.shape.vision, x.vision
+    if vision is None or run is None or vision.model_type not in _VISION_BLOCKS:
+        return 0.0, 0.0
+    if not (run.blocks or run.stem or run.projector):
+        return 0.0, 0.0
+    per_width, per_inner, tower_extra, per_deepstack = _VISION_BLOCKS[vision.model_type]
+    w = vision.width
+    block = per_width * w + per_inner * vision.inner
+    fp32_stream = vision.model_type.startswith("qwen3") and run.stem and run.fp32
+    saved = 2.0 * vision.patch_values if run.stem else 0.0  # the pixel values, in 16 bits
+    saved += run.blocks * ((4 if fp32_stream else 2) * w if x.checkpointing else block) + run.recorded * block / 2
+    saved += (8 if run.projector or (run.blocks and run.fp32) else 4) * w
+    if run.blocks:
+        saved += (tower_extra[run.fp32] + per_deepstack * vision.deepstack) * w
+    rebuilt = 2 * block if (x.checkpointing and run.blocks) else 0.0
+    return saved, rebuilt
+
+
 def saved_activations(x: MemoryInputs) -> float:
     """What autograd keeps from the forward pass for backward, logits and loss excluded.
 
@@ -143,6 +191,7 @@ def saved_activations(x: MemoryInputs) -> float:
     tokens = x.sequences * x.seq_len
     per_layer = layer_activation_bytes(shape, x.attention, x.grouped_kv, x.seq_len) * (1 + x.lora_activation_share)
     outside = (20 if x.residual_bytes == 4 else 4) * shape.hidden * tokens
+    outside += vision_activation_bytes(x)[0] * (x.vision.patches if x.vision else 0)
     if not x.checkpointing:
         return per_layer * tokens * shape.layers + outside
     kept = shape.layers if x.checkpointed_layers is None else x.checkpointed_layers
@@ -179,7 +228,9 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
     rebuilt = 2 * per_layer * tokens if x.checkpointing else 0.0  # one layer recomputed in backward, and its gradients
     logit_rows = (x.logits_sequences if x.logits_sequences is not None else x.sequences) * x.seq_len
     logits = logit_rows * shape.vocab * x.logits_bytes
-    transient = max(rebuilt + x.unit_bytes, logits)
+    # the tower's blocks are rebuilt after the language model's backward, while the tower's own inputs are kept
+    vision_rebuilt = vision_activation_bytes(x)[1] * (x.vision.patches if x.vision else 0)
+    transient = max(rebuilt + x.unit_bytes, logits, vision_rebuilt)
 
     step_temp = x.trainable_params * x.optimizer_step_temp / optimizer_shard + x.step_bytes
     buffers = x.bucket_bytes + x.dequant_bytes + x.generation_bytes

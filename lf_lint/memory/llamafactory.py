@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
-from .estimate import MemoryInputs
+from .estimate import MemoryInputs, VisionTraining
 from .fsdp import fsdp_layout
 from .model import ModelInfo, Shape, fused_experts, layer_params, linears, read_as_text_model
 
@@ -103,26 +103,34 @@ def _composite_trainable(
     tower = vision.tower - (vision.positions if target.lf < (0, 9, 5) else 0)
     if method == "full":
         trainable = total - frozen.tower * tower - frozen.projector * vision.merger - frozen.language * language
-        return trainable, 0, {"method": "full"}
+        blocks = 0 if frozen.tower else vision.blocks
+        training = VisionTraining(blocks, 0, stem=not frozen.tower, projector=not frozen.projector, fp32=False)
+        return trainable, 0, {"method": "full", "vision": training}
     text = (0, 0, {"method": method}) if frozen.language else _text_trainable(args, shape, language, target, method)
     trainable, copies, details = text
     if method == "freeze":
         modules = _names(args.freeze_trainable_modules) or ["all"]
         indices = _freeze_indices(args, shape.layers)
+        trained_blocks = []
         if not frozen.tower:  # ".{i}.{module}" also names block i's module (its linears; norms are negligible)
             per_block = (
                 vision.block
                 if modules == ["all"]
                 else sum(m.params for m in vision.block_linears if m.name.split(".")[0] in modules)
             )
-            trainable += per_block * sum(1 for i in indices if i < vision.blocks)
+            trained_blocks = [i for i in indices if i < vision.blocks] if per_block else []
+            trainable += per_block * len(trained_blocks)
             if modules == ["all"]:
                 trainable += vision.deepstack_merger * sum(1 for i in indices if i < vision.deepstack)
+        projector = 0
         if not frozen.projector and not projector_by_index:
-            trainable += vision.merger
+            projector = vision.merger
         elif not frozen.projector and modules == ["all"]:  # ".{i}." also names the projector's layer i
-            trainable += sum(m.params for m in vision.merger_linears if _index(m.name) in indices)
-        return trainable, copies, details
+            projector = sum(m.params for m in vision.merger_linears if _index(m.name) in indices)
+        # frozen blocks after the first trained one run without checkpointing, recorded in full
+        recorded = vision.blocks - min(trained_blocks, default=vision.blocks) - len(trained_blocks)
+        details = dict(details, vision=VisionTraining(len(trained_blocks), recorded, False, projector > 0, False))
+        return trainable + projector, copies, details
     # LoRA: LLaMA-Factory turns the targets into every module name that contains one of them
     rank = _int(args.lora_rank, 8)
     targets = _names(args.lora_target) or ["all"]
@@ -136,13 +144,16 @@ def _composite_trainable(
         chosen = [m for m in modules if any(t in f"{path}.{m.name}" for t in targets)]
         return count * sum(rank * (m.d_in + m.d_out) + (m.d_out if args.use_dora else 0) for m in chosen)
 
-    vision_adapter = 0
+    tower_adapter = projector_adapter = 0
     if not frozen.tower:
-        vision_adapter += adapters(vision.block_linears, "vision.blocks.N", vision.blocks)
-        vision_adapter += adapters(vision.merger_linears, "vision.deepstack_merger_list.N", vision.deepstack)
+        tower_adapter += adapters(vision.block_linears, "vision.blocks.N", vision.blocks)
+        tower_adapter += adapters(vision.merger_linears, "vision.deepstack_merger_list.N", vision.deepstack)
     if not frozen.projector:
-        vision_adapter += adapters(vision.merger_linears, "vision.merger", 1)
-    return trainable + vision_adapter, copies, dict(details, adapter=details.get("adapter", 0) + vision_adapter)
+        projector_adapter = adapters(vision.merger_linears, "vision.merger", 1)
+    vision_adapter = tower_adapter + projector_adapter
+    training = VisionTraining(vision.blocks if tower_adapter else 0, 0, False, projector_adapter > 0, False)
+    return trainable + vision_adapter, copies, dict(details, adapter=details.get("adapter", 0) + vision_adapter,
+                                                    vision=training)  # fmt: skip
 
 
 def _index(name: str) -> int | None:
@@ -339,9 +350,6 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     pure = bool(args.pure_bf16)
     amp = bool(args.bf16 or args.fp16) and not pure
     notes = []
-    if shape.vision is not None and (not _frozen(args).tower or read_as_text_model(shape, target.tf)):
-        notes.append("the vision tower trains: its activations for each image are not counted (images' tokens are, "
-                     "within cutoff_len)")  # fmt: skip
 
     # frozen and quantized weights
     quantized = 0
@@ -410,6 +418,20 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     batch = batch_and_accumulation(args)[0]
     kept_sequences, logit_sequences = sequences_per_microbatch(stage, args, batch)
     seq = sequence_length(args, target, stage)
+    vision = detail.get("vision")
+    if vision is not None and (vision.blocks or vision.stem or vision.projector):
+        per_token = shape.vision.patches_per_token
+        # every image token of a sequence that trains stands for per_token patches: at most cutoff_len of them
+        vision = vision._replace(patches=kept_sequences * seq * per_token,
+                                 fp32=method in ("full", "freeze") and trainable_bytes == 4.0)  # fmt: skip
+        if not per_token:
+            notes.append("the vision encoder trains: its activations for each image are not counted (images' "
+                         "tokens are, within cutoff_len)")  # fmt: skip
+        else:
+            part = "tower" if vision.blocks or vision.stem else "projector"
+            notes.append(f"the vision {part} trains: its activations are counted for images filling every sequence "
+                         f"({per_token} patches per image token, {vision.patches:,} patches per micro-batch); fewer "
+                         "image tokens need less")  # fmt: skip
     flash = str(args.flash_attn or "auto")
     attention = {"fa2": "fa2", "disabled": "eager", "eager": "eager"}.get(flash, "sdpa")
     if shape.model_type == "gemma2" and flash in ("auto", "fa2"):
@@ -547,6 +569,7 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
         late_backward_bytes=gathered.late_bytes if gathered else None,
         end_backward_bytes=gathered.end_bytes if gathered else 0.0,
         dequant_bytes=dequant,
+        vision=vision,
         generation_bytes=generation,
         method=method,
         optimizer_name=optim_name,

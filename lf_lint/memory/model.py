@@ -64,6 +64,11 @@ class Vision(NamedTuple):
     merger: int  # the projector
     merger_linears: tuple[Linear, ...]  # a merger's linears, named below it (the deepstack mergers have the same)
     text_type: str | None = None  # the model_type config.json's text_config names, if it names one
+    # what the activations of a trained tower depend on (estimate.vision_activation_bytes)
+    width: int = 0  # a block's hidden size
+    inner: int = 0  # its MLP's intermediate size
+    patch_values: int = 0  # pixel values per patch (channels x temporal patch x patch x patch)
+    patches_per_token: int = 0  # patches merged into one image token of the language model (0: not modelled)
 
     @property
     def tower(self) -> int:
@@ -298,6 +303,10 @@ def _vision_from_config(model_type: str, v: dict, text_hidden: int) -> Vision | 
         deepstack_merger=2 * merged + sum(m.params for m in merger_linears),  # its LayerNorm is after the merge
         merger=norm + sum(m.params for m in merger_linears),
         merger_linears=merger_linears,
+        width=width,
+        inner=inner,
+        patch_values=channels * temporal * patch * patch,
+        patches_per_token=merge * merge,
     )
 
 

@@ -478,6 +478,9 @@ _VLM_TEXT = {
     "num_key_value_heads": 2,
 }
 _MROPE = {"rope_type": "default", "mrope_section": [4, 2, 2]}
+# special tokens inside the test tokenizer's vocabulary, so that a forward pass can carry an image
+_IMAGE_TOKENS = {"vision_start_token_id": 3, "image_token_id": 4, "video_token_id": 5, "vision_end_token_id": 6}
+_QWEN2_MROPE = {"type": "mrope", "mrope_section": [2, 3, 3]}  # what a forward pass needs (the hub configs have it)
 _QWEN3_VISION = {
     "depth": 4,
     "hidden_size": 32,
@@ -490,14 +493,14 @@ _QWEN3_VISION = {
 VLM_MODELS = {
     # the hub's Qwen2-VL and Qwen2.5-VL config.json are flat: the language model's fields at the top level (a
     # text_config naming its own model_type, as transformers 4.57 saves it, replaces the model's when 4.57 loads it)
-    "qwen2-vl": {"model_type": "qwen2_vl", **_VLM_TEXT,
+    "qwen2-vl": {"model_type": "qwen2_vl", **_VLM_TEXT, **_IMAGE_TOKENS, "rope_scaling": _QWEN2_MROPE,
                  "vision_config": {"depth": 2, "embed_dim": 32, "hidden_size": 64, "mlp_ratio": 4, "num_heads": 4}},
-    "qwen2.5-vl": {"model_type": "qwen2_5_vl", **_VLM_TEXT,
+    "qwen2.5-vl": {"model_type": "qwen2_5_vl", **_VLM_TEXT, **_IMAGE_TOKENS, "rope_scaling": _QWEN2_MROPE,
                    "vision_config": {"depth": 2, "hidden_size": 32, "intermediate_size": 48, "num_heads": 4,
                                      "out_hidden_size": 64, "fullatt_block_indexes": [1]}},
-    "qwen3-vl": {"model_type": "qwen3_vl", "vision_config": _QWEN3_VISION,
+    "qwen3-vl": {"model_type": "qwen3_vl", **_IMAGE_TOKENS, "vision_config": _QWEN3_VISION,
                  "text_config": dict(_VLM_TEXT, model_type="qwen3_vl_text", head_dim=16, rope_scaling=_MROPE)},
-    "qwen3-vl-moe": {"model_type": "qwen3_vl_moe", "vision_config": _QWEN3_VISION,
+    "qwen3-vl-moe": {"model_type": "qwen3_vl_moe", **_IMAGE_TOKENS, "vision_config": _QWEN3_VISION,
                      "text_config": dict(_VLM_TEXT, model_type="qwen3_vl_moe_text", head_dim=16, rope_scaling=_MROPE,
                                          num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)},
     "gemma3": {"model_type": "gemma3", "mm_tokens_per_image": 4,
@@ -524,9 +527,17 @@ VLM_ARGS = {
     "lora-all-tower-projector": {"finetuning_type": "lora", "freeze_vision_tower": False,
                                  "freeze_multi_modal_projector": False},
     # module names matched below a layer and by substring: the tower's own names next to the language model's
+    "full-tower-no-checkpointing": {"finetuning_type": "full", "freeze_vision_tower": False,
+                                    "freeze_multi_modal_projector": False, "disable_gradient_checkpointing": True},
     "freeze-tower-mlp": {"finetuning_type": "freeze", "freeze_trainable_modules": "mlp", "freeze_vision_tower": False},
     "lora-named-tower": {"finetuning_type": "lora", "lora_target": "qkv,q_proj,fc1,up_proj", "freeze_vision_tower": False},
 }  # fmt: skip
+
+
+# what a trained vision encoder keeps per image patch: every way of training it, on the three Qwen-VL towers
+VISION_ACTIVATION_MODELS = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
+VISION_ACTIVATION_ARGS = ("full", "full-tower", "full-tower-no-checkpointing", "full-projector-only", "freeze-tower",
+                          "lora-all-tower", "lora-all-tower-projector")  # fmt: skip
 
 
 def with_vocab(model_config: dict, vocab: int) -> dict:
@@ -551,7 +562,11 @@ def memory_cases() -> list[dict]:
         cases.append({"id": f"{model}-freeze-wrong-module", "model_config": MEMORY_MODELS[model],
                       "args": {"finetuning_type": "freeze", "freeze_trainable_modules": "q_proj"}})  # fmt: skip
     for model, config in VLM_MODELS.items():
-        cases += [{"id": f"{model}-{name}", "model_config": config, "args": args} for name, args in VLM_ARGS.items()]
+        for name, args in VLM_ARGS.items():
+            case = {"id": f"{model}-{name}", "model_config": config, "args": args}
+            if model in VISION_ACTIVATION_MODELS and name in VISION_ACTIVATION_ARGS:
+                case.update(image_activation=[1, 128], image_grids=[[8, 8], [16, 16]])
+            cases.append(case)
     cases.append({"id": "llava-original-layout", "model_config": ORIGINAL_LLAVA, "args": VLM_ARGS["full"]})
     return cases
 

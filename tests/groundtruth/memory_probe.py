@@ -15,7 +15,8 @@ parameters by dtype. lf-lint computes the same numbers from the same config.json
 
 Then, for ``activation`` cases, it runs one training forward pass of a batch (``batch`` x ``seq``
 tokens, no padding) and sums the bytes of the distinct tensors autograd saves for backward
-(parameters excluded), with and without LLaMA-Factory's gradient checkpointing.
+(parameters excluded), with and without LLaMA-Factory's gradient checkpointing. ``image_grids`` cases
+run the pass once per grid with one image of that many patches in each sequence (Qwen-VL models).
 Only the standard library is imported at module level.
 """
 
@@ -49,7 +50,32 @@ def _build(model_dir: Path, model_config: dict, tokenizer_dir: Path) -> None:
         (model_dir / name).write_bytes((tokenizer_dir / name).read_bytes())
 
 
-def _saved_bytes(model, batch: int, seq: int, vocab: int) -> int:
+def _image_inputs(model, model_config: dict, ids, grid: list[int]) -> dict:
+    """One image of ``grid`` (height x width) patches for a Qwen-VL model: its pixel values, and as many image
+    tokens (between vision start and end tokens) as the merged patches it becomes."""
+    import inspect
+
+    import torch
+
+    vision = model_config["vision_config"]
+    merge = vision.get("spatial_merge_size", 2)
+    patch = vision.get("patch_size", 16 if model_config["model_type"].startswith("qwen3") else 14)
+    values = vision.get("in_channels", 3) * vision.get("temporal_patch_size", 2) * patch * patch
+    height, width = grid
+    tokens = height * width // (merge * merge)
+    ids[:, 1] = model_config["vision_start_token_id"]
+    ids[:, 2 : 2 + tokens] = model_config["image_token_id"]
+    ids[:, 2 + tokens] = model_config["vision_end_token_id"]
+    images = ids.shape[0]
+    inputs = {"pixel_values": torch.randn(images * height * width, values),
+              "image_grid_thw": torch.tensor([[1, height, width]] * images)}  # fmt: skip
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if "mm_token_type_ids" in inspect.signature(type(base).forward).parameters:  # transformers 5: 1 marks an image
+        inputs["mm_token_type_ids"] = (ids == model_config["image_token_id"]).long()
+    return inputs
+
+
+def _saved_bytes(model, batch: int, seq: int, vocab: int, model_config: dict | None = None, grid=None) -> int:
     import torch
 
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
@@ -64,14 +90,15 @@ def _saved_bytes(model, batch: int, seq: int, vocab: int) -> int:
             pass
         return tensor
 
-    ids = torch.randint(2, vocab, (batch, seq))
+    ids = torch.randint(10, vocab, (batch, seq))  # above the special tokens an image needs
+    images = _image_inputs(model, model_config, ids, grid) if grid else {}
     model.train()
     # bf16 autocast as the Trainer's AMP runs it (fp32 trainable weights meet bf16 frozen ones)
     with (
         torch.autocast("cpu", dtype=torch.bfloat16),
         torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
     ):
-        model(input_ids=ids)  # no labels: the loss and logits are measured separately
+        model(input_ids=ids, **images)  # no labels: the loss and logits are measured separately
     return sum(seen.values())
 
 
@@ -137,6 +164,14 @@ def run_case(case: dict, work: Path, tokenizer_dir: Path, vocab: int) -> dict:
         batch, seq = case["activation"]
         try:
             result["saved_bytes"] = _saved_bytes(model, batch, seq, vocab)
+        except Exception as exc:
+            result["activation_error"] = f"{type(exc).__name__}: {exc}"[:400]
+    if case.get("image_grids"):  # the same forward pass with one image per sequence, of each size
+        batch, seq = case["image_activation"]
+        try:
+            result["saved_with_images"] = [
+                _saved_bytes(model, batch, seq, vocab, model_config, grid) for grid in case["image_grids"]
+            ]
         except Exception as exc:
             result["activation_error"] = f"{type(exc).__name__}: {exc}"[:400]
     return result
