@@ -439,7 +439,8 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
         if truth.get("saved_with_images") and target.lf >= (0, 9, 4):
             # bytes per image patch: the slope between the two image sizes (fixed costs cancel)
             (small, large), grids = truth["saved_with_images"], case["image_grids"]
-            measured = (large - small) / (grids[1][0] * grids[1][1] - grids[0][0] * grids[0][1])
+            patches = [gt_cases.image_patches(case["model_config"], grid) for grid in grids]
+            measured = (large - small) / (patches[1] - patches[0])
             per_patch.append((case["id"], measured, vision_activation_bytes(inputs)[0]))
     worst = max((abs(p - m) / m for _, m, p in activations), default=0.0)
     # a frozen encoder keeps nothing per patch: allow a few bytes, else 15%

@@ -227,6 +227,10 @@ def test_a_trained_vision_tower_keeps_activations_per_patch(tmp_path):
     assert (freeze.blocks, freeze.recorded, freeze.stem) == (2, 4, False)
     assert estimate_memory(dict(base, freeze_multi_modal_projector=False), gpu="H100").inputs.vision.projector
     assert with_batch(run, 4, 1).vision.patches == 4 * 4096  # a bigger micro-batch, more images (LF603, suggest)
+    gemma = estimate_memory({"model_name_or_path": "google/gemma-3-4b-it", "finetuning_type": "lora", "bf16": True,
+                             "cutoff_len": 1024, "per_device_train_batch_size": 1, "freeze_vision_tower": False},
+                            gpu="H100").inputs  # fmt: skip
+    assert gemma.vision.patches == 16 * 1024 and gemma.vision.blocks == 27  # 4,096 patches pooled into 256 tokens
 
 
 def test_model_sources_in_order(tmp_path, monkeypatch):

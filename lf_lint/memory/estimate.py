@@ -144,38 +144,47 @@ def layer_activation_bytes(shape: Shape, attention: str, grouped_kv: bool, seq_l
     return per_token
 
 
-# Bytes per image patch, measured like the decoder layers (transformers 4.57, bf16 autocast, SDPA) on the three
-# Qwen-VL towers with every way LLaMA-Factory trains them. A tower block run in full keeps per_width x width +
-# per_inner x MLP width; a checkpointed block keeps its input (2 x width; 4 in Qwen3-VL when its fp32 position
-# embedding trains and the residual stream becomes fp32); a frozen block recorded after a trained one about half of
-# a full block. The merger keeps 8 x width when it trains or gets an fp32 tower's output, else 4 x width; a trained
-# tower adds model-specific work (Qwen2.5-VL's window reordering, Qwen3-VL's deepstack mergers).
-_VISION_BLOCKS = {  # model_type: (per_width, per_inner, a trained tower's extra per width (16-bit, fp32 tower),
-    #                                 per deepstack merger per width)
-    "qwen2_vl": (23.4, 6, (0, 0), 0),  # LayerNorms, a QuickGELU MLP (its input, sigmoid and product)
-    "qwen2_5_vl": (32, 8, (2, 4), 0),  # RMSNorms, a gated MLP
-    "qwen3_vl": (26, 4, (2, 2), 6),
-    "qwen3_vl_moe": (26, 4, (2, 2), 6),
+class _TowerActivations(NamedTuple):
+    """Bytes per image patch a trained vision encoder keeps, in multiples of its width (w) and MLP width (i)."""
+
+    per_width: float  # a block run in full: per_width x w + per_inner x i
+    per_inner: float
+    merger_trained: float  # the projector, when it trains
+    merger_passed: float  # when only gradients for the tower pass through it
+    tower_extra: tuple[float, float, float]  # after the blocks when the tower trains: 16-bit, fp32 blocks, all fp32
+    per_deepstack: float = 0.0  # each of Qwen3-VL's deepstack mergers
+    fp32_stream: bool = False  # a trained fp32 position embedding makes the residual stream fp32
+
+
+# Measured like the decoder layers (transformers 4.57, bf16 autocast, SDPA) on each tower with every way LLaMA-Factory
+# trains it (tests/groundtruth/memory_probe.py with images). A checkpointed block keeps its input (2 x w, 4 x w with
+# an fp32 residual stream); a frozen block recorded after a trained one about half of a full block.
+_TOWERS = {
+    "qwen2_vl": _TowerActivations(23.4, 6, 8, 4, (0, 0, 0)),  # LayerNorms, a QuickGELU MLP (input, sigmoid, product)
+    "qwen2_5_vl": _TowerActivations(32, 8, 8, 4, (2, 4, 4)),  # RMSNorms, a gated MLP, window reordering
+    "qwen3_vl": _TowerActivations(26, 4, 8, 4, (2, 2, 2), per_deepstack=6, fp32_stream=True),
+    "qwen3_vl_moe": _TowerActivations(26, 4, 8, 4, (2, 2, 2), per_deepstack=6, fp32_stream=True),
+    # SigLIP; the projector works on pooled tokens (16 patches each), the extra is its post-LayerNorm
+    "gemma3": _TowerActivations(25, 4, 0.375, 0, (4.5, 4.5, 8.75), fp32_stream=True),
 }
 
 
 def vision_activation_bytes(x: MemoryInputs) -> tuple[float, float]:
-    """(kept from forward to backward, one checkpointed block rebuilt in backward) per image patch
-    (tests/groundtruth/memory_probe.py measures the same with images)."""
+    """(kept from forward to backward, one checkpointed block rebuilt in backward) per image patch."""
     vision, run = x.shape.vision, x.vision
-    if vision is None or run is None or vision.model_type not in _VISION_BLOCKS:
+    tower = _TOWERS.get(vision.model_type) if vision is not None else None
+    if tower is None or run is None or not (run.blocks or run.stem or run.projector):
         return 0.0, 0.0
-    if not (run.blocks or run.stem or run.projector):
-        return 0.0, 0.0
-    per_width, per_inner, tower_extra, per_deepstack = _VISION_BLOCKS[vision.model_type]
     w = vision.width
-    block = per_width * w + per_inner * vision.inner
-    fp32_stream = vision.model_type.startswith("qwen3") and run.stem and run.fp32
+    block = tower.per_width * w + tower.per_inner * vision.inner
+    kept = (4 if tower.fp32_stream and run.stem and run.fp32 else 2) * w
     saved = 2.0 * vision.patch_values if run.stem else 0.0  # the pixel values, in 16 bits
-    saved += run.blocks * ((4 if fp32_stream else 2) * w if x.checkpointing else block) + run.recorded * block / 2
-    saved += (8 if run.projector or (run.blocks and run.fp32) else 4) * w
+    saved += run.blocks * (kept if x.checkpointing else block) + run.recorded * block / 2
+    merger_trains = run.projector or (run.blocks and run.fp32)  # (an fp32 tower's output costs it as much)
+    saved += (tower.merger_trained if merger_trains else tower.merger_passed) * w
     if run.blocks:
-        saved += (tower_extra[run.fp32] + per_deepstack * vision.deepstack) * w
+        extra = tower.tower_extra[(1 + run.stem) if run.fp32 else 0]
+        saved += (extra + tower.per_deepstack * vision.deepstack) * w
     rebuilt = 2 * block if (x.checkpointing and run.blocks) else 0.0
     return saved, rebuilt
 

@@ -242,9 +242,9 @@ def active_params(shape: Shape) -> int:
 # --- where shapes come from -----------------------------------------------------------------
 
 
-def _vision_from_config(model_type: str, v: dict, text_hidden: int) -> Vision | None:
+def _vision_from_config(model_type: str, v: dict, text_hidden: int, tokens_per_image: int = 256) -> Vision | None:
     """The vision encoder of a Qwen-VL or Gemma 3 config.json's ``vision_config`` (defaults: transformers' config
-    classes)."""
+    classes; Gemma 3 pools each image into ``mm_tokens_per_image`` tokens)."""
 
     def linear(name: str, d_in: int, d_out: int) -> Linear:
         return Linear(name, d_in, d_out, 1, bias=True)
@@ -265,6 +265,10 @@ def _vision_from_config(model_type: str, v: dict, text_hidden: int) -> Vision | 
             deepstack_merger=0,
             merger=width * text_hidden + width,  # a projection matrix (not an nn.Linear) and an RMSNorm
             merger_linears=(),
+            width=width,
+            inner=inner,
+            patch_values=v.get("num_channels", 3) * patch * patch,
+            patches_per_token=max(1, patches // max(1, tokens_per_image)),
         )
     qwen3 = model_type in ("qwen3_vl", "qwen3_vl_moe")
     if model_type == "qwen2_vl":  # LayerNorm; fc1/fc2 MLP of mlp_ratio; the merger (mlp.0, mlp.2) into hidden_size
@@ -322,7 +326,8 @@ def shape_from_config(config: dict) -> Shape:
     vision = None
     if isinstance(vision_config, dict):
         text_hidden = int(cfg.get("hidden_size") or 0)
-        vision = _vision_from_config(str(config.get("model_type")), vision_config, text_hidden)
+        tokens_per_image = int(config.get("mm_tokens_per_image") or 256)
+        vision = _vision_from_config(str(config.get("model_type")), vision_config, text_hidden, tokens_per_image)
         if vision is not None and cfg is not config and cfg.get("model_type"):
             vision = vision._replace(text_type=str(cfg["model_type"]))
     text_type = str(cfg.get("model_type") or config.get("model_type") or "")

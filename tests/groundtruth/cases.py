@@ -503,10 +503,11 @@ VLM_MODELS = {
     "qwen3-vl-moe": {"model_type": "qwen3_vl_moe", **_IMAGE_TOKENS, "vision_config": _QWEN3_VISION,
                      "text_config": dict(_VLM_TEXT, model_type="qwen3_vl_moe_text", head_dim=16, rope_scaling=_MROPE,
                                          num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32)},
-    "gemma3": {"model_type": "gemma3", "mm_tokens_per_image": 4,
+    "gemma3": {"model_type": "gemma3", "mm_tokens_per_image": 4, "image_token_index": 4, "boi_token_index": 3,
+               "eoi_token_index": 6,
                "text_config": dict(_VLM_TEXT, model_type="gemma3_text", head_dim=16),
                "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 48,
-                                 "num_hidden_layers": 2, "num_attention_heads": 4, "patch_size": 14, "image_size": 56,
+                                 "num_hidden_layers": 2, "num_attention_heads": 4, "patch_size": 14, "image_size": 112,
                                  "vision_use_head": False}},
 }  # fmt: skip
 # Qwen2.5-VL's config.json as transformers 4.57 saves it (a fine-tuned or merged checkpoint): the text_config
@@ -535,9 +536,17 @@ VLM_ARGS = {
 
 
 # what a trained vision encoder keeps per image patch: every way of training it, on the three Qwen-VL towers
-VISION_ACTIVATION_MODELS = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
+VISION_ACTIVATION_MODELS = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl", "gemma3")
 VISION_ACTIVATION_ARGS = ("full", "full-tower", "full-tower-no-checkpointing", "full-projector-only", "freeze-tower",
                           "lora-all-tower", "lora-all-tower-projector")  # fmt: skip
+
+
+def image_patches(model_config: dict, grid: list[int]) -> int:
+    """Patches of one sequence's images (memory_probe._image_inputs): a Qwen-VL grid, or Gemma 3 images."""
+    if model_config["model_type"] == "gemma3":
+        vision = model_config["vision_config"]
+        return grid[0] * (vision["image_size"] // vision["patch_size"]) ** 2
+    return grid[0] * grid[1]
 
 
 def with_vocab(model_config: dict, vocab: int) -> dict:
@@ -565,7 +574,8 @@ def memory_cases() -> list[dict]:
         for name, args in VLM_ARGS.items():
             case = {"id": f"{model}-{name}", "model_config": config, "args": args}
             if model in VISION_ACTIVATION_MODELS and name in VISION_ACTIVATION_ARGS:
-                case.update(image_activation=[1, 128], image_grids=[[8, 8], [16, 16]])
+                grids = [[2], [4]] if model == "gemma3" else [[8, 8], [16, 16]]
+                case.update(image_activation=[1, 128], image_grids=grids)
             cases.append(case)
     cases.append({"id": "llava-original-layout", "model_config": ORIGINAL_LLAVA, "args": VLM_ARGS["full"]})
     return cases

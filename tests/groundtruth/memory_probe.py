@@ -51,13 +51,20 @@ def _build(model_dir: Path, model_config: dict, tokenizer_dir: Path) -> None:
 
 
 def _image_inputs(model, model_config: dict, ids, grid: list[int]) -> dict:
-    """One image of ``grid`` (height x width) patches for a Qwen-VL model: its pixel values, and as many image
-    tokens (between vision start and end tokens) as the merged patches it becomes."""
+    """For a Qwen-VL model one image of ``grid`` (height x width) patches: its pixel values, and as many image
+    tokens (between vision start and end tokens) as the merged patches it becomes. For Gemma 3 ``grid`` is
+    ``[images]`` of its fixed size, each ``mm_tokens_per_image`` image tokens (token type 1)."""
     import inspect
 
     import torch
 
     vision = model_config["vision_config"]
+    if model_config["model_type"] == "gemma3":
+        count, tokens, size = grid[0], model_config["mm_tokens_per_image"], vision["image_size"]
+        for i in range(count):
+            ids[:, 1 + i * (tokens + 1) : 1 + i * (tokens + 1) + tokens] = model_config["image_token_index"]
+        return {"pixel_values": torch.randn(ids.shape[0] * count, 3, size, size),
+                "token_type_ids": (ids == model_config["image_token_index"]).long()}  # fmt: skip
     merge = vision.get("spatial_merge_size", 2)
     patch = vision.get("patch_size", 16 if model_config["model_type"].startswith("qwen3") else 14)
     values = vision.get("in_channels", 3) * vision.get("temporal_patch_size", 2) * patch * patch
