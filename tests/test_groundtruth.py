@@ -426,7 +426,7 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
                 "trainable_fp32": inputs.trainable_bytes == 4.0}  # fmt: skip
         theirs = {"total_params": truth["total_params"], "trainable_params": truth["trainable_params"],
                   "trainable_fp32": set(truth["dtypes"]["trainable"]) == {"float32"}}  # fmt: skip
-        names = freeze_module_names(shape)
+        names = freeze_module_names(shape, target.tf)
         if names is not None and inputs.method != "lora":  # (PEFT wraps an additional_target's module)
             mine["module_names"] = [sorted(names[0]), sorted(names[1])]
             theirs["module_names"] = [truth["hidden_modules"], truth["non_hidden_modules"]]

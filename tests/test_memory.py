@@ -178,6 +178,31 @@ def test_catalogued_remote_code_families_need_trust_remote_code(tmp_path, monkey
     assert "LF276" not in codes("Qwen/Qwen2.5-7B-Instruct")
 
 
+def test_freeze_module_names_of_moe_and_vision_models(tmp_path, monkeypatch):
+    """LF278 knows what freeze tuning accepts for MoE and vision-language layouts too: Mixtral's block is
+    `block_sparse_moe` with separate w1/w2/w3 experts before transformers 5 and `mlp` from 5; a Qwen-VL tower adds
+    its block children (`attn`, `norm1`) and its stem and projector outside the layers (`proj`, `ln_q`)."""
+    monkeypatch.chdir(tmp_path)
+    base = "stage: sft\ndo_train: true\nfinetuning_type: freeze\ndataset: d\noutput_dir: o\n"
+
+    def codes(model: str, extra: str, *argv) -> set:
+        (tmp_path / "cfg.yaml").write_text(f"model_name_or_path: {model}\n{base}{extra}")
+        diagnostics = json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json", *argv))["files"][0][
+            "diagnostics"
+        ]
+        return {d["code"] for d in diagnostics}
+
+    mixtral = "mistralai/Mixtral-8x7B-Instruct-v0.1"
+    old, new = ("--transformers-version", "4.57.1"), ("--transformers-version", "5.6.0")
+    assert "LF278" not in codes(mixtral, "freeze_trainable_modules: block_sparse_moe,w1\n", *old)
+    assert "LF278" in codes(mixtral, "freeze_trainable_modules: block_sparse_moe\n", *new)
+    assert "LF278" not in codes(mixtral, "freeze_trainable_modules: mlp,self_attn\n", *new)
+    qwen_vl = "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert "LF278" not in codes(qwen_vl, "freeze_trainable_modules: attn,norm1\nfreeze_extra_modules: ln_q\n")
+    assert "LF278" in codes(qwen_vl, "freeze_trainable_modules: q_proj\n")
+    assert "LF278" in codes(qwen_vl, "freeze_extra_modules: visual\n")
+
+
 def test_vision_tower_frozen_by_default(tmp_path):
     """LLaMA-Factory freezes the vision tower and projector unless told otherwise: they stay 16-bit, with no
     gradients or optimizer states."""

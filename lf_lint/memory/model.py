@@ -138,18 +138,41 @@ def read_as_text_model(shape: Shape, tf: tuple) -> bool:
 
 
 # Decoder layers whose parameters sit in exactly these children (measured through LLaMA-Factory's loader)
-_LAYER_CHILDREN = {"llama": (), "qwen2": (), "qwen3": (), "phi3": (),
-                   "gemma2": ("pre_feedforward_layernorm", "post_feedforward_layernorm")}  # fmt: skip
+_LAYER_CHILDREN = {"llama": (), "qwen2": (), "qwen3": (), "phi3": (), "qwen2_moe": (), "qwen3_moe": (), "mixtral": (),
+                   "gemma2": ("pre_feedforward_layernorm", "post_feedforward_layernorm"),
+                   "gemma3": ("pre_feedforward_layernorm", "post_feedforward_layernorm")}  # fmt: skip
+# A vision encoder's names: (what its numbered blocks and mergers add to a layer's children, what it adds outside
+# the layers). Qwen2-VL's projector is an nn.Sequential whose ``mlp.0`` adds "weight" and "bias".
+_VISION_NAMES = {
+    "qwen2_vl": ({"attn", "mlp", "norm1", "norm2", "weight", "bias"}, {"ln_q", "proj"}),
+    "qwen2_5_vl": ({"attn", "mlp", "norm1", "norm2", "weight", "bias"}, {"ln_q", "proj"}),
+    "qwen3_vl": ({"attn", "mlp", "norm1", "norm2", "norm", "linear_fc1", "linear_fc2"},
+                 {"linear_fc1", "linear_fc2", "norm", "pos_embed", "proj"}),
+    "qwen3_vl_moe": ({"attn", "mlp", "norm1", "norm2", "norm", "linear_fc1", "linear_fc2"},
+                     {"linear_fc1", "linear_fc2", "norm", "pos_embed", "proj"}),
+    "gemma3": ({"self_attn", "mlp", "layer_norm1", "layer_norm2"},
+               {"mm_soft_emb_norm", "multi_modal_projector", "patch_embedding", "position_embedding", "post_layernorm"}),
+}  # fmt: skip
 
 
-def freeze_module_names(shape: Shape) -> tuple[set[str], set[str]] | None:
-    """The names freeze tuning accepts (``_setup_freeze_tuning``): ``freeze_trainable_modules`` (a decoder layer's
-    children with parameters) and ``freeze_extra_modules`` (unnumbered modules: embeddings, final norm, an untied
-    output head); None where the layout is not known exactly (MoE experts and vision encoders add more names)."""
-    if shape.moe is not None or shape.vision is not None or shape.model_type not in _LAYER_CHILDREN:
+def freeze_module_names(shape: Shape, tf: tuple) -> tuple[set[str], set[str]] | None:
+    """The names freeze tuning accepts (``_setup_freeze_tuning``, LLaMA-Factory 0.9.2-0.9.5): what follows a
+    ``.0.`` (or ``.1.``) in a parameter's name for ``freeze_trainable_modules`` (a decoder layer's children, an
+    MoE layer's expert linears while they are nn.Linear, a vision encoder's block children), and the module that
+    holds an unnumbered parameter for ``freeze_extra_modules`` (embeddings, final norm, an untied output head, a
+    vision encoder's stem and projector). None where the layout is not known exactly."""
+    text_type = _TEXT_MODEL_AS.get(shape.model_type, shape.model_type) if shape.vision else shape.model_type
+    if text_type not in _LAYER_CHILDREN or (shape.vision is not None and shape.vision.model_type not in _VISION_NAMES):
         return None
-    hidden = {"self_attn", "mlp", "input_layernorm", "post_attention_layernorm", *_LAYER_CHILDREN[shape.model_type]}
-    return hidden, {"embed_tokens", "norm"} | (set() if shape.tied else {"lm_head"})
+    block = "block_sparse_moe" if text_type == "mixtral" and tf < (5, 0, 0) else "mlp"  # renamed in transformers 5
+    hidden = {"self_attn", block, "input_layernorm", "post_attention_layernorm", *_LAYER_CHILDREN[text_type]}
+    if shape.moe is not None and not fused_experts(shape, tf):
+        hidden |= {m.name for m in linears(shape) if m.expert and m.name != "gate"}  # an expert's own linears
+    outside = {"embed_tokens", "norm"} | (set() if shape.tied else {"lm_head"})
+    if shape.vision is not None:
+        block_names, stem_names = _VISION_NAMES[shape.vision.model_type]
+        hidden, outside = hidden | block_names, outside | stem_names
+    return hidden, outside
 
 
 # MoE models whose transformers 4.x code already keeps the experts as 3-D parameters, with an nn.Linear router

@@ -372,7 +372,7 @@ def _check_freeze_modules(ctx: Context):
     from ..memory.model import freeze_module_names
 
     info = ctx.model_info
-    names = freeze_module_names(info.shape) if info is not None and info.shape is not None else None
+    names = freeze_module_names(info.shape, ctx.target.tf) if info is not None and info.shape is not None else None
     if names is None or info.confidence == "low":
         return
     for key, accepted, skip in (
@@ -397,10 +397,12 @@ FREEZE_MODULES = Rule(
     name="freeze-module-not-found",
     severity=ERROR,
     summary="A `freeze_trainable_modules` or `freeze_extra_modules` name the model does not have.",
-    what="For models whose layout lf-lint knows exactly (Llama, Qwen2, Qwen3, Phi-3, Gemma 2 and models of those "
-    "types, from a local config.json or the catalogue), checks `freeze_trainable_modules` against the children "
-    "of a decoder layer (`self_attn`, `mlp`, the norms) and `freeze_extra_modules` against the modules outside "
-    "the layers (`embed_tokens`, `norm`, an untied `lm_head`).",
+    what="For models whose layout lf-lint knows exactly (Llama, Qwen2, Qwen3, Phi-3, Gemma 2/3, Mixtral, "
+    "Qwen2-MoE, Qwen3-MoE, Qwen2-VL, Qwen2.5-VL, Qwen3-VL and models of those types, from a local config.json or "
+    "the catalogue), checks `freeze_trainable_modules` against the children of a decoder layer (`self_attn`, "
+    "`mlp`, the norms; Mixtral's `block_sparse_moe` before transformers 5; an MoE expert's linears while they are "
+    "separate modules; a vision block's children) and `freeze_extra_modules` against the modules outside the "
+    "layers (`embed_tokens`, `norm`, an untied `lm_head`, a vision encoder's stem and projector).",
     why="Freeze tuning selects whole sub-modules by name, not linears: `q_proj` (a LoRA target) is not one. "
     "LLaMA-Factory checks the names only after loading the model.",
     example=Example("finetuning_type: freeze\nfreeze_trainable_modules: q_proj,v_proj"),

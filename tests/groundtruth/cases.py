@@ -567,9 +567,13 @@ def memory_cases() -> list[dict]:
             if name in ("full", "lora-all", "freeze-last2") and model in ("llama-gqa", "qwen3", "mixtral"):
                 case["activation"] = [2, 32]
             cases.append(case)
-    for model in ("llama-gqa", "qwen3", "gemma2"):  # a LoRA target where freeze tuning wants a layer's child
-        cases.append({"id": f"{model}-freeze-wrong-module", "model_config": MEMORY_MODELS[model],
-                      "args": {"finetuning_type": "freeze", "freeze_trainable_modules": "q_proj"}})  # fmt: skip
+    wrong_module = {"finetuning_type": "freeze", "freeze_trainable_modules": "q_proj"}
+    for model in ("llama-gqa", "qwen3", "gemma2", "mixtral"):  # a LoRA target where freeze tuning wants a layer's child
+        cases.append({"id": f"{model}-freeze-wrong-module", "model_config": MEMORY_MODELS[model], "args": wrong_module})
+    for model in ("qwen2-vl", "gemma3"):
+        cases.append({"id": f"{model}-freeze-wrong-module", "model_config": VLM_MODELS[model], "args": wrong_module})
+        cases.append({"id": f"{model}-freeze-wrong-extra", "model_config": VLM_MODELS[model],
+                      "args": {"finetuning_type": "freeze", "freeze_extra_modules": "visual"}})  # fmt: skip
     for model, config in VLM_MODELS.items():
         for name, args in VLM_ARGS.items():
             case = {"id": f"{model}-{name}", "model_config": config, "args": args}
