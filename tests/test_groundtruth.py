@@ -447,7 +447,7 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
     off_patch = [(name, m, p) for name, m, p in per_patch if abs(p - m) > 0.15 * m + 8]
     worst_patch = max((abs(p - m) / m for _, m, p in per_patch if m > 8), default=0.0)
     MATCH_RATES.append(f"{env_name}: memory components {compared - len(mismatches)}/{compared} identical (parameters, trainable, fp32 upcast)"
-                       + (f"; {failures} load failures foreseen by the checkpoint rules (LF273-LF278)" if failures else "")
+                       + (f"; {failures} load failures foreseen by the checkpoint rules (LF273-LF279)" if failures else "")
                        + (f"; saved activations within {worst:.0%} on {len(activations)} runs" if activations else "")
                        + (f"; per image patch within {worst_patch:.0%} on {len(per_patch)} vision runs" if per_patch else ""))  # fmt: skip
     assert compared >= 40

@@ -114,6 +114,49 @@ VISION_MODEL_MISREAD = Rule(
     check=_check_misread,
 )
 
+
+def _check_nested_too_new(ctx: Context):
+    if ctx.target.tf >= (4, 52, 0):
+        return
+    found = _nested_config(ctx)
+    if found is None:
+        return
+    where, config = found
+    # the first code that reads the text_config as a config object: LLaMA-Factory's configure_kv_cache (0.9.3+),
+    # else transformers' GenerationConfig.from_model_config while building the model
+    error = "'dict' object has no attribute " + ("'use_cache'" if ctx.target.lf >= (0, 9, 3) else "'to_dict'")
+    yield Finding(
+        f"this {config['model_type']} config.json keeps its language model in a text_config ({where}), as "
+        f"transformers 4.52 and later save it; transformers {ctx.target.transformers} reads that as a plain dict "
+        f"(and the language model's size from its defaults): LLaMA-Factory {ctx.target.llamafactory} stops while "
+        f"loading the model with `AttributeError: {error}`",
+        key="model_name_or_path",
+        at="value",
+        fix="use transformers 4.52 or later, or move the fields inside text_config to the top level of config.json "
+        "(without its model_type), as the hub's own Qwen-VL config.json files have them",
+    )
+
+
+_OLD = {"llamafactory_version": "0.9.3", "transformers_version": "4.51.3"}
+NESTED_CONFIG_TOO_NEW = Rule(
+    code="LF279",
+    name="vision-config-too-new",
+    severity=ERROR,
+    summary="A Qwen2-VL/Qwen2.5-VL config.json with a text_config, which transformers before 4.52 cannot load.",
+    what="For a local Qwen2-VL or Qwen2.5-VL checkpoint whose config.json keeps the language model in a "
+    "`text_config` (a model fine-tuned, merged or re-saved with transformers 4.52 or later), targeting an earlier "
+    "transformers release.",
+    why="Before 4.52 these configs have no text config of their own: the nested one stays a plain dict, the "
+    "language model's fields take their defaults, and the first code that treats the dict as a config stops: "
+    "LLaMA-Factory's KV-cache set-up (0.9.3 and later) or transformers' generation config (0.9.2). Measured with "
+    "the real releases (tests/test_groundtruth.py).",
+    example=Example("model_name_or_path: qwen25vl\nfinetuning_type: lora", files=_RESAVED, options=_OLD),
+    use_instead=Example("model_name_or_path: qwen25vl\nfinetuning_type: lora", files=_FLAT, options=_OLD),
+    upstream="transformers 4.49-4.51 Qwen2VLConfig/Qwen2_5_VLConfig; LLaMA-Factory model_utils/kv_cache.py::"
+    "configure_kv_cache (0.9.3-0.9.5); transformers GenerationConfig.from_model_config (0.9.2).",
+    check=_check_nested_too_new,
+)
+
 # model/patcher.py::patch_config: checkpoints in their authors' original (remote-code) layout, refused by name
 _ORIGINAL_LAYOUTS = {
     "LlavaLlamaForCausalLM": ((0, 9, 2), "Please download llava models with hf-compatible format: https://huggingface.co/llava-hf"),
@@ -411,4 +454,12 @@ FREEZE_MODULES = Rule(
     check=_check_freeze_modules,
 )
 
-RULES = [VISION_MODEL_MISREAD, ORIGINAL_LAYOUT, CONV3D_TORCH, UNKNOWN_MODEL_TYPE, LLAMA_PRO_STRIDE, FREEZE_MODULES]
+RULES = [
+    VISION_MODEL_MISREAD,
+    NESTED_CONFIG_TOO_NEW,
+    ORIGINAL_LAYOUT,
+    CONV3D_TORCH,
+    UNKNOWN_MODEL_TYPE,
+    LLAMA_PRO_STRIDE,
+    FREEZE_MODULES,
+]

@@ -511,7 +511,7 @@ VLM_MODELS = {
                                  "vision_use_head": False}},
 }  # fmt: skip
 # Qwen2.5-VL's config.json as transformers 4.57 saves it (a fine-tuned or merged checkpoint): the text_config
-# names its model_type. transformers 4.49-4.51 cannot build a nested text_config at all (the probe skips them).
+# names its model_type. transformers 4.49-4.51 cannot load a nested text_config at all (LF279).
 VLM_MODELS["qwen2.5-vl-resaved"] = dict(
     VLM_MODELS["qwen2.5-vl"], text_config=dict(_VLM_TEXT, model_type="qwen2_5_vl_text")
 )
