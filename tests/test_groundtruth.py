@@ -325,6 +325,41 @@ def run_memory_probe(env_name: str, cases: list[dict], tmp: Path) -> dict:
     return json.loads(results_file.read_text())
 
 
+_SMART_RESIZE = """
+import json, math, sys
+from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+out = {}
+for max_pixels, side in json.loads(sys.argv[1]):
+    most = 0
+    for width in range(1, math.isqrt(max_pixels * 200) + 1):  # every aspect ratio up to LLaMA-Factory's 200:1
+        height = max_pixels // width
+        width, height = max(width, 28), max(height, 28)  # Qwen2VLPlugin._preprocess_image's least side
+        if max(width, height) <= 200 * min(width, height):
+            h, w = smart_resize(height, width, factor=side, min_pixels=56 * 56, max_pixels=10**9)
+            most = max(most, h * w // (side * side))
+    out[f"{max_pixels},{side}"] = most
+print(json.dumps(out))
+"""
+
+
+def test_image_tokens_bound_matches_smart_resize():
+    """The most image tokens lf-lint counts for an image of at most image_max_pixels is the most transformers'
+    own smart_resize gives any aspect ratio (Qwen2-VL/2.5-VL 28-pixel tokens, Qwen3-VL 32)."""
+    from lf_lint.memory.llamafactory import most_image_tokens
+
+    # (transformers 5 imports torchvision for its image processors, which the environments do not install)
+    env_name = next((name for name in reversed(ENV_NAMES) if "-tf4" in name), None)
+    if env_name is None:
+        pytest.skip("no ground-truth environment with transformers 4")
+    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
+    sizes = [[768 * 768, 28], [256 * 256, 28], [1024 * 1024, 28], [262144, 32], [1280 * 28 * 28, 28]]
+    real = json.loads(subprocess.run([str(python), "-c", _SMART_RESIZE, json.dumps(sizes)], check=True, text=True,
+                                     capture_output=True, env=gt_envs.gt_environ(env_name, gt_envs.default_root())).stdout)  # fmt: skip
+    mine = {f"{m},{side}": most_image_tokens(m, side) for m, side in sizes}
+    assert mine == real
+    MATCH_RATES.append(f"{env_name}: image tokens per image {len(mine)}/{len(real)} as smart_resize's worst case")
+
+
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_model_types_match_transformers(env_name, tmp_path):
     """lf_lint/data/model_types.json knows exactly the model types of the env's transformers (CONFIG_MAPPING_NAMES),

@@ -19,6 +19,7 @@ from lf_lint.cli import main
 from lf_lint.memory.advice import bigger_batch, largest_batch, with_batch
 from lf_lint.memory.estimate import GIB, estimate, saved_activations
 from lf_lint.memory.gpus import find_gpu
+from lf_lint.memory.llamafactory import most_image_tokens
 from lf_lint.memory.model import active_params, catalogue, count_params, find_model, shape_from_config
 
 ENTRIES = {e["key"]: e for e in catalogue().values()}
@@ -176,6 +177,39 @@ def test_catalogued_remote_code_families_need_trust_remote_code(tmp_path, monkey
     for model in ("internlm/internlm2-chat-7b", "baichuan-inc/Baichuan2-7B-Chat", "THUDM/glm-4-9b-chat"):
         assert "LF276" in codes(model) and "LF276" not in codes(model, "trust_remote_code: true\n"), model
     assert "LF276" not in codes("Qwen/Qwen2.5-7B-Instruct")
+
+
+def test_the_data_bounds_a_trained_tower_by_its_images(tmp_path):
+    """With the training data read, the tower sees at most the most images of any example, each at most
+    image_max_pixels (sides rounded to whole image tokens); the cut-off still caps it, text-only data needs none."""
+    (tmp_path / "qwen25vl").mkdir()
+    (tmp_path / "qwen25vl" / "config.json").write_text(json.dumps(QWEN25_VL_7B))
+    (tmp_path / "data").mkdir()
+    rows = [{"messages": [{"role": "user", "content": "<image><image>Compare."}, {"role": "assistant", "content": "Same."}],
+             "images": ["a.png", "b.png"]},
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}]  # fmt: skip
+    (tmp_path / "data" / "mllm.json").write_text(json.dumps(rows))
+    (tmp_path / "data" / "text.json").write_text(json.dumps(rows[1:]))
+    info = {"mllm": {"file_name": "mllm.json", "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
+                     "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}  # fmt: skip
+    info["text"] = dict(info["mllm"], file_name="text.json", columns={"messages": "messages"})
+    (tmp_path / "data" / "dataset_info.json").write_text(json.dumps(info))
+    base = {"model_name_or_path": "qwen25vl", "stage": "sft", "do_train": True, "finetuning_type": "full", "bf16": True,
+            "template": "qwen2_vl", "dataset": "mllm", "output_dir": "o", "per_device_train_batch_size": 1,
+            "freeze_vision_tower": False, "cutoff_len": 4096}  # fmt: skip
+
+    def patches(**args) -> int:
+        return estimate_memory(dict(base, **args), gpu="H100", workdir=tmp_path).inputs.vision.patches
+
+    # image_max_pixels 768 x 768 by default: 3,009 patches, 3,564 once a long thin image's sides are rounded
+    # (the most over every aspect ratio; a check against transformers' own smart_resize is in test_groundtruth.py)
+    assert most_image_tokens(768 * 768, 28) == 891
+    assert patches() == 2 * 891 * 4
+    assert patches(image_max_pixels=256 * 256) == 2 * most_image_tokens(256 * 256, 28) * 4
+    assert patches(cutoff_len=1024) == 4 * 1024  # two images would not fit: the cut-off bounds them
+    assert patches(dataset="text") == 0
+    report = estimate_memory(dict(base), gpu="H100", workdir=tmp_path)
+    assert "the data's most images per example (2)" in " ".join(report.estimate.notes)
 
 
 def test_freeze_module_names_of_moe_and_vision_models(tmp_path, monkeypatch):

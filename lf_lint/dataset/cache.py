@@ -21,7 +21,8 @@ from .files import DataFiles
 from .registry import DatasetAttr
 from .scan import Scan
 
-FORMAT = 5  # 3: token measures store exact lengths; 4: tools that are not JSON crash; 5: per-message tokens
+FORMAT = 6  # 3: token measures store exact lengths; 4: tools that are not JSON crash; 5: per-message tokens;
+# 6: images per row
 
 
 def cache_dir() -> Path:
@@ -71,6 +72,8 @@ def load(digest: str) -> Scan | None:
             sizes=zlib.decompress(base64.b64decode(data["sizes"])),
             messages=zlib.decompress(base64.b64decode(data["messages"])),
             message_starts=zlib.decompress(base64.b64decode(data["message_starts"])),
+            most_images=int(data["most_images"]),
+            videos=bool(data["videos"]),
         )
     except (OSError, ValueError, KeyError, TypeError, zlib.error):
         return None  # missing, from another version, or damaged: scan again
@@ -90,6 +93,8 @@ def store(digest: str, scan: Scan) -> None:
         "sizes": base64.b64encode(zlib.compress(scan.sizes, 6)).decode(),
         "messages": base64.b64encode(zlib.compress(scan.messages, 6)).decode(),
         "message_starts": base64.b64encode(zlib.compress(scan.message_starts, 6)).decode(),
+        "most_images": scan.most_images,
+        "videos": scan.videos,
     }
     try:
         folder.mkdir(parents=True, exist_ok=True)

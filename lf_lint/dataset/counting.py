@@ -91,6 +91,14 @@ class Counts(NamedTuple):
     own: tuple | None = None  # (num_examples, num_eval_examples, exact) lf-lint counted before --exact
     eval_each: bool = False  # every eval dataset is evaluated apart (evaluates_each_dataset)
 
+    def most_images(self) -> int | None:
+        """The most images one training example carries, when every training dataset was read and none has
+        videos (None otherwise)."""
+        scans = [source.scan for source in self.sources if source.role == "train"]
+        if not scans or any(scan is None or scan.problem or scan.videos for scan in scans):
+            return None
+        return max(scan.most_images for scan in scans)
+
     def per_dataset(self) -> tuple[DatasetCount, ...]:
         out = []
         for source in self.sources:

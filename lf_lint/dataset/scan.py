@@ -32,9 +32,19 @@ class Scan(NamedTuple):
     sizes: bytes = b""  # with measure: per row, two uint32 (array "I"); see scan()
     messages: bytes = b""  # with a per-message token measure: every kept row's message token counts (array "I")
     message_starts: bytes = b""  # where each row's counts start in ``messages`` (array "I", rows + 1 entries)
+    most_images: int = 0  # the most images a kept row carries (the memory estimate's bound on a tower's work)
+    videos: bool = False  # some kept row carries videos
 
     def failed(self, problem: str, location: str | None) -> Scan:
         return self._replace(problem=problem, problem_location=location)
+
+
+def _media_count(row: dict, column: str | None) -> int:
+    """Images (or videos) of a row: LLaMA-Factory's converter takes a list, or one path as a list of one."""
+    value = row.get(column) if column else None
+    if isinstance(value, list):
+        return len(value)
+    return 1 if value else 0
 
 
 def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> Scan:
@@ -69,6 +79,7 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
     crashes: dict[int, tuple[str, str]] = {}
     types = ColumnTypes()
     empty = Scan(0, b"", (), {}, {}, ())
+    most_images, videos = 0, False
     try:
         for index, row in enumerate(iter_rows(files)):
             types.add(row.data, lambda row=row: row.location)
@@ -99,6 +110,8 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
                     codes.append(CRASHED)
                     continue
                 codes.append(KEPT)
+                most_images = max(most_images, _media_count(row.data, attr.column("images")))
+                videos = videos or _media_count(row.data, attr.column("videos")) > 0
                 continue
             reason = drop_reason(processor, shape)
             code = reasons.setdefault(reason, len(reasons))
@@ -123,6 +136,8 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
         sizes=sizes.tobytes(),
         messages=messages.tobytes(),
         message_starts=starts.tobytes(),
+        most_images=most_images,
+        videos=videos,
     )
     if types.problem is not None:
         return result.failed(types.problem.message, types.problem.location)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 from ..versions import Target
@@ -272,6 +273,39 @@ def sequence_length(args, target: Target, stage: str) -> int:
     return math.ceil(cutoff / 8) * 8 if stage in ("sft", "rm", "dpo", "kto") else cutoff
 
 
+@lru_cache(maxsize=16)
+def most_image_tokens(max_pixels: int, side: int) -> int:
+    """The most image tokens an image of at most ``max_pixels`` becomes, over every aspect ratio up to 200:1
+    (LLaMA-Factory's Qwen-VL plugins shrink an image to ``max_pixels`` and reshape more elongated ones; transformers'
+    ``smart_resize`` then rounds each side to a whole number of tokens of ``side`` pixels)."""
+    most = 0
+    for width in range(1, math.isqrt(max_pixels * 200) + 1):
+        height = max_pixels // width  # the tallest image of this width: rounding only grows with it
+        width, height = max(width, 28), max(height, 28)  # the plugin's least side
+        if max(width, height) <= 200 * min(width, height):
+            most = max(most, max(1, round(height / side)) * max(1, round(width / side)))
+    return most
+
+
+def image_patches(args, vision, seq: int, images: int | None) -> tuple[int, str]:
+    """(patches a vision encoder sees for the longest sequence, the basis in words). Image tokens sit within
+    cutoff_len, each standing for ``patches_per_token`` patches; with the data read, no more than its most images per
+    example, each at most ``image_max_pixels`` (``most_image_tokens``) or Gemma 3's fixed size."""
+    per_token = vision.patches_per_token
+    by_cutoff = seq * per_token
+    if images is None or not per_token:
+        return by_cutoff, f"every token of the sequence an image token, {per_token} patches each; fewer need less"
+    if vision.patches_per_image:
+        per_image, size = vision.patches_per_image, "its fixed size"
+    else:
+        max_pixels = _int(args.image_max_pixels, 768 * 768)
+        per_image = most_image_tokens(max_pixels, vision.token_pixels) * per_token
+        size = f"image_max_pixels {max_pixels:,}"
+    if images * per_image >= by_cutoff:
+        return by_cutoff, f"the data's {images} image(s) per example fill the sequence: {per_token} patches per token"
+    return images * per_image, f"the data's most images per example ({images}), each at {size}"
+
+
 def optimizer_bytes(optim: str, param_bytes: float, args) -> tuple[float, float, bool, str]:
     """(state bytes per trainable param, step temporary per param, states are paged, description)."""
     if args.use_badam:
@@ -337,7 +371,10 @@ def _sharding(world: int, zero: int | None, fsdp: list[str], offload_optimizer: 
     return f"none: each of {processes} holds the whole model" if world > 1 else "none (one process)"
 
 
-def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepspeed) -> MemoryInputs:
+def build_inputs(
+    args, model: ModelInfo, target: Target, world_size: int, deepspeed, images: int | None = None
+) -> MemoryInputs:
+    """``images``: the most images one training example carries, when the data was read."""
     shape = model.shape
     stage = args.stage
     total = model.params
@@ -420,18 +457,16 @@ def build_inputs(args, model: ModelInfo, target: Target, world_size: int, deepsp
     seq = sequence_length(args, target, stage)
     vision = detail.get("vision")
     if vision is not None and (vision.blocks or vision.stem or vision.projector):
-        per_token = shape.vision.patches_per_token
-        # every image token of a sequence that trains stands for per_token patches: at most cutoff_len of them
-        vision = vision._replace(patches=kept_sequences * seq * per_token,
+        patches, basis = image_patches(args, shape.vision, seq, images)
+        vision = vision._replace(patches=kept_sequences * patches,
                                  fp32=method in ("full", "freeze") and trainable_bytes == 4.0)  # fmt: skip
-        if not per_token:
-            notes.append("the vision encoder trains: its activations for each image are not counted (images' "
+        part = "tower" if vision.blocks or vision.stem else "projector"
+        if not shape.vision.patches_per_token:
+            notes.append(f"the vision {part} trains: its activations for each image are not counted (images' "
                          "tokens are, within cutoff_len)")  # fmt: skip
         else:
-            part = "tower" if vision.blocks or vision.stem else "projector"
-            notes.append(f"the vision {part} trains: its activations are counted for images filling every sequence "
-                         f"({per_token} patches per image token, {vision.patches:,} patches per micro-batch); fewer "
-                         "image tokens need less")  # fmt: skip
+            notes.append(f"the vision {part} trains: its activations are counted for {vision.patches:,} image "
+                         f"patches per micro-batch ({basis})")  # fmt: skip
     flash = str(args.flash_attn or "auto")
     attention = {"fa2": "fa2", "disabled": "eager", "eager": "eager"}.get(flash, "sdpa")
     if shape.model_type == "gemma2" and flash in ("auto", "fa2"):

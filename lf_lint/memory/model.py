@@ -69,6 +69,8 @@ class Vision(NamedTuple):
     inner: int = 0  # its MLP's intermediate size
     patch_values: int = 0  # pixel values per patch (channels x temporal patch x patch x patch)
     patches_per_token: int = 0  # patches merged into one image token of the language model (0: not modelled)
+    token_pixels: int = 0  # pixels along the side of one image token (patch size x spatial merge)
+    patches_per_image: int = 0  # a fixed image size's patches (Gemma 3); 0 where images keep their aspect
 
     @property
     def tower(self) -> int:
@@ -292,6 +294,7 @@ def _vision_from_config(model_type: str, v: dict, text_hidden: int, tokens_per_i
             inner=inner,
             patch_values=v.get("num_channels", 3) * patch * patch,
             patches_per_token=max(1, patches // max(1, tokens_per_image)),
+            patches_per_image=patches,
         )
     qwen3 = model_type in ("qwen3_vl", "qwen3_vl_moe")
     if model_type == "qwen2_vl":  # LayerNorm; fc1/fc2 MLP of mlp_ratio; the merger (mlp.0, mlp.2) into hidden_size
@@ -334,6 +337,7 @@ def _vision_from_config(model_type: str, v: dict, text_hidden: int, tokens_per_i
         inner=inner,
         patch_values=channels * temporal * patch * patch,
         patches_per_token=merge * merge,
+        token_pixels=patch * merge,
     )
 
 

@@ -22,10 +22,12 @@ class Variant(NamedTuple):
     target: object
     world_size: int
     deepspeed: object
+    images: int | None = None
 
     def __call__(self, overrides: dict | None = None, deepspeed: object = _SAME) -> MemoryInputs:
         chosen = self.deepspeed if deepspeed is _SAME else deepspeed
-        return build_inputs(self.args.with_values(overrides or {}), self.model, self.target, self.world_size, chosen)
+        args = self.args.with_values(overrides or {})
+        return build_inputs(args, self.model, self.target, self.world_size, chosen, images=self.images)
 
 
 class MemoryReport(NamedTuple):
@@ -92,7 +94,9 @@ def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
     launched = ctx.launch.accelerate  # FSDP set up by `accelerate launch --config_file`, not the YAML
     if launched is not None and not args.is_set("fsdp") and not args.is_set("deepspeed"):
         args = args.with_values(launched.fsdp_arguments())
-    inputs = build_inputs(args, model, ctx.target, ctx.launch.world_size, deepspeed)
+    # a vision encoder's work is bounded by the images of the data, when lf-lint read every training dataset
+    images = ctx.counts.most_images() if model.shape.vision is not None and ctx.counts is not None else None
+    inputs = build_inputs(args, model, ctx.target, ctx.launch.world_size, deepspeed, images=images)
     est = estimate(inputs)
     judged = verdict(est, inputs, gpu) if gpu is not None else None
     batch = batch_and_accumulation(args)[0]
@@ -105,4 +109,4 @@ def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
         share = inputs.trainable_params / max(1, inputs.total_params)
         time = training_time(inputs, gpu, samples, batch, share)
     return MemoryReport(model, inputs, est, gpu, judged, biggest, time,
-                        variant=Variant(args, model, ctx.target, ctx.launch.world_size, deepspeed))  # fmt: skip
+                        variant=Variant(args, model, ctx.target, ctx.launch.world_size, deepspeed, images))  # fmt: skip
