@@ -281,9 +281,9 @@ def most_image_tokens(max_pixels: int, side: int) -> int:
     most = 0
     for width in range(1, math.isqrt(max_pixels * 200) + 1):
         height = max_pixels // width  # the tallest image of this width: rounding only grows with it
-        width, height = max(width, 28), max(height, 28)  # the plugin's least side
-        if max(width, height) <= 200 * min(width, height):
-            most = max(most, max(1, round(height / side)) * max(1, round(width / side)))
+        w, h = max(width, 28), max(height, 28)  # the plugin's least side
+        if max(w, h) <= 200 * min(w, h):
+            most = max(most, max(1, round(h / side)) * max(1, round(w / side)))
     return most
 
 
