@@ -360,6 +360,47 @@ def test_image_tokens_bound_matches_smart_resize():
     MATCH_RATES.append(f"{env_name}: image tokens per image {len(mine)}/{len(real)} as smart_resize's worst case")
 
 
+_FSDP_ENVIRONMENT = """
+import json, os, sys, transformers
+from transformers import TrainingArguments
+out = []
+for config in json.loads(sys.argv[1]):
+    for name in ("ACCELERATE_USE_FSDP", "FSDP_CPU_RAM_EFFICIENT_LOADING"):
+        os.environ.pop(name, None)
+    TrainingArguments(output_dir=sys.argv[2], fsdp="full_shard auto_wrap", fsdp_config=config, report_to="none")
+    out.append(all(os.environ.get(n, "false").lower() == "true"
+                   for n in ("ACCELERATE_USE_FSDP", "FSDP_CPU_RAM_EFFICIENT_LOADING")))
+print(json.dumps([transformers.__version__, out]))
+"""
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_fsdp_loading_matches_training_arguments(env_name, tmp_path):
+    """LF294's reading of a YAML `fsdp` under torchrun: whether TrainingArguments leaves both variables that make
+    transformers' is_fsdp_enabled() true (the model then loads sharded and LLaMA-Factory refuses 8-bit weights)."""
+    import yaml
+
+    from lf_lint.launch import Launch
+    from lf_lint.loading import load
+    from lf_lint.rules.base import Context
+    from lf_lint.rules.upstream_lf import _fsdp_loading
+    from lf_lint.versions import Target
+
+    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
+    configs = [{"cpu_ram_efficient_loading": True}, {"cpu_ram_efficient_loading": "false"}, {}]
+    version, real = json.loads(subprocess.run([str(python), "-c", _FSDP_ENVIRONMENT, json.dumps(configs), str(tmp_path)],
+                                              check=True, text=True, capture_output=True,
+                                              env=gt_envs.gt_environ(env_name, gt_envs.default_root())).stdout)  # fmt: skip
+    target = Target(gt_envs.VERSION_SETS[env_name]["llamafactory"], version)
+    mine = []
+    for config in configs:
+        text = yaml.safe_dump({"fsdp": "full_shard auto_wrap", "fsdp_config": config, "model_name_or_path": "m"})
+        ctx = Context(load("cfg.yaml", target, text=text), target, "train", "train", tmp_path, Launch(2, 1, "option"))
+        mine.append(_fsdp_loading(ctx.args, ctx))
+    assert mine == real
+    MATCH_RATES.append(f"{env_name}: FSDP loading {len(real)}/{len(real)} as TrainingArguments sets it up")
+
+
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_model_types_match_transformers(env_name, tmp_path):
     """lf_lint/data/model_types.json knows exactly the model types of the env's transformers (CONFIG_MAPPING_NAMES),

@@ -560,6 +560,33 @@ num_processes: 4
 """
 
 
+def test_quantization_under_fsdp_that_loads_sharded(tmp_path, monkeypatch):
+    """LF294 under FSDP: transformers' is_fsdp_enabled() needs ACCELERATE_USE_FSDP and FSDP_CPU_RAM_EFFICIENT_LOADING.
+    An accelerate FSDP launch sets both (its cpu_ram_efficient_loading defaults to true); a YAML `fsdp` sets the
+    second from fsdp_config (default false), and the first only before transformers 5."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fsdp.yaml").write_text(ACCELERATE_FSDP)
+    (tmp_path / "no-efficient.yaml").write_text(
+        ACCELERATE_FSDP.replace("fsdp_config:\n", "fsdp_config:\n  fsdp_cpu_ram_efficient_loading: false\n")
+    )
+    base = "model_name_or_path: meta-llama/Meta-Llama-3-8B\nstage: sft\ndo_train: true\nfinetuning_type: lora\ndataset: d\noutput_dir: o\n"
+
+    def codes(extra: str, *argv) -> set:
+        (tmp_path / "cfg.yaml").write_text(base + extra)
+        diagnostics = json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json", *argv))["files"][0][
+            "diagnostics"
+        ]
+        return {d["code"] for d in diagnostics}
+
+    assert "LF294" in codes("quantization_bit: 8\n", "--accelerate-config", "fsdp.yaml")
+    assert "LF294" not in codes("quantization_bit: 4\n", "--accelerate-config", "fsdp.yaml")
+    assert "LF294" not in codes("quantization_bit: 8\n", "--accelerate-config", "no-efficient.yaml")
+    yaml_fsdp = 'quantization_bit: 8\nfsdp: full_shard auto_wrap\nfsdp_config: {"cpu_ram_efficient_loading": true}\n'
+    assert "LF294" in codes(yaml_fsdp, "--num-gpus", "2", "--transformers-version", "4.57.1")
+    assert "LF294" not in codes(yaml_fsdp, "--num-gpus", "2", "--transformers-version", "5.6.0")  # torchrun
+    assert "LF294" not in codes("quantization_bit: 8\nfsdp: full_shard auto_wrap\n", "--num-gpus", "2")
+
+
 def test_accelerate_config_sets_the_launch_and_the_sharding(tmp_path, monkeypatch, capsys):
     """`accelerate launch --config_file`: its processes, and FSDP or DeepSpeed as the Trainer then sets them up,
     estimated as the same settings written in the YAML would be."""

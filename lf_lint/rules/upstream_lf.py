@@ -906,8 +906,27 @@ def _ptq(ctx: Context) -> str | None:
     return str(quantization.get("quant_method", "")) if isinstance(quantization, dict) and quantization else None
 
 
+def _fsdp_loading(a: Args, ctx: Context) -> bool:
+    """transformers' ``is_fsdp_enabled()`` while LLaMA-Factory loads the model: a distributed run with the
+    environment's ACCELERATE_USE_FSDP and FSDP_CPU_RAM_EFFICIENT_LOADING both true. ``accelerate launch`` with an
+    FSDP config sets both (``fsdp_cpu_ram_efficient_loading`` defaults to true, accelerate 1.x); a YAML ``fsdp``
+    makes TrainingArguments set the first before transformers 5 and the second from ``fsdp_config``
+    (``cpu_ram_efficient_loading``, default false), over what the launcher set (transformers 4.45-5.6)."""
+    launched = ctx.launch.accelerate
+    by_accelerate = launched is not None and launched.distributed_type == "FSDP"
+    if not ctx.launch.distributed:
+        return False
+    if not a.fsdp_options:
+        return by_accelerate and str(launched.fsdp.get("fsdp_cpu_ram_efficient_loading", True)).lower() == "true"
+    config = a.fsdp_config
+    if not isinstance(config, dict):  # a JSON file lf-lint does not read: its default
+        config = {}
+    efficient = str(config.get("cpu_ram_efficient_loading", False)).lower() == "true"
+    return efficient and (by_accelerate or ctx.target.tf < (5, 0, 0))
+
+
 def _sharded_problem(a: Args, ctx: Context) -> str | None:
-    if not ctx.zero3:  # is_deepspeed_zero3_enabled(); FSDP counts only with cpu_ram_efficient_loading (not modelled)
+    if not (ctx.zero3 or _fsdp_loading(a, ctx)):  # is_deepspeed_zero3_enabled() or is_fsdp_enabled()
         return None
     ptq = _ptq(ctx)
     if ptq is not None:
@@ -926,13 +945,15 @@ def _sharded_problem(a: Args, ctx: Context) -> str | None:
 QUANT_SHARDED = lf_rule(
     "LF294",
     "quantization-under-zero3",
-    summary="A quantized model LLaMA-Factory cannot load under DeepSpeed ZeRO-3: 8-bit bitsandbytes, HQQ, EETQ, "
-    "or an already quantized (GPTQ, AWQ, ...) checkpoint.",
-    what="Under DeepSpeed ZeRO-3 (the `deepspeed` config, or the one `--accelerate-config` names), reports "
-    "bitsandbytes quantization other than 4-bit, HQQ and EETQ, and a local checkpoint whose config.json has a "
-    "`quantization_config` (MXFP4 and FP8 are dequantized from 0.9.4 and pass).",
+    summary="A quantized model LLaMA-Factory cannot load under DeepSpeed ZeRO-3 or FSDP: 8-bit bitsandbytes, HQQ, "
+    "EETQ, or an already quantized (GPTQ, AWQ, ...) checkpoint.",
+    what="Under DeepSpeed ZeRO-3 (the `deepspeed` config, or the one `--accelerate-config` names), or FSDP that "
+    "loads the model sharded (an `--accelerate-config` FSDP file, where `fsdp_cpu_ram_efficient_loading` defaults "
+    "to true; or the YAML's `fsdp` with `fsdp_config: {cpu_ram_efficient_loading: true}`, which needs accelerate "
+    "to launch from transformers 5), reports bitsandbytes quantization other than 4-bit, HQQ and EETQ, and a local "
+    "checkpoint whose config.json has a `quantization_config` (MXFP4 and FP8 are dequantized from 0.9.4 and pass).",
     why="Only 4-bit bitsandbytes weights can be sharded while loading; LLaMA-Factory stops when it quantizes the "
-    "model. (The same holds under FSDP when accelerate loads with cpu_ram_efficient_loading.)",
+    "model (transformers' `is_deepspeed_zero3_enabled()` or `is_fsdp_enabled()`).",
     upstream=_QUANTIZE,
     when=lambda a, ctx: _sharded_problem(a, ctx) is not None,
     message=lambda ctx: _sharded_problem(ctx.args, ctx),
