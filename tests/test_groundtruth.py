@@ -345,7 +345,7 @@ print(json.dumps(out))
 def test_image_tokens_bound_matches_smart_resize():
     """The most image tokens lf-lint counts for an image of at most image_max_pixels is the most transformers'
     own smart_resize gives any aspect ratio (Qwen2-VL/2.5-VL 28-pixel tokens, Qwen3-VL 32)."""
-    from lf_lint.memory.llamafactory import most_image_tokens
+    from lf_lint.memory.vision import most_image_tokens
 
     # (transformers 5 imports torchvision for its image processors, which the environments do not install)
     env_name = next((name for name in reversed(ENV_NAMES) if "-tf4" in name), None)
@@ -465,9 +465,10 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
     import yaml
 
     from lf_lint.loading import load
-    from lf_lint.memory.estimate import saved_activations, vision_activation_bytes
+    from lf_lint.memory.estimate import saved_activations
     from lf_lint.memory.llamafactory import build_inputs
     from lf_lint.memory.model import ModelInfo, count_params, freeze_module_names, shape_from_config
+    from lf_lint.memory.vision import patch_bytes
     from lf_lint.rules import checkpoint as checkpoint_rules
     from lf_lint.rules.base import Context
     from lf_lint.versions import Target
@@ -517,7 +518,8 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
             (small, large), grids = truth["saved_with_images"], case["image_grids"]
             patches = [gt_cases.image_patches(case["model_config"], grid) for grid in grids]
             measured = (large - small) / (patches[1] - patches[0])
-            per_patch.append((case["id"], measured, vision_activation_bytes(inputs)[0]))
+            predicted = patch_bytes(shape.vision, inputs.vision, inputs.checkpointing)[0] if inputs.vision else 0.0
+            per_patch.append((case["id"], measured, predicted))
     worst = max((abs(p - m) / m for _, m, p in activations), default=0.0)
     # a frozen encoder keeps nothing per patch: allow a few bytes, else 15%
     off_patch = [(name, m, p) for name, m, p in per_patch if abs(p - m) > 0.15 * m + 8]

@@ -19,8 +19,8 @@ from lf_lint.cli import main
 from lf_lint.memory.advice import bigger_batch, largest_batch, with_batch
 from lf_lint.memory.estimate import GIB, estimate, saved_activations
 from lf_lint.memory.gpus import find_gpu
-from lf_lint.memory.llamafactory import most_image_tokens
 from lf_lint.memory.model import active_params, catalogue, count_params, find_model, shape_from_config
+from lf_lint.memory.vision import most_image_tokens
 
 ENTRIES = {e["key"]: e for e in catalogue().values()}
 NOWHERE = Path("/nonexistent-workdir")  # no local model folder can shadow a hub id

@@ -23,22 +23,12 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .model import Shape
+from .vision import VisionTraining, patch_bytes
 
 GIB = 1024**3
 CUDA_CONTEXT = 0.4 * GIB  # torch's CUDA context with lazy module loading (PyTorch PR #86509), not in torch's counters
 NCCL_BUFFERS = 0.5 * GIB  # communicators of a multi-process run
 ALLOCATOR_SLACK = 0.07  # reserved exceeds allocated by a few percent of the changing part (PEFT #1469 measurements)
-
-
-class VisionTraining(NamedTuple):
-    """What autograd records of a vision encoder (Qwen-VL towers: a patch embedding, blocks, a merger)."""
-
-    blocks: int  # trainable tower blocks, checkpointed like the language model's layers
-    recorded: int  # frozen blocks after the first trainable one: recorded in full, never checkpointed
-    stem: bool  # the patch embedding trains (its pixel input is kept)
-    projector: bool  # the projector trains
-    fp32: bool  # the tower's trainable weights are upcast to fp32 (full and freeze tuning under AMP)
-    patches: int = 0  # image patches in one micro-batch
 
 
 class MemoryInputs(NamedTuple):
@@ -144,51 +134,6 @@ def layer_activation_bytes(shape: Shape, attention: str, grouped_kv: bool, seq_l
     return per_token
 
 
-class _TowerActivations(NamedTuple):
-    """Bytes per image patch a trained vision encoder keeps, in multiples of its width (w) and MLP width (i)."""
-
-    per_width: float  # a block run in full: per_width x w + per_inner x i
-    per_inner: float
-    merger_trained: float  # the projector, when it trains
-    merger_passed: float  # when only gradients for the tower pass through it
-    tower_extra: tuple[float, float, float]  # after the blocks when the tower trains: 16-bit, fp32 blocks, all fp32
-    per_deepstack: float = 0.0  # each of Qwen3-VL's deepstack mergers
-    fp32_stream: bool = False  # a trained fp32 position embedding makes the residual stream fp32
-
-
-# Measured like the decoder layers (transformers 4.57, bf16 autocast, SDPA) on each tower with every way LLaMA-Factory
-# trains it (tests/groundtruth/memory_probe.py with images). A checkpointed block keeps its input (2 x w, 4 x w with
-# an fp32 residual stream); a frozen block recorded after a trained one about half of a full block.
-_TOWERS = {
-    "qwen2_vl": _TowerActivations(23.4, 6, 8, 4, (0, 0, 0)),  # LayerNorms, a QuickGELU MLP (input, sigmoid, product)
-    "qwen2_5_vl": _TowerActivations(32, 8, 8, 4, (2, 4, 4)),  # RMSNorms, a gated MLP, window reordering
-    "qwen3_vl": _TowerActivations(26, 4, 8, 4, (2, 2, 2), per_deepstack=6, fp32_stream=True),
-    "qwen3_vl_moe": _TowerActivations(26, 4, 8, 4, (2, 2, 2), per_deepstack=6, fp32_stream=True),
-    # SigLIP; the projector works on pooled tokens (16 patches each), the extra is its post-LayerNorm
-    "gemma3": _TowerActivations(25, 4, 0.375, 0, (4.5, 4.5, 8.75), fp32_stream=True),
-}
-
-
-def vision_activation_bytes(x: MemoryInputs) -> tuple[float, float]:
-    """(kept from forward to backward, one checkpointed block rebuilt in backward) per image patch."""
-    vision, run = x.shape.vision, x.vision
-    tower = _TOWERS.get(vision.model_type) if vision is not None else None
-    if tower is None or run is None or not (run.blocks or run.stem or run.projector):
-        return 0.0, 0.0
-    w = vision.width
-    block = tower.per_width * w + tower.per_inner * vision.inner
-    kept = (4 if tower.fp32_stream and run.stem and run.fp32 else 2) * w
-    saved = 2.0 * vision.patch_values if run.stem else 0.0  # the pixel values, in 16 bits
-    saved += run.blocks * (kept if x.checkpointing else block) + run.recorded * block / 2
-    merger_trains = run.projector or (run.blocks and run.fp32)  # (an fp32 tower's output costs it as much)
-    saved += (tower.merger_trained if merger_trains else tower.merger_passed) * w
-    if run.blocks:
-        extra = tower.tower_extra[(1 + run.stem) if run.fp32 else 0]
-        saved += (extra + tower.per_deepstack * vision.deepstack) * w
-    rebuilt = 2 * block if (x.checkpointing and run.blocks) else 0.0
-    return saved, rebuilt
-
-
 def saved_activations(x: MemoryInputs) -> float:
     """What autograd keeps from the forward pass for backward, logits and loss excluded.
 
@@ -200,7 +145,8 @@ def saved_activations(x: MemoryInputs) -> float:
     tokens = x.sequences * x.seq_len
     per_layer = layer_activation_bytes(shape, x.attention, x.grouped_kv, x.seq_len) * (1 + x.lora_activation_share)
     outside = (20 if x.residual_bytes == 4 else 4) * shape.hidden * tokens
-    outside += vision_activation_bytes(x)[0] * (x.vision.patches if x.vision else 0)
+    if x.vision is not None:  # a trained vision encoder's share
+        outside += patch_bytes(shape.vision, x.vision, x.checkpointing)[0] * x.vision.patches
     if not x.checkpointing:
         return per_layer * tokens * shape.layers + outside
     kept = shape.layers if x.checkpointed_layers is None else x.checkpointed_layers
@@ -238,7 +184,7 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
     logit_rows = (x.logits_sequences if x.logits_sequences is not None else x.sequences) * x.seq_len
     logits = logit_rows * shape.vocab * x.logits_bytes
     # the tower's blocks are rebuilt after the language model's backward, while the tower's own inputs are kept
-    vision_rebuilt = vision_activation_bytes(x)[1] * (x.vision.patches if x.vision else 0)
+    vision_rebuilt = patch_bytes(shape.vision, x.vision, x.checkpointing)[1] * x.vision.patches if x.vision else 0.0
     transient = max(rebuilt + x.unit_bytes, logits, vision_rebuilt)
 
     step_temp = x.trainable_params * x.optimizer_step_temp / optimizer_shard + x.step_bytes

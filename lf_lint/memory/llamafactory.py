@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
 from typing import NamedTuple
 
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
-from .estimate import MemoryInputs, VisionTraining
+from .estimate import MemoryInputs
 from .fsdp import fsdp_layout
 from .model import ModelInfo, Shape, fused_experts, layer_params, linears, read_as_text_model
+from .vision import VisionTraining, image_patches
 
 # bitsandbytes NF4, blocksize 64, fp32 absmax; double quantization stores the absmax in 8 bits with an
 # fp32 constant per 256 blocks (QLoRA paper §3; bitsandbytes functional.quantize_4bit).
@@ -273,39 +273,6 @@ def sequence_length(args, target: Target, stage: str) -> int:
     return math.ceil(cutoff / 8) * 8 if stage in ("sft", "rm", "dpo", "kto") else cutoff
 
 
-@lru_cache(maxsize=16)
-def most_image_tokens(max_pixels: int, side: int) -> int:
-    """The most image tokens an image of at most ``max_pixels`` becomes, over every aspect ratio up to 200:1
-    (LLaMA-Factory's Qwen-VL plugins shrink an image to ``max_pixels`` and reshape more elongated ones; transformers'
-    ``smart_resize`` then rounds each side to a whole number of tokens of ``side`` pixels)."""
-    most = 0
-    for width in range(1, math.isqrt(max_pixels * 200) + 1):
-        height = max_pixels // width  # the tallest image of this width: rounding only grows with it
-        w, h = max(width, 28), max(height, 28)  # the plugin's least side
-        if max(w, h) <= 200 * min(w, h):
-            most = max(most, max(1, round(h / side)) * max(1, round(w / side)))
-    return most
-
-
-def image_patches(args, vision, seq: int, images: int | None) -> tuple[int, str]:
-    """(patches a vision encoder sees for the longest sequence, the basis in words). Image tokens sit within
-    cutoff_len, each standing for ``patches_per_token`` patches; with the data read, no more than its most images per
-    example, each at most ``image_max_pixels`` (``most_image_tokens``) or Gemma 3's fixed size."""
-    per_token = vision.patches_per_token
-    by_cutoff = seq * per_token
-    if images is None or not per_token:
-        return by_cutoff, f"every token of the sequence an image token, {per_token} patches each; fewer need less"
-    if vision.patches_per_image:
-        per_image, size = vision.patches_per_image, "its fixed size"
-    else:
-        max_pixels = _int(args.image_max_pixels, 768 * 768)
-        per_image = most_image_tokens(max_pixels, vision.token_pixels) * per_token
-        size = f"image_max_pixels {max_pixels:,}"
-    if images * per_image >= by_cutoff:
-        return by_cutoff, f"the data's {images} image(s) per example fill the sequence: {per_token} patches per token"
-    return images * per_image, f"the data's most images per example ({images}), each at {size}"
-
-
 def optimizer_bytes(optim: str, param_bytes: float, args) -> tuple[float, float, bool, str]:
     """(state bytes per trainable param, step temporary per param, states are paged, description)."""
     if args.use_badam:
@@ -457,7 +424,7 @@ def build_inputs(
     seq = sequence_length(args, target, stage)
     vision = detail.get("vision")
     if vision is not None and (vision.blocks or vision.stem or vision.projector):
-        patches, basis = image_patches(args, shape.vision, seq, images)
+        patches, basis = image_patches(args.image_max_pixels, shape.vision, seq, images)
         vision = vision._replace(patches=kept_sequences * patches,
                                  fp32=method in ("full", "freeze") and trainable_bytes == 4.0)  # fmt: skip
         part = "tower" if vision.blocks or vision.stem else "projector"

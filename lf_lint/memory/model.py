@@ -64,7 +64,7 @@ class Vision(NamedTuple):
     merger: int  # the projector
     merger_linears: tuple[Linear, ...]  # a merger's linears, named below it (the deepstack mergers have the same)
     text_type: str | None = None  # the model_type config.json's text_config names, if it names one
-    # what the activations of a trained tower depend on (estimate.vision_activation_bytes)
+    # what the activations of a trained tower depend on (vision.patch_bytes)
     width: int = 0  # a block's hidden size
     inner: int = 0  # its MLP's intermediate size
     patch_values: int = 0  # pixel values per patch (channels x temporal patch x patch x patch)
