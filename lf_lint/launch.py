@@ -44,6 +44,27 @@ class Launch(NamedTuple):
         return f"{self.world_size} process(es){how}"
 
 
+def fsdp_loads_on_cpu(args, launch: Launch, tf: tuple) -> bool:
+    """transformers' ``is_fsdp_enabled()`` while LLaMA-Factory loads the model (it then loads on the CPU, rank 0
+    only, instead of whole onto every process's GPU): a distributed run with the environment's ACCELERATE_USE_FSDP
+    and FSDP_CPU_RAM_EFFICIENT_LOADING both true. ``accelerate launch`` with an FSDP config sets both
+    (``fsdp_cpu_ram_efficient_loading`` defaults to true, accelerate 1.x); a YAML ``fsdp`` makes TrainingArguments
+    set the first before transformers 5 and the second from ``fsdp_config`` (``cpu_ram_efficient_loading``, default
+    false), over what the launcher set (transformers 4.45-5.6). ``args`` are the config's own, before an accelerate
+    config's FSDP settings are merged in."""
+    launched = launch.accelerate
+    by_accelerate = launched is not None and launched.distributed_type == "FSDP"
+    if not launch.distributed:
+        return False
+    if not args.fsdp_options:
+        return by_accelerate and str(launched.fsdp.get("fsdp_cpu_ram_efficient_loading", True)).lower() == "true"
+    config = args.fsdp_config
+    if not isinstance(config, dict):  # a JSON file lf-lint does not read: its default
+        config = {}
+    efficient = str(config.get("cpu_ram_efficient_loading", False)).lower() == "true"
+    return efficient and (by_accelerate or tf < (5, 0, 0))
+
+
 def _env_int(env: dict, name: str) -> int | None:
     value = env.get(name, "").strip()
     return int(value) if value.isdigit() else None
@@ -214,7 +235,8 @@ class AccelerateConfig(NamedTuple):
             options.append("auto_wrap")
         if f.get("fsdp_offload_params") is True:
             options.append("offload")
-        config = {"backward_prefetch": str(f.get("fsdp_backward_prefetch", "NO_PREFETCH")).lower()}
+        config = {"backward_prefetch": str(f.get("fsdp_backward_prefetch", "NO_PREFETCH")).lower(),
+                  "cpu_ram_efficient_loading": str(f.get("fsdp_cpu_ram_efficient_loading", True)).lower() == "true"}  # fmt: skip
         if "fsdp_version" in f:
             config["version"] = f["fsdp_version"]
         return {"fsdp": " ".join(options), "fsdp_config": config}

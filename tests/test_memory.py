@@ -499,8 +499,12 @@ def test_fsdp_parts_and_phases():
     """FSDP (lf_lint/memory/fsdp.py, measured in tests/test_groundtruth.py): fp32 parameters, gradients and Adam
     sharded, no autocast copies; Llama 3's large embeddings make the root's end of backward the peak for a short
     micro-batch; the gradients are not yet rebuilt at the start of backward; shard_grad_op keeps every layer
-    gathered through the backward; LoRA gathers frozen layers only."""
-    full = "finetuning_type: full\ncutoff_len: 512\nper_device_train_batch_size: 1\nfsdp: full_shard auto_wrap"
+    gathered through the backward; LoRA gathers frozen layers only. (With ``low_cpu_mem_usage: false`` the model
+    loads on the CPU: loading, test_loading_peaks, is not the peak.)"""
+    full = (
+        "finetuning_type: full\ncutoff_len: 512\nper_device_train_batch_size: 1\nfsdp: full_shard auto_wrap\n"
+        "low_cpu_mem_usage: false"
+    )
     params = find_model("meta-llama/Meta-Llama-3-8B", NOWHERE).params
     short = _report(full, num_gpus=8).estimate
     assert short.phase == "end of backward"
@@ -602,13 +606,15 @@ def test_accelerate_config_sets_the_launch_and_the_sharding(tmp_path, monkeypatc
         return json.loads(_run("cfg.yaml", "--no-datasets", "--format", "json", *argv))["files"][0]["memory"]
 
     launched = memory("--accelerate-config", "fsdp.yaml")
-    written = memory(
+    written = memory(  # accelerate's fsdp_cpu_ram_efficient_loading is on by default: the model loads on the CPU
         "--num-gpus",
         "4",
         "--set",
         "fsdp=full_shard auto_wrap",
         "--set",
         'fsdp_config={"backward_prefetch": "backward_pre"}',
+        "--set",
+        "low_cpu_mem_usage=false",
     )
     assert launched["world_size"] == 4 and launched == written
     assert memory("--accelerate-config", "zero3.yaml") == memory(
@@ -684,3 +690,63 @@ def test_zero3_keeps_gathered_what_it_reuses_soon():
                               fused_experts=False) == pytest.approx(least)  # fmt: skip
         everything = zero3_gathered(shape, section, checkpointing=False, fused_experts=False)
         assert everything >= least + 2 * (shape.layers - 1) * layer
+
+
+def test_loading_peaks():
+    """Every process loads the whole model onto its GPU and LLaMA-Factory casts the trainable weights to fp32 there
+    before DeepSpeed ZeRO-0/1/2 casts them back or FSDP shards them (lf_lint/memory/loading.py, measured in
+    tests/test_groundtruth.py): on many GPUs that, not training, is the peak."""
+    from lf_lint.memory.estimate import CUDA_CONTEXT, NCCL_BUFFERS
+
+    params = find_model("meta-llama/Meta-Llama-3-8B", NOWHERE).params
+    embedding = 128256 * 4096
+    zero2 = "finetuning_type: full\ndeepspeed: {zero_optimization: {stage: 2}}"
+    many = _report(zero2, num_gpus=64)
+    assert many.estimate.phase == "model loading"
+    assert many.estimate.device == pytest.approx(4 * params + 2 * embedding + CUDA_CONTEXT + NCCL_BUFFERS)
+    assert many.estimate.breakdown()["weights"] == pytest.approx((4 * params + 2 * embedding) / GIB, abs=0.01)
+    assert 0 < many.estimate.training < many.estimate.device
+    assert many.to_dict()["training_peak_gib"] == round(many.estimate.training / GIB, 2)
+    assert any("training itself then peaks" in note for note in many.estimate.notes)
+    few = _report(zero2, num_gpus=8).estimate  # 2 + 14/8 bytes per parameter and the step's buffers: training's peak
+    assert few.phase == "optimizer step" and any("while the model loads" in note for note in few.notes)
+    # no fp32 cast, or no whole model on the GPU: loading is not counted at all
+    for change in ("pure_bf16: true", "low_cpu_mem_usage: false", "finetuning_type: lora"):
+        report = _report(f"{zero2}\n{change}", num_gpus=64).estimate
+        assert report.phase != "model loading", change
+    lora = _report(zero2.replace("full", "lora"), num_gpus=64).estimate
+    assert not any("while the model loads" in note for note in lora.notes)  # 16-bit base: what ZeRO-2 keeps anyway
+    zero3 = _report("finetuning_type: full\ndeepspeed: {zero_optimization: {stage: 3}}", num_gpus=64).estimate
+    assert not any("while the model loads" in note for note in zero3.notes)
+
+    fsdp = "finetuning_type: full\nfsdp: full_shard auto_wrap"
+    yaml_fsdp = _report(fsdp, num_gpus=8, transformers_version="4.57.1").estimate
+    assert yaml_fsdp.phase == "model loading"
+    efficient = fsdp + "\nfsdp_config: {cpu_ram_efficient_loading: true}"
+    assert _report(efficient, num_gpus=8, transformers_version="4.57.1").estimate.phase != "model loading"
+    # transformers 5 leaves ACCELERATE_USE_FSDP to accelerate: a YAML fsdp then loads whole onto every GPU anyway
+    assert _report(efficient, num_gpus=8, transformers_version="5.6.0").estimate.phase == "model loading"
+
+
+def test_loading_peak_rules(tmp_path, monkeypatch):
+    """LF601/LF602 name loading as the moment memory runs out, point at the sharding setting, and offer the changes
+    that load differently; LF603 judges the micro-batch by what training needs."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text(
+        "model_name_or_path: meta-llama/Meta-Llama-3-8B\nstage: sft\ndo_train: true\nfinetuning_type: full\n"
+        "dataset: d\noutput_dir: o\nbf16: true\ncutoff_len: 1024\nper_device_train_batch_size: 1\n"
+        "gradient_accumulation_steps: 8\nfsdp: full_shard auto_wrap\n"
+    )
+    out = _run("cfg.yaml", "--no-datasets", "--num-gpus", "8", "--gpu-memory", "28", "--transformers-version", "4.57.1")
+    assert "error[LF601] estimated" in out and "while the model loads exceeds" in out
+    assert "cfg.yaml:11:7" in out  # fsdp
+    assert "fsdp_config: {cpu_ram_efficient_loading: true}" in out and "low_cpu_mem_usage: false" in out
+    out = _run("cfg.yaml", "--no-datasets", "--num-gpus", "8", "--gpu", "A100-40G", "--transformers-version", "4.57.1")
+    assert "warning[LF603] the micro-batch uses about 22 of 39.4 GiB" in out
+    (tmp_path / "zero2.yaml").write_text(
+        (tmp_path / "cfg.yaml").read_text().replace("fsdp: full_shard auto_wrap", "deepspeed: ds.json")
+    )
+    (tmp_path / "ds.json").write_text('{"zero_optimization": {"stage": 2}}')
+    out = _run("zero2.yaml", "--no-datasets", "--num-gpus", "64", "--gpu-memory", "34")
+    assert "warning[LF602] estimated" in out and "while the model loads is within" in out
+    assert "pure_bf16: true beside bf16: true" in out

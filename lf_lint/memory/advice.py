@@ -55,8 +55,10 @@ def with_batch(inputs: MemoryInputs, batch: int, old_batch: int) -> MemoryInputs
 
 
 def largest_batch(inputs: MemoryInputs, batch: int, gpu: Gpu, share: float = UNDERUSE_TARGET, limit: int = 1024) -> int:
-    """The largest per-device micro-batch whose estimate stays under ``share`` of the card (0 if none)."""
+    """The largest per-device micro-batch whose training estimate stays under ``share`` of the card (0 if none).
+    Loading's peak (loading.py) does not change with the micro-batch, and leaves no room for surprises: not counted."""
     best, candidate = 0, 1
+    inputs = inputs._replace(load_bytes=0.0)
     while candidate <= limit:
         if estimate(with_batch(inputs, candidate, batch)).device / GIB > gpu.memory_gib * share:
             break
@@ -176,6 +178,8 @@ def remedies(
             options.append(("pure_bf16: true (bf16 weights and optimizer states)", variant({"pure_bf16": True})))
         if inputs.optimizer_bytes > 2.1:
             options.append(("optim: adamw_8bit (needs bitsandbytes)", variant({"optim": "adamw_8bit"})))
+    if inputs.load_bytes:  # the whole model on every GPU while it loads (loading.py)
+        options += loading_remedies(inputs, gpu, variant)
     if inputs.world_size > 1 and inputs.zero_stage < 3 and not inputs.fsdp:
         zero3 = DeepSpeed("examples/deepspeed/ds_z3_config.json", LLAMAFACTORY_ZERO3)
         options.append(("deepspeed: examples/deepspeed/ds_z3_config.json (shard weights, gradients and optimizer)",
@@ -188,6 +192,23 @@ def remedies(
         if need <= safe:
             found.append(Remedy(change, need))
     return sorted(found, key=lambda r: r.need_gib)[:3] if found else []
+
+
+def loading_remedies(inputs: MemoryInputs, gpu: Gpu, variant) -> list[tuple[str, MemoryInputs]]:
+    """Ways to load without the whole fp32-cast model on every GPU; training is the same after them."""
+    options = []
+    if inputs.fsdp:
+        config = variant.args.fsdp_config if isinstance(variant.args.fsdp_config, dict) else {}
+        if not isinstance(variant.args.fsdp_config, str):
+            options.append(("fsdp_config: {cpu_ram_efficient_loading: true} (rank 0 loads on the CPU, FSDP moves one "
+                            "shard at a time)", variant({"fsdp_config": {**config, "cpu_ram_efficient_loading": True}})))  # fmt: skip
+    elif inputs.trainable_bytes == 2.0 and gpu.bf16 and variant.args.bf16:  # DeepSpeed's 16-bit weights
+        options.append(("pure_bf16: true beside bf16: true (no fp32 cast at load; DeepSpeed keeps its fp32 master "
+                        "weights either way)", variant({"pure_bf16": True})))  # fmt: skip
+    host = (inputs.total_params + 2 * inputs.trainable_params) * 2 / GIB  # 16-bit weights, fp32 trainable ones
+    options.append((f"low_cpu_mem_usage: false (each process loads the model into host memory first: about "
+                    f"{host:.0f} GiB of RAM per process)", variant({"low_cpu_mem_usage": False})))  # fmt: skip
+    return options
 
 
 def bigger_batch(

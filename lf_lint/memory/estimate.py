@@ -80,6 +80,7 @@ class MemoryInputs(NamedTuple):
     dequant_bytes: float = 0.0  # bitsandbytes dequantises one weight at a time
     vision: VisionTraining | None = None  # a vision-language model's encoder, when something in it trains
     generation_bytes: float = 0.0  # PPO: KV cache of the rollout
+    load_bytes: float = 0.0  # allocated at the peak of loading, when it can exceed training's (loading.py)
     method: str = "lora"  # full | freeze | lora | oft (for the report)
     optimizer_name: str = "adamw"
     sharding: str = ""  # how the processes share the model, in words (llamafactory.py)
@@ -98,9 +99,10 @@ class MemoryEstimate(NamedTuple):
     allocated: float  # what torch.cuda.max_memory_allocated would report
     reserved: float  # what torch.cuda.max_memory_reserved would report on a card with room to spare
     device: float  # the least the GPU must hold: allocated + allocator slack + CUDA context (and NCCL)
-    phase: str  # "forward/backward" or "optimizer step": when the peak happens
+    phase: str  # "forward/backward", "end of backward", "optimizer step" or "model loading": when the peak happens
     notes: tuple[str, ...]
     context: float = 0.0  # CUDA context and NCCL communicators, outside torch's counters
+    training: float = 0.0  # when loading is the peak: what training itself needs (as ``device``)
 
     @property
     def peak(self) -> float:
@@ -213,6 +215,23 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
         reserved += min(forward_backward, step_temp)
     context = CUDA_CONTEXT + (NCCL_BUFFERS if world > 1 else 0)
     device = held + context
+    if x.load_bytes > held:  # the whole model on the GPU before DeepSpeed or FSDP shrinks it (loading.py)
+        notes.append(f"training itself then peaks at {device / GIB:.1f} GiB ({phase})")
+        return MemoryEstimate(
+            weights=x.load_bytes,
+            gradients=0.0,
+            optimizer=0.0,
+            activations=0.0,
+            logits=0.0,
+            overhead=context,
+            allocated=x.load_bytes,
+            reserved=max(reserved, x.load_bytes),
+            device=x.load_bytes + context,
+            phase="model loading",
+            notes=tuple(notes),
+            context=context,
+            training=device,
+        )
     # the parts of the peak: after the activations' peak at the start of backward they and the logits are gone
     early = phase == "forward/backward"
     shown_activations = activations + (rebuilt if rebuilt > logits else 0.0) if early else 0.0

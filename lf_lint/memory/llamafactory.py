@@ -29,10 +29,12 @@ import math
 import re
 from typing import NamedTuple
 
+from ..launch import Launch, fsdp_loads_on_cpu
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
 from .estimate import MemoryInputs
 from .fsdp import fsdp_layout
+from .loading import cast_back_peak, fsdp_wrap_peak
 from .model import ModelInfo, Shape, fused_experts, layer_params, linears, read_as_text_model
 from .vision import VisionTraining, image_patches
 
@@ -327,6 +329,48 @@ def _largest_trainable(shape: Shape, method: str, copies: int, target: Target) -
     return 0  # adapters: far smaller than the flattened partition
 
 
+def _load_peak(
+    args,
+    shape: Shape,
+    target: Target,
+    launch: Launch,
+    deepspeed_below_zero3: bool,
+    fsdp: bool,
+    *,
+    method: str,
+    total: int,
+    trainable: int,
+    quantized: int,
+    quant_bytes: float,
+    reference: float,
+    largest_cast: int,
+) -> float:
+    """Bytes on one GPU at the peak of loading (loading.py), when the whole model is loaded onto every GPU before
+    DeepSpeed ZeRO-0/1/2 or FSDP shrinks it; 0 when loading cannot be the peak."""
+    if not (deepspeed_below_zero3 or fsdp) or args.low_cpu_mem_usage is False:
+        return 0.0  # without low_cpu_mem_usage LLaMA-Factory gives no device_map: the model loads on the CPU
+    if fsdp and fsdp_loads_on_cpu(args, launch, target.tf):
+        return 0.0
+    cast = not (args.pure_bf16 or args.use_badam)  # init_adapter (ZeRO-3 is not here)
+    trainable_bytes = 4.0 if cast else 2.0
+    loaded = (total - trainable - quantized) * 2.0 + quantized * quant_bytes + trainable * trainable_bytes + reference
+    peak = cast_back_peak(loaded, largest_cast) if cast else loaded
+    if deepspeed_below_zero3:  # 16-bit weights are what ZeRO-0/1/2 keeps: only a cast of the model itself counts
+        return peak if cast and method in ("full", "freeze") else 0.0
+    units: list[float] = []
+    if "auto_wrap" in args.fsdp_options:
+        if shape.vision is not None:
+            units += [shape.vision.block * 2.0] * shape.vision.blocks
+        dense, sparse = layer_params(shape)
+        layer_bytes = trainable_bytes if method == "full" else quant_bytes if quantized else 2.0
+        adapters = trainable_bytes * trainable / shape.layers if method in ("lora", "oft") else 0.0
+        for i in range(shape.layers):
+            moe_layer = shape.moe is not None and i not in shape.moe.dense_layers
+            units.append((sparse if moe_layer else dense) * layer_bytes + adapters)
+    units.append(max(0.0, loaded - sum(units)))  # the root: what no wrapped unit holds
+    return max(peak, fsdp_wrap_peak(loaded, units, launch.world_size))
+
+
 def _sharding(world: int, zero: int | None, fsdp: list[str], offload_optimizer: bool, offload_params: bool) -> str:
     processes = f"{world} process{'es' if world > 1 else ''}"
     offloaded = [name for name, on in (("optimizer", offload_optimizer), ("parameters", offload_params)) if on]
@@ -339,9 +383,16 @@ def _sharding(world: int, zero: int | None, fsdp: list[str], offload_optimizer: 
 
 
 def build_inputs(
-    args, model: ModelInfo, target: Target, world_size: int, deepspeed, images: int | None = None
+    args,
+    model: ModelInfo,
+    target: Target,
+    world_size: int,
+    deepspeed,
+    images: int | None = None,
+    launch: Launch | None = None,
 ) -> MemoryInputs:
-    """``images``: the most images one training example carries, when the data was read."""
+    """``images``: the most images one training example carries, when the data was read; ``launch`` how the
+    processes start (by default ``world_size`` processes under torchrun)."""
     shape = model.shape
     stage = args.stage
     total = model.params
@@ -523,6 +574,14 @@ def build_inputs(
         notes.append("FSDP no_shard is counted as plain data parallel")
     dequant = shape.hidden * max(shape.intermediate, shape.hidden) * 2 if quant_bits else 0.0
 
+    loading = _load_peak(args, shape, target, launch or Launch(world_size, 1, "option"), deepspeed_engine and zero < 3,
+                         fsdp, method=method, total=total, trainable=trainable, quantized=quantized,
+                         quant_bytes=quant_bytes, reference=reference * reference_bytes,
+                         largest_cast=_largest_trainable(shape, method, copies, target))  # fmt: skip
+    if loading:
+        how = "before DeepSpeed casts it back" if deepspeed_engine else "before FSDP shards it"
+        notes.append(f"while the model loads: {loading / 1024**3:.1f} GiB per GPU (the whole model on every GPU, the "
+                     f"trainable weights cast to fp32 by LLaMA-Factory, {how})")  # fmt: skip
     lora_share = 0.12 * detail.get("target_share", 0.0) if method in ("lora", "oft") else 0.0
     offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
     if fsdp and "offload" in fsdp_with:
@@ -573,6 +632,7 @@ def build_inputs(
         dequant_bytes=dequant,
         vision=vision,
         generation_bytes=generation,
+        load_bytes=loading,
         method=method,
         optimizer_name=optim_name,
         notes=tuple(notes),

@@ -20,14 +20,15 @@ class Variant(NamedTuple):
     args: object
     model: ModelInfo
     target: object
-    world_size: int
+    launch: object
     deepspeed: object
     images: int | None = None
 
     def __call__(self, overrides: dict | None = None, deepspeed: object = _SAME) -> MemoryInputs:
         chosen = self.deepspeed if deepspeed is _SAME else deepspeed
         args = self.args.with_values(overrides or {})
-        return build_inputs(args, self.model, self.target, self.world_size, chosen, images=self.images)
+        return build_inputs(args, self.model, self.target, self.launch.world_size, chosen, images=self.images,
+                            launch=self.launch)  # fmt: skip
 
 
 class MemoryReport(NamedTuple):
@@ -56,6 +57,7 @@ class MemoryReport(NamedTuple):
             allocated_gib=round(est.allocated / GIB, 2),
             breakdown_gib=est.breakdown(),
             phase=est.phase,
+            **({"training_peak_gib": round(est.training / GIB, 2)} if est.training else {}),
             fits=self.verdict.fits if self.verdict else None,
             status=self.verdict.status if self.verdict else None,
             margin=self.verdict.margin if self.verdict else None,
@@ -96,7 +98,7 @@ def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
         args = args.with_values(launched.fsdp_arguments())
     # a vision encoder's work is bounded by the images of the data, when lf-lint read every training dataset
     images = ctx.counts.most_images() if model.shape.vision is not None and ctx.counts is not None else None
-    inputs = build_inputs(args, model, ctx.target, ctx.launch.world_size, deepspeed, images=images)
+    inputs = build_inputs(args, model, ctx.target, ctx.launch.world_size, deepspeed, images=images, launch=ctx.launch)
     est = estimate(inputs)
     judged = verdict(est, inputs, gpu) if gpu is not None else None
     batch = batch_and_accumulation(args)[0]
@@ -109,4 +111,4 @@ def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
         share = inputs.trainable_params / max(1, inputs.total_params)
         time = training_time(inputs, gpu, samples, batch, share)
     return MemoryReport(model, inputs, est, gpu, judged, biggest, time,
-                        variant=Variant(args, model, ctx.target, ctx.launch.world_size, deepspeed, images))  # fmt: skip
+                        variant=Variant(args, model, ctx.target, ctx.launch, deepspeed, images))  # fmt: skip

@@ -54,6 +54,18 @@ def _check_oom(ctx: Context):
         if fixes
         else f"train on more GPUs{'' if sharded else ' with ZeRO-3'}, or a larger card"
     )
+    if report.estimate.phase == "model loading":
+        framework = "fsdp" if report.inputs.fsdp else "deepspeed"
+        yield Finding(
+            f"estimated {v.need_gib:.1f} GiB per GPU while the model loads exceeds the {report.gpu.name}'s "
+            f"{v.capacity_gib:g} GiB: every process loads the whole model onto its GPU, the trainable weights cast "
+            f"to fp32, before {'FSDP shards it' if framework == 'fsdp' else 'DeepSpeed casts it back'}; it will run "
+            "out of memory before training starts",
+            key=framework if ctx.args.is_set(framework) else "model_name_or_path",
+            at="value",
+            fix=fix,
+        )
+        return
     yield Finding(
         f"estimated peak {v.need_gib:.1f} GiB per GPU exceeds the {report.gpu.name}'s {v.capacity_gib:g} GiB "
         f"(largest part: {biggest.replace('logits', 'logits/loss')} {parts[biggest]:.1f} GiB): it will run out of memory",
@@ -70,9 +82,12 @@ OUT_OF_MEMORY = Rule(
     summary="The estimated peak memory per GPU exceeds the target GPU.",
     what="Estimates the peak memory of one training process (weights, gradients, optimizer states, activations at "
     "cutoff_len, logits and loss, buffers) and reports it when it is larger than the GPU given with --gpu, with "
-    "the changes that would make it fit.",
+    "the changes that would make it fit. Under DeepSpeed ZeRO-0/1/2 and FSDP the peak can come before training: "
+    "every process loads the whole model onto its GPU and LLaMA-Factory casts the trainable weights to fp32 there, "
+    "before DeepSpeed casts them back or FSDP shards them.",
     why="An out-of-memory error comes after the model has loaded, often on the longest batch minutes into the "
-    "run, on a GPU that is paid for by the hour.",
+    "run, on a GPU that is paid for by the hour; one while loading ZeRO-2 or FSDP on many GPUs surprises most, as "
+    "the sharded training would fit.",
     example=Example(
         "model_name_or_path: meta-llama/Meta-Llama-3-8B\nfinetuning_type: full\nper_device_train_batch_size: 4",
         options=_GPU,
@@ -90,6 +105,20 @@ def _check_tight(ctx: Context):
     if report is None or report.verdict.status != "tight":
         return
     v = report.verdict
+    if report.estimate.phase == "model loading":
+        from ..memory.advice import loading_remedies
+
+        framework = "fsdp" if report.inputs.fsdp else "deepspeed"
+        changes = [change for change, _ in loading_remedies(report.inputs, report.gpu, report.variant)]
+        yield Finding(
+            f"estimated {v.need_gib:.1f} GiB per GPU while the model loads is within {v.margin:.0%} of the "
+            f"{report.gpu.name}'s {v.capacity_gib:g} GiB: every process loads the whole model onto its GPU, the "
+            f"trainable weights cast to fp32, before {'FSDP shards it' if framework == 'fsdp' else 'DeepSpeed casts it back'}",
+            key=framework if ctx.args.is_set(framework) else "model_name_or_path",
+            at="value",
+            fix="; or ".join(changes),
+        )
+        return
     yield Finding(
         f"estimated peak {v.need_gib:.1f} GiB per GPU is within {v.margin:.0%} of the {report.gpu.name}'s "
         f"{v.capacity_gib:g} GiB: the longest batch or evaluation may run out of memory",
@@ -137,7 +166,7 @@ def _check_underused(ctx: Context):
         same = f"same {batch * accumulation * ctx.launch.world_size:,} examples per optimizer step"
         step_text = f", {steps} steps" if steps else ""
         yield Finding(
-            f"the micro-batch uses about {v.need_gib:.0f} of {v.capacity_gib:g} GiB: per_device_train_batch_size {batch} -> {new_batch} and "
+            f"the micro-batch uses about {_training_gib(report):.0f} of {v.capacity_gib:g} GiB: per_device_train_batch_size {batch} -> {new_batch} and "
             f"gradient_accumulation_steps {accumulation} -> {new_accumulation} keep the {same} (est. {need:.0f} GiB{step_text}) "
             f"with {new_batch // batch}x fewer, larger micro-batches per step, which trains faster",
             key="per_device_train_batch_size"
@@ -148,7 +177,7 @@ def _check_underused(ctx: Context):
         )
     elif report.largest_batch and report.largest_batch >= 4 * batch:
         yield Finding(
-            f"the micro-batch uses about {v.need_gib:.0f} of {v.capacity_gib:g} GiB; the card could take per_device_train_batch_size "
+            f"the micro-batch uses about {_training_gib(report):.0f} of {v.capacity_gib:g} GiB; the card could take per_device_train_batch_size "
             f"{report.largest_batch} (more examples per step: revisit learning_rate)",
             key="per_device_train_batch_size"
             if ctx.args.is_set("per_device_train_batch_size")
@@ -156,6 +185,13 @@ def _check_underused(ctx: Context):
             at="value",
             severity=INFO,
         )
+
+
+def _training_gib(report) -> float:
+    """What training needs, in GiB: the estimate's peak, or what follows a loading peak (loading.py)."""
+    from ..memory.estimate import GIB
+
+    return (report.estimate.training or report.estimate.device) / GIB
 
 
 def _steps_with(ctx: Context, batch: int, accumulation: int) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from ..args import Args
 from ..diagnostics import Severity
+from ..launch import fsdp_loads_on_cpu
 from .base import Context, Example, Finding, Rule
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -906,27 +907,10 @@ def _ptq(ctx: Context) -> str | None:
     return str(quantization.get("quant_method", "")) if isinstance(quantization, dict) and quantization else None
 
 
-def _fsdp_loading(a: Args, ctx: Context) -> bool:
-    """transformers' ``is_fsdp_enabled()`` while LLaMA-Factory loads the model: a distributed run with the
-    environment's ACCELERATE_USE_FSDP and FSDP_CPU_RAM_EFFICIENT_LOADING both true. ``accelerate launch`` with an
-    FSDP config sets both (``fsdp_cpu_ram_efficient_loading`` defaults to true, accelerate 1.x); a YAML ``fsdp``
-    makes TrainingArguments set the first before transformers 5 and the second from ``fsdp_config``
-    (``cpu_ram_efficient_loading``, default false), over what the launcher set (transformers 4.45-5.6)."""
-    launched = ctx.launch.accelerate
-    by_accelerate = launched is not None and launched.distributed_type == "FSDP"
-    if not ctx.launch.distributed:
-        return False
-    if not a.fsdp_options:
-        return by_accelerate and str(launched.fsdp.get("fsdp_cpu_ram_efficient_loading", True)).lower() == "true"
-    config = a.fsdp_config
-    if not isinstance(config, dict):  # a JSON file lf-lint does not read: its default
-        config = {}
-    efficient = str(config.get("cpu_ram_efficient_loading", False)).lower() == "true"
-    return efficient and (by_accelerate or ctx.target.tf < (5, 0, 0))
-
-
 def _sharded_problem(a: Args, ctx: Context) -> str | None:
-    if not (ctx.zero3 or _fsdp_loading(a, ctx)):  # is_deepspeed_zero3_enabled() or is_fsdp_enabled()
+    if not (
+        ctx.zero3 or fsdp_loads_on_cpu(a, ctx.launch, ctx.target.tf)
+    ):  # is_deepspeed_zero3_enabled() or is_fsdp_enabled()
         return None
     ptq = _ptq(ctx)
     if ptq is not None:

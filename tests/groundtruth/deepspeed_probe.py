@@ -62,6 +62,22 @@ def run_rank(case: dict) -> dict:
             LlamaConfig(**dict(MODEL, num_hidden_layers=case.get("layers", MODEL["num_hidden_layers"])))
         )
         params = sum(p.numel() for p in model.parameters())  # before ZeRO-3 partitions them away
+        if case.get("load"):
+            # loaded in bf16, then LLaMA-Factory's cast of the trainable parameters to fp32 (0.9.5
+            # model/adapter.py::_setup_full_tuning, one parameter at a time), which DeepSpeed casts back
+            model.to(torch.bfloat16)
+            gc.collect()
+            with record_function("load"):
+                for param in model.parameters():
+                    param.data = param.data.to(torch.float32)
+            engine_class = deepspeed.runtime.engine.DeepSpeedEngine
+            configure = engine_class._configure_distributed_model
+
+            def marked(self, module):
+                with record_function("load"):
+                    configure(self, module)
+
+            engine_class._configure_distributed_model = marked
         if case.get("checkpointing"):  # as LLaMA-Factory enables it (reentrant)
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
             model.enable_input_require_grads()
@@ -80,6 +96,8 @@ def run_rank(case: dict) -> dict:
                     gc.collect()
     events = sorted(prof.profiler.kineto_results.events(), key=lambda e: e.start_ns())
     spans = {e.name(): (e.start_ns(), e.end_ns()) for e in events if e.name().startswith(("backward.", "step."))}
+    loading = [(e.start_ns(), e.end_ns()) for e in events if e.name() == "load"]
+    load_peak = 0
     # what stays once the first step is done: the baseline of the second step's peaks
     settled = next((e.start_ns(), e.end_ns()) for e in events if e.name() == f"settled.0.{accumulation - 1}")
     peaks = dict.fromkeys(spans, 0)
@@ -91,6 +109,8 @@ def run_rank(case: dict) -> dict:
         for name, (start, end) in spans.items():
             if start <= event.start_ns() <= end:
                 peaks[name] = max(peaks[name], live)
+        if any(start <= event.start_ns() <= end for start, end in loading):
+            load_peak = max(load_peak, live)
         if event.start_ns() <= settled[1]:
             after_step = live
     return {
@@ -99,6 +119,8 @@ def run_rank(case: dict) -> dict:
         "backward_peak": max(peaks[f"backward.1.{m}"] for m in range(accumulation)),
         "step_peak": peaks[f"step.1.{accumulation - 1}"],
         "after_step": after_step,  # what stays from one step to the next
+        "load_peak": load_peak,  # the fp32 cast and DeepSpeed's cast back (cases with "load")
+        "dtypes": sorted({str(p.dtype) for p in engine.module.parameters()}),
     }
 
 

@@ -80,6 +80,27 @@ def _patch_for_cpu() -> dict:
     return ranks.collectives_in_place()
 
 
+def _place_as_on_a_gpu() -> None:
+    """On a GPU every loaded tensor is an allocation of its own; on the CPU transformers' tensors share the storage
+    safetensors read them into, freed only with the last of them. Before LLaMA-Factory's ``init_adapter`` (its fp32
+    cast) each is copied, so that the trace frees them one by one as a GPU does; a "load" mark follows, from which
+    the loading peak is measured."""
+    import llamafactory.model.loader as loader
+    from torch.profiler import record_function
+
+    init_adapter = loader.init_adapter
+
+    def placed(config, model, *args, **kwargs):
+        for param in model.parameters():
+            param.data = param.data.clone()
+        gc.collect()
+        with record_function("load"):
+            pass
+        return init_adapter(config, model, *args, **kwargs)
+
+    loader.init_adapter = placed
+
+
 def run_rank(case: dict) -> dict:
     work = Path(tempfile.mkdtemp(prefix="lf-lint-fsdp-"))
     smoke_run._setdefault_env(work)
@@ -101,6 +122,7 @@ def run_rank(case: dict) -> dict:
     from llamafactory.train.tuner import run_exp
 
     scratch = _patch_for_cpu()
+    _place_as_on_a_gpu()
 
     class Phases(TrainerCallback):
         """Marks each step's forward/backward and its optimizer step in the profile."""
@@ -140,10 +162,17 @@ def run_rank(case: dict) -> dict:
     last = STEPS - 1
     spans = {e.name(): (e.start_ns(), e.end_ns()) for e in events if e.name() in (f"fb.{last}", f"step.{last}")}
     peaks = dict.fromkeys(spans, 0)
-    live = at_start = 0
+    # from the loaded model to the first step: LLaMA-Factory's fp32 cast, FSDP's wrapping, the optimizer's creation
+    loading = (
+        next(e.start_ns() for e in events if e.name() == "load"),
+        min(e.start_ns() for e in events if e.name() == "fb.0"),
+    )
+    live = at_start = load_peak = 0
     for event in events:
         if event.name() != "[memory]":
             continue
+        if loading[0] <= event.start_ns() < loading[1]:
+            load_peak = max(load_peak, live + event.nbytes())
         if event.start_ns() < spans[f"fb.{last}"][0]:
             at_start = live + event.nbytes()
         live += event.nbytes()
@@ -152,7 +181,7 @@ def run_rank(case: dict) -> dict:
                 peaks[name] = max(peaks[name], live)
     scratch = ranks.held(scratch)
     return {"params": params, "kept": at_start - scratch, "backward_peak": peaks[f"fb.{last}"] - scratch,
-            "step_peak": peaks[f"step.{last}"] - scratch}  # fmt: skip
+            "step_peak": peaks[f"step.{last}"] - scratch, "load_peak": load_peak}  # fmt: skip
 
 
 def run_case(case: dict) -> list[dict]:
