@@ -537,6 +537,59 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
     assert target.lf < (0, 9, 4) or not failed, failed
 
 
+EVAL_MODEL = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "vocab_size": 32768, "max_position_embeddings": 512, "tie_word_embeddings": False}  # fmt: skip
+EVAL_CASES = [
+    {"id": "lora-eval4", "model": EVAL_MODEL, "args": {}},
+    {"id": "lora-eval8-short", "model": EVAL_MODEL, "args": {"per_device_eval_batch_size": 8, "cutoff_len": 32}},
+    {"id": "full-eval2-long", "model": dict(EVAL_MODEL, tie_word_embeddings=True),
+     "args": {"finetuning_type": "full", "per_device_eval_batch_size": 2, "cutoff_len": 128}},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_evaluation_memory_matches_llamafactory(env_name, tmp_path):
+    """What an evaluation during training adds (lf_lint/memory/evaluation.py) against every allocation of the real
+    LLaMA-Factory evaluating after a training step on CPU (tests/groundtruth/eval_probe.py): the logits and loss
+    of per_device_eval_batch_size sequences at cutoff_len, with the hidden states and the padding mask beside them,
+    and autocast's copies of fp32 weights (full tuning: the output head too when it is tied to the embedding),
+    within 1%. (The cases' vocabulary makes the logits the peak, as real vocabularies of 32,000-256,000 do.)"""
+    import yaml
+
+    from lf_lint.loading import load
+    from lf_lint.memory.llamafactory import build_inputs
+    from lf_lint.memory.model import ModelInfo, count_params, shape_from_config
+    from lf_lint.rules.base import Context
+    from lf_lint.versions import Target
+
+    sys.path.insert(0, str(HERE))
+    import eval_probe
+
+    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
+    cases_file, results_file = tmp_path / "cases.json", tmp_path / "results.json"
+    cases_file.write_text(json.dumps(EVAL_CASES))
+    done = subprocess.run([str(python), str(HERE / "eval_probe.py"), str(cases_file), str(results_file)],
+                          env=gt_envs.gt_environ(env_name, gt_envs.default_root()), capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    real = json.loads(results_file.read_text())
+    target = Target(real["llamafactory"], real["transformers"])
+    compared = []
+    for case, truth in zip(EVAL_CASES, real["results"]):
+        shape = shape_from_config(dict(case["model"], model_type="llama"))
+        model = ModelInfo(case["id"], shape, count_params(shape), "config.json", "high")
+        text = yaml.safe_dump(dict(eval_probe.train_args(case), model_name_or_path="tiny-llama"))
+        ctx = Context(load("cfg.yaml", target, text=text), target, "train", "train", tmp_path, gt_launch())
+        x = build_inputs(ctx.args, model, target, 1, None)
+        # autocast's bf16 copies of fp32 weights (counted with the weights) are made anew in each forward
+        compared.append(
+            (case["id"], truth["eval_peak"], x.eval_logits + x.eval_activations + x.trainable_params * x.autocast_copy)
+        )
+    wrong = [c for c in compared if abs(c[2] - c[1]) > 0.01 * c[1]]
+    MATCH_RATES.append(f"{env_name}: evaluation memory {len(compared) - len(wrong)}/{len(compared)} within 1% "
+                       "(logits and loss of the eval batch)")  # fmt: skip
+    assert not wrong, compared
+
+
 def gt_launch():
     from lf_lint.launch import Launch
 

@@ -750,3 +750,46 @@ def test_loading_peak_rules(tmp_path, monkeypatch):
     out = _run("zero2.yaml", "--no-datasets", "--num-gpus", "64", "--gpu-memory", "34")
     assert "warning[LF602] estimated" in out and "while the model loads is within" in out
     assert "pure_bf16: true beside bf16: true" in out
+
+
+def test_evaluation_peak(tmp_path, monkeypatch):
+    """An evaluation runs per_device_eval_batch_size sequences (the Trainer's default 8) in one forward whose logits
+    and loss take 10 bytes per element (lf_lint/memory/evaluation.py, measured in tests/test_groundtruth.py); it
+    holds the weights and optimizer states but no gradients or saved activations."""
+    qwen = ("model_name_or_path: Qwen/Qwen2.5-7B-Instruct\nfinetuning_type: lora\nlora_target: all\ncutoff_len: 2048\n"
+            "per_device_train_batch_size: 2\nval_size: 0.1\neval_strategy: steps\neval_steps: 100")  # fmt: skip
+    report = _report(qwen, gpu="A100-40G")
+    est = report.estimate
+    assert est.phase == "evaluation" and report.verdict.status == "oom"
+    assert est.logits == pytest.approx(8 * 2048 * 152064 * 10)
+    assert est.gradients == 0.0 and 0 < est.training < est.device
+    assert report.to_dict()["training_peak_gib"] == round(est.training / GIB, 2)
+    one = _report(qwen + "\nper_device_eval_batch_size: 1").estimate
+    assert one.phase == "forward/backward" and any("an evaluation peaks at" in note for note in one.notes)
+    never = _report(qwen.replace("eval_strategy: steps", "eval_strategy: 'no'")).estimate
+    assert not any("evaluation" in note for note in never.notes)
+    after_training = _report(qwen.replace("eval_strategy: steps", "do_eval: true")).estimate
+    assert after_training.phase == "evaluation"
+    # Liger skips the logits in training only; pairwise stages evaluate chosen and rejected together
+    liger = _report(qwen + "\nenable_liger_kernel: true").estimate
+    assert liger.logits == est.logits
+    dpo = _report(qwen + "\nstage: dpo\nper_device_eval_batch_size: 1").inputs
+    assert dpo.eval_logits == pytest.approx(2 * 2048 * 152064 * dpo.logits_bytes)
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text(
+        "stage: sft\ndo_train: true\ndataset: d\noutput_dir: o\nbf16: true\n" + qwen + "\n"
+    )
+    out = _run("cfg.yaml", "--no-datasets", "--gpu", "A100-40G")
+    assert "error[LF601] estimated 39.9 GiB per GPU during evaluation" in out
+    assert "per_device_eval_batch_size 8 (the Trainer's default)" in out and "cfg.yaml:12:16" in out  # eval_strategy
+    assert "per_device_eval_batch_size: 1 -> est." in out
+
+
+def test_tied_output_head_gets_an_autocast_copy():
+    """Under AMP, full tuning casts fp32 matmul weights to bf16 in autocast's cache: the embedding lookup needs no
+    copy, but an output head tied to the embedding is a matmul (measured in evaluation, tests/test_groundtruth.py)."""
+    tied = _report("model_name_or_path: Qwen/Qwen2.5-0.5B\nfinetuning_type: full").inputs
+    untied = _report("finetuning_type: full").inputs
+    assert tied.shape.tied and tied.autocast_copy == 2.0
+    assert not untied.shape.tied and untied.autocast_copy < 2.0

@@ -56,9 +56,9 @@ def with_batch(inputs: MemoryInputs, batch: int, old_batch: int) -> MemoryInputs
 
 def largest_batch(inputs: MemoryInputs, batch: int, gpu: Gpu, share: float = UNDERUSE_TARGET, limit: int = 1024) -> int:
     """The largest per-device micro-batch whose training estimate stays under ``share`` of the card (0 if none).
-    Loading's peak (loading.py) does not change with the micro-batch, and leaves no room for surprises: not counted."""
+    Loading's peak (loading.py) and an evaluation's (evaluation.py) do not change with it: not counted."""
     best, candidate = 0, 1
-    inputs = inputs._replace(load_bytes=0.0)
+    inputs = inputs._replace(load_bytes=0.0, eval_logits=0.0, eval_activations=0.0)
     while candidate <= limit:
         if estimate(with_batch(inputs, candidate, batch)).device / GIB > gpu.memory_gib * share:
             break
@@ -178,6 +178,10 @@ def remedies(
             options.append(("pure_bf16: true (bf16 weights and optimizer states)", variant({"pure_bf16": True})))
         if inputs.optimizer_bytes > 2.1:
             options.append(("optim: adamw_8bit (needs bitsandbytes)", variant({"optim": "adamw_8bit"})))
+    eval_batch = variant.args.per_device_eval_batch_size if inputs.eval_logits or inputs.eval_activations else None
+    if isinstance(eval_batch, int) and eval_batch > 1:  # evaluation.py: the eval batch's logits
+        for smaller in sorted({max(1, eval_batch // 2), 1}, reverse=True):
+            options.append((f"per_device_eval_batch_size: {smaller}", variant({"per_device_eval_batch_size": smaller})))
     if inputs.load_bytes:  # the whole model on every GPU while it loads (loading.py)
         options += loading_remedies(inputs, gpu, variant)
     if inputs.world_size > 1 and inputs.zero_stage < 3 and not inputs.fsdp:

@@ -81,6 +81,8 @@ class MemoryInputs(NamedTuple):
     vision: VisionTraining | None = None  # a vision-language model's encoder, when something in it trains
     generation_bytes: float = 0.0  # PPO: KV cache of the rollout
     load_bytes: float = 0.0  # allocated at the peak of loading, when it can exceed training's (loading.py)
+    eval_logits: float = 0.0  # an evaluation's forward beyond what is kept (evaluation.py); 0: no evaluation
+    eval_activations: float = 0.0
     method: str = "lora"  # full | freeze | lora | oft (for the report)
     optimizer_name: str = "adamw"
     sharding: str = ""  # how the processes share the model, in words (llamafactory.py)
@@ -99,10 +101,10 @@ class MemoryEstimate(NamedTuple):
     allocated: float  # what torch.cuda.max_memory_allocated would report
     reserved: float  # what torch.cuda.max_memory_reserved would report on a card with room to spare
     device: float  # the least the GPU must hold: allocated + allocator slack + CUDA context (and NCCL)
-    phase: str  # "forward/backward", "end of backward", "optimizer step" or "model loading": when the peak happens
+    phase: str  # "forward/backward", "end of backward", "optimizer step", "evaluation" or "model loading"
     notes: tuple[str, ...]
     context: float = 0.0  # CUDA context and NCCL communicators, outside torch's counters
-    training: float = 0.0  # when loading is the peak: what training itself needs (as ``device``)
+    training: float = 0.0  # when loading or an evaluation is the peak: what the training steps need (as ``device``)
 
     @property
     def peak(self) -> float:
@@ -215,7 +217,14 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
         reserved += min(forward_backward, step_temp)
     context = CUDA_CONTEXT + (NCCL_BUFFERS if world > 1 else 0)
     device = held + context
-    if x.load_bytes > held:  # the whole model on the GPU before DeepSpeed or FSDP shrinks it (loading.py)
+    evaluation = None
+    if x.eval_logits or x.eval_activations:  # between steps: no gradients (but ZeRO-3's partition), no activations
+        kept_in_eval = weights + optimizer + buffers + (gradients if x.zero_stage == 3 else 0.0)
+        eval_dynamic = x.eval_logits + x.eval_activations
+        evaluation = kept_in_eval + eval_dynamic * (1 + ALLOCATOR_SLACK)
+        if evaluation <= held:
+            notes.append(f"an evaluation peaks at {(evaluation + context) / GIB:.1f} GiB")
+    if x.load_bytes > max(held, evaluation or 0.0):  # the whole model on the GPU before DeepSpeed or FSDP shrinks it
         notes.append(f"training itself then peaks at {device / GIB:.1f} GiB ({phase})")
         return MemoryEstimate(
             weights=x.load_bytes,
@@ -228,6 +237,25 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
             reserved=max(reserved, x.load_bytes),
             device=x.load_bytes + context,
             phase="model loading",
+            notes=tuple(notes),
+            context=context,
+            training=device,
+        )
+    if evaluation is not None and evaluation > held:
+        notes.append(f"the training steps peak at {device / GIB:.1f} GiB ({phase})")
+        eval_gradients = gradients if x.zero_stage == 3 else 0.0
+        shown = weights + eval_gradients + optimizer + x.eval_activations + x.eval_logits
+        return MemoryEstimate(
+            weights=weights,
+            gradients=eval_gradients,
+            optimizer=optimizer,
+            activations=x.eval_activations,
+            logits=x.eval_logits,
+            overhead=evaluation + context - shown,
+            allocated=kept_in_eval + eval_dynamic,
+            reserved=max(reserved, evaluation),
+            device=evaluation + context,
+            phase="evaluation",
             notes=tuple(notes),
             context=context,
             training=device,

@@ -33,6 +33,7 @@ from ..launch import Launch, fsdp_loads_on_cpu
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
 from .estimate import MemoryInputs
+from .evaluation import LOGIT_BYTES, eval_forward
 from .fsdp import fsdp_layout
 from .loading import cast_back_peak, fsdp_wrap_peak
 from .model import ModelInfo, Shape, fused_experts, layer_params, linears, read_as_text_model
@@ -459,8 +460,8 @@ def build_inputs(
                 grad_bytes = 0.0  # layer-wise updates free each gradient in backward
     # under FSDP autocast meets the 16-bit parameters FSDP gathers: nothing to cast
     autocast_copy = 2.0 if (amp and not deepspeed_engine and not fsdp and trainable_bytes == 4.0) else 0.0
-    # autocast caches copies of matmul weights only (not the embedding lookup)
-    if autocast_copy and method == "full":
+    # autocast caches copies of matmul weights only: not the embedding lookup, unless the output head shares it
+    if autocast_copy and method == "full" and not shape.tied:
         autocast_copy *= (trainable - shape.vocab * shape.hidden) / max(1, trainable)
     if args.use_badam:
         block = layer_params(shape)[0]
@@ -582,6 +583,15 @@ def build_inputs(
         how = "before DeepSpeed casts it back" if deepspeed_engine else "before FSDP shards it"
         notes.append(f"while the model loads: {loading / 1024**3:.1f} GiB per GPU (the whole model on every GPU, the "
                      f"trainable weights cast to fp32 by LLaMA-Factory, {how})")  # fmt: skip
+    evaluation = None
+    if (str(args.eval_strategy or "no") != "no" or args.do_eval) and stage != "ppo":
+        eval_batch = _int(args.per_device_eval_batch_size, 8)
+        head = shape.vocab * shape.hidden * 2  # 16-bit, gathered while the logits are computed
+        gathered = head * (1 if shape.tied else 2) if fsdp else head if zero == 3 else 0.0
+        evaluation = eval_forward(shape, sequences=2 * eval_batch if stage in PAIRWISE else eval_batch, seq_len=seq,
+                                  logit_bytes=LOGIT_BYTES if stage in ("pt", "sft") else logits_bytes,
+                                  mask_bytes=(1 if target.tf >= (4, 57, 0) else 2) if padded and attention == "sdpa" else 0,
+                                  gathered=gathered)  # fmt: skip
     lora_share = 0.12 * detail.get("target_share", 0.0) if method in ("lora", "oft") else 0.0
     offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
     if fsdp and "offload" in fsdp_with:
@@ -633,6 +643,8 @@ def build_inputs(
         vision=vision,
         generation_bytes=generation,
         load_bytes=loading,
+        eval_logits=evaluation.logits if evaluation else 0.0,
+        eval_activations=evaluation.activations if evaluation else 0.0,
         method=method,
         optimizer_name=optim_name,
         notes=tuple(notes),

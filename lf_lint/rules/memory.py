@@ -66,6 +66,16 @@ def _check_oom(ctx: Context):
             fix=fix,
         )
         return
+    if report.estimate.phase == "evaluation":
+        yield Finding(
+            f"estimated {v.need_gib:.1f} GiB per GPU during evaluation exceeds the {report.gpu.name}'s "
+            f"{v.capacity_gib:g} GiB: {_eval_batch_text(ctx, report)}; it will run out of memory at the first "
+            "evaluation",
+            key=_eval_key(ctx),
+            at="value",
+            fix=fix,
+        )
+        return
     yield Finding(
         f"estimated peak {v.need_gib:.1f} GiB per GPU exceeds the {report.gpu.name}'s {v.capacity_gib:g} GiB "
         f"(largest part: {biggest.replace('logits', 'logits/loss')} {parts[biggest]:.1f} GiB): it will run out of memory",
@@ -84,10 +94,12 @@ OUT_OF_MEMORY = Rule(
     "cutoff_len, logits and loss, buffers) and reports it when it is larger than the GPU given with --gpu, with "
     "the changes that would make it fit. Under DeepSpeed ZeRO-0/1/2 and FSDP the peak can come before training: "
     "every process loads the whole model onto its GPU and LLaMA-Factory casts the trainable weights to fp32 there, "
-    "before DeepSpeed casts them back or FSDP shards them.",
+    "before DeepSpeed casts them back or FSDP shards them; and an evaluation (`eval_strategy`, `do_eval`) runs "
+    "`per_device_eval_batch_size` sequences at once, whose logits count whole.",
     why="An out-of-memory error comes after the model has loaded, often on the longest batch minutes into the "
     "run, on a GPU that is paid for by the hour; one while loading ZeRO-2 or FSDP on many GPUs surprises most, as "
-    "the sharded training would fit.",
+    "the sharded training would fit. So does one at the first evaluation: the Trainer's default eval batch is 8 "
+    "sequences, whose logits alone can outweigh a training step.",
     example=Example(
         "model_name_or_path: meta-llama/Meta-Llama-3-8B\nfinetuning_type: full\nper_device_train_batch_size: 4",
         options=_GPU,
@@ -98,6 +110,24 @@ OUT_OF_MEMORY = Rule(
     ),
     check=_check_oom,
 )
+
+
+def _eval_key(ctx: Context) -> str:
+    for key in ("per_device_eval_batch_size", "eval_strategy", "do_eval"):
+        if ctx.args.is_set(key):
+            return key
+    return "model_name_or_path"
+
+
+def _eval_batch_text(ctx: Context, report) -> str:
+    """Why an evaluation needs more than a training step."""
+    from ..memory.estimate import GIB
+
+    batch = ctx.args.per_device_eval_batch_size
+    default = "" if ctx.args.is_set("per_device_eval_batch_size") else " (the Trainer's default)"
+    return (f"per_device_eval_batch_size {batch}{default} sequences of up to {report.inputs.seq_len:,} tokens in one "
+            f"forward, whose logits and loss take {report.estimate.logits / GIB:.1f} GiB "
+            f"(the training steps need {report.estimate.training / GIB:.1f} GiB)")  # fmt: skip
 
 
 def _check_tight(ctx: Context):
@@ -117,6 +147,15 @@ def _check_tight(ctx: Context):
             key=framework if ctx.args.is_set(framework) else "model_name_or_path",
             at="value",
             fix="; or ".join(changes),
+        )
+        return
+    if report.estimate.phase == "evaluation":
+        yield Finding(
+            f"estimated {v.need_gib:.1f} GiB per GPU during evaluation is within {v.margin:.0%} of the "
+            f"{report.gpu.name}'s {v.capacity_gib:g} GiB: {_eval_batch_text(ctx, report)}",
+            key=_eval_key(ctx),
+            at="value",
+            fix="lower per_device_eval_batch_size",
         )
         return
     yield Finding(

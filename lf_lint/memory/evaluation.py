@@ -1,0 +1,58 @@
+"""What an evaluation during training adds on one GPU: the forward pass of the largest eval batch.
+
+The Trainer evaluates (``eval_strategy`` other than "no", or ``do_eval`` after training) with
+``per_device_eval_batch_size`` sequences per forward (default 8, whatever the training micro-batch), under
+``torch.no_grad`` (``Trainer.prediction_step``, transformers 4.49-5.6). Nothing is kept for a backward pass, but the
+loss still materialises the logits of every position: bf16 logits, their fp32 copy (``ForCausalLMLoss`` upcasts)
+and ``cross_entropy``'s log-softmax, 10 bytes per logit element, measured on CPU (tests/groundtruth/eval_probe.py,
+the same on transformers 4.49, 4.57 and 5.6). Liger's fused loss does not help here: it skips the logits only in
+training mode. Before the logits, one decoder layer's working set is alive at a time.
+
+Between steps the optimizer step has freed the gradients (``zero_grad`` sets them to None; DeepSpeed ZeRO-1/2 frees
+its partition in the step), so an evaluation holds the weights, the optimizer states and the buffers that persist.
+Stages other than pt/sft evaluate with their own loss: their training loss's bytes per logit element are taken (an
+upper bound: no gradients in evaluation; not measured).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .model import Shape
+
+LOGIT_BYTES = 10.0  # bf16 logits + fp32 copy + log-softmax
+
+
+class EvalForward(NamedTuple):
+    """Bytes beyond what is kept, at the peak of the largest eval batch's forward."""
+
+    logits: float
+    activations: float  # the hidden states, a decoder layer's working set, the attention mask; parameters gathered
+
+
+def layer_working_bytes(shape: Shape) -> float:
+    """Bytes per token alive inside one decoder layer's inference forward (bf16), the larger of its attention and
+    its MLP: the residual and normalised input, q/k/v with rotary temporaries, or the MLP's three intermediates."""
+    h, a, kv, d = shape.hidden, shape.heads, shape.kv_heads, shape.head_dim
+    attention = 8 * h + 10 * a * d + 4 * kv * d
+    if shape.moe is not None:
+        inner = shape.moe.top_k * shape.moe.expert_intermediate + (shape.moe.shared_intermediate or 0)
+    else:
+        inner = shape.intermediate
+    return max(attention, 4 * h + 6 * inner)
+
+
+def eval_forward(
+    shape: Shape, *, sequences: int, seq_len: int, logit_bytes: float, mask_bytes: int, gathered: float = 0.0
+) -> EvalForward:
+    """``sequences`` per eval forward (pairwise stages: twice the eval batch), ``mask_bytes`` per element of SDPA's
+    padding mask (0 without one), ``gathered`` the parameters ZeRO-3 or FSDP holds gathered meanwhile."""
+    tokens = sequences * seq_len
+    hidden = 4 * shape.hidden * tokens  # the embeddings' output and the final hidden states
+    mask = sequences * seq_len * seq_len * mask_bytes
+    layer = layer_working_bytes(shape) * tokens
+    logits = tokens * shape.vocab * logit_bytes
+    # the layers run before the logits exist: whichever moment is larger, with the hidden states and mask beside
+    if logits >= layer:
+        return EvalForward(logits, hidden + mask + gathered)
+    return EvalForward(0.0, hidden + mask + gathered + layer)

@@ -1,0 +1,95 @@
+"""Trace every allocation of LLaMA-Factory's evaluation during training, on CPU.
+
+Run with a ground-truth env's python:
+    eval_probe.py CASES.json RESULTS.json
+Each case ({"id", "model": {...LlamaConfig...}, "args": {...LLaMA-Factory train args...}}) trains a small Llama with
+LLaMA-Factory's ``run_exp`` for one optimizer step and evaluates after it (``eval_steps: 1``) on rows long enough
+that every sequence is cut at ``cutoff_len``, as the longest eval batch is. torch.profiler records each allocation
+and free; the result is what is live when the evaluation begins, and the peak above it while it runs.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import smoke_run
+
+
+def train_args(case: dict) -> dict:
+    """The LLaMA-Factory arguments of a case, as a user's YAML would have them (paths left out)."""
+    return {"stage": "sft", "do_train": True, "finetuning_type": "lora", "lora_target": "all", "template": "default",
+            "dataset": "long_rows", "cutoff_len": 64, "per_device_train_batch_size": 1, "max_steps": 1, "bf16": True,
+            "val_size": 8, "eval_strategy": "steps", "eval_steps": 1, "per_device_eval_batch_size": 4,
+            **case["args"]}  # fmt: skip
+
+
+def _long_rows(path: Path, n_rows: int) -> None:
+    words = " ".join(smoke_run.SENTENCES)
+    rows = [{"instruction": f"{i} {words}", "input": "", "output": f"{words} {i}"} for i in range(n_rows)]
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "long_rows.json").write_text(json.dumps(rows))
+    (path / "dataset_info.json").write_text(json.dumps({"long_rows": {"file_name": "long_rows.json"}}))
+
+
+def run_case(case: dict, work: Path) -> dict:
+    import torch
+    import transformers
+    from llamafactory.train.tuner import run_exp
+    from torch.profiler import ProfilerActivity, profile, record_function
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = work / case["id"]
+    model_dir = folder / "model"
+    smoke_run.build_tokenizer(model_dir)
+    config = LlamaConfig(**case["model"], bos_token_id=None, eos_token_id=0, pad_token_id=1)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).to(torch.bfloat16)
+    model.config.torch_dtype = torch.bfloat16
+    model.save_pretrained(str(model_dir))
+    del model
+    _long_rows(folder / "data", 32)
+
+    evaluation_loop = transformers.Trainer.evaluation_loop
+
+    def marked(self, *args, **kwargs):
+        gc.collect()
+        with record_function("eval"):
+            return evaluation_loop(self, *args, **kwargs)
+
+    transformers.Trainer.evaluation_loop = marked
+    args = {**train_args(case), "model_name_or_path": str(model_dir), "dataset_dir": str(folder / "data"),
+            "output_dir": str(folder / "out"), "use_cpu": True, "report_to": "none", "save_strategy": "no",
+            "logging_steps": 100}  # fmt: skip
+    gc.disable()
+    try:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            run_exp(args=args)
+    finally:
+        gc.enable()
+        transformers.Trainer.evaluation_loop = evaluation_loop
+    events = sorted(prof.profiler.kineto_results.events(), key=lambda e: e.start_ns())
+    start, end = next((e.start_ns(), e.end_ns()) for e in events if e.name() == "eval")
+    live = at_start = peak = 0
+    for event in events:
+        if event.name() != "[memory]":
+            continue
+        if event.start_ns() < start:
+            at_start = live + event.nbytes()
+        live += event.nbytes()
+        if start <= event.start_ns() <= end:
+            peak = max(peak, live)
+    return {"at_start": at_start, "eval_peak": peak - at_start}
+
+
+def main(argv: list[str]) -> int:
+    return smoke_run.run_probe(
+        argv, "lf-lint-eval-", lambda cases, work: {"results": [run_case(c, work) for c in cases]}
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
