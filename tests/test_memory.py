@@ -773,8 +773,10 @@ def test_evaluation_peak(tmp_path, monkeypatch):
     # Liger skips the logits in training only; pairwise stages evaluate chosen and rejected together
     liger = _report(qwen + "\nenable_liger_kernel: true").estimate
     assert liger.logits == est.logits
-    dpo = _report(qwen + "\nstage: dpo\nper_device_eval_batch_size: 1").inputs
-    assert dpo.eval_logits == pytest.approx(2 * 2048 * 152064 * dpo.logits_bytes)
+    dpo = _report(qwen + "\nstage: dpo\nper_device_eval_batch_size: 1").inputs  # the policy's logits stay
+    assert dpo.eval_logits == pytest.approx(2 * 2048 * 152064 * 16)  # through the reference forward
+    simpo = _report(qwen + "\nstage: dpo\npref_loss: simpo\nper_device_eval_batch_size: 1").inputs
+    assert simpo.eval_logits == pytest.approx(2 * 2048 * 152064 * 12)
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "cfg.yaml").write_text(

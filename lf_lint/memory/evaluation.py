@@ -10,8 +10,11 @@ training mode. Before the logits, one decoder layer's working set is alive at a 
 
 Between steps the optimizer step has freed the gradients (``zero_grad`` sets them to None; DeepSpeed ZeRO-1/2 frees
 its partition in the step), so an evaluation holds the weights, the optimizer states and the buffers that persist.
-Stages other than pt/sft evaluate with their own loss: their training loss's bytes per logit element are taken (an
-upper bound: no gradients in evaluation; not measured).
+
+The other stages evaluate with their own loss (LLaMA-Factory 0.9.5 ``train/*/trainer.py``), measured the same way:
+RM and DPO run chosen and rejected together (2 x the eval batch), KTO its batch and the KL batch; DPO keeps the
+policy's fp32 logits through the reference model's forward (16 bytes per element; 12 without a reference model:
+ORPO, SimPO); the reward model's value head still computes the language model's logits.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from typing import NamedTuple
 from .model import Shape
 
 LOGIT_BYTES = 10.0  # bf16 logits + fp32 copy + log-softmax
+# stage: (sequences per eval sequence, bytes per logit element); "dpo" with a reference model, "dpo-noref" without
+_STAGES = {"pt": (1, 10.0), "sft": (1, 10.0), "rm": (2, 10.0), "kto": (2, 10.0), "dpo": (2, 16.0),
+           "dpo-noref": (2, 12.0)}  # fmt: skip
 
 
 class EvalForward(NamedTuple):
@@ -43,10 +49,12 @@ def layer_working_bytes(shape: Shape) -> float:
 
 
 def eval_forward(
-    shape: Shape, *, sequences: int, seq_len: int, logit_bytes: float, mask_bytes: int, gathered: float = 0.0
+    shape: Shape, *, stage: str, eval_batch: int, seq_len: int, mask_bytes: int, gathered: float = 0.0
 ) -> EvalForward:
-    """``sequences`` per eval forward (pairwise stages: twice the eval batch), ``mask_bytes`` per element of SDPA's
-    padding mask (0 without one), ``gathered`` the parameters ZeRO-3 or FSDP holds gathered meanwhile."""
+    """``stage`` as in ``_STAGES``, ``mask_bytes`` per element of SDPA's padding mask (0 without one), ``gathered``
+    the parameters ZeRO-3 or FSDP holds gathered meanwhile."""
+    factor, logit_bytes = _STAGES[stage]
+    sequences = factor * eval_batch
     tokens = sequences * seq_len
     hidden = 4 * shape.hidden * tokens  # the embeddings' output and the final hidden states
     mask = sequences * seq_len * seq_len * mask_bytes

@@ -33,7 +33,7 @@ from ..launch import Launch, fsdp_loads_on_cpu
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
 from .estimate import MemoryInputs
-from .evaluation import LOGIT_BYTES, eval_forward
+from .evaluation import eval_forward
 from .fsdp import fsdp_layout
 from .loading import cast_back_peak, fsdp_wrap_peak
 from .model import ModelInfo, Shape, fused_experts, layer_params, linears, read_as_text_model
@@ -588,10 +588,9 @@ def build_inputs(
         eval_batch = _int(args.per_device_eval_batch_size, 8)
         head = shape.vocab * shape.hidden * 2  # 16-bit, gathered while the logits are computed
         gathered = head * (1 if shape.tied else 2) if fsdp else head if zero == 3 else 0.0
-        evaluation = eval_forward(shape, sequences=2 * eval_batch if stage in PAIRWISE else eval_batch, seq_len=seq,
-                                  logit_bytes=LOGIT_BYTES if stage in ("pt", "sft") else logits_bytes,
-                                  mask_bytes=(1 if target.tf >= (4, 57, 0) else 2) if padded and attention == "sdpa" else 0,
-                                  gathered=gathered)  # fmt: skip
+        evaluation = eval_forward(shape, stage="dpo-noref" if stage == "dpo" and not args.use_ref_model else stage,
+                                  eval_batch=eval_batch, seq_len=seq, gathered=gathered,
+                                  mask_bytes=(1 if target.tf >= (4, 57, 0) else 2) if padded and attention == "sdpa" else 0)  # fmt: skip
     lora_share = 0.12 * detail.get("target_share", 0.0) if method in ("lora", "oft") else 0.0
     offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
     if fsdp and "offload" in fsdp_with:

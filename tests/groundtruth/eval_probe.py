@@ -28,11 +28,22 @@ def train_args(case: dict) -> dict:
 
 
 def _long_rows(path: Path, n_rows: int) -> None:
+    """Rows longer than any case's cutoff_len: "long_rows" (instruction, output), "long_pairs" (a preference
+    between two outputs, for the pairwise stages) and "long_tagged" (an output marked good or bad, for KTO)."""
     words = " ".join(smoke_run.SENTENCES)
     rows = [{"instruction": f"{i} {words}", "input": "", "output": f"{words} {i}"} for i in range(n_rows)]
+    pairs = [{"instruction": row["instruction"], "chosen": row["output"], "rejected": f"{i} {words}"}
+             for i, row in enumerate(rows)]  # fmt: skip
     path.mkdir(parents=True, exist_ok=True)
     (path / "long_rows.json").write_text(json.dumps(rows))
-    (path / "dataset_info.json").write_text(json.dumps({"long_rows": {"file_name": "long_rows.json"}}))
+    (path / "long_pairs.json").write_text(json.dumps(pairs))
+    (path / "long_tagged.json").write_text(json.dumps([dict(row, kto_tag=i % 2 == 0) for i, row in enumerate(rows)]))
+    tagged = {"file_name": "long_tagged.json",
+              "columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "kto_tag"}}  # fmt: skip
+    ranking = {"file_name": "long_pairs.json", "ranking": True,
+               "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}  # fmt: skip
+    (path / "dataset_info.json").write_text(json.dumps({"long_rows": {"file_name": "long_rows.json"},
+                                                        "long_pairs": ranking, "long_tagged": tagged}))  # fmt: skip
 
 
 def run_case(case: dict, work: Path) -> dict:
