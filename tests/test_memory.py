@@ -795,3 +795,26 @@ def test_tied_output_head_gets_an_autocast_copy():
     untied = _report("finetuning_type: full").inputs
     assert tied.shape.tied and tied.autocast_copy == 2.0
     assert not untied.shape.tied and untied.autocast_copy < 2.0
+
+
+def test_training_time_counts_the_evaluations(tmp_path):
+    """Every evaluation (during training, and LLaMA-Factory's after it) runs the eval set forward: the time estimate
+    adds its FLOPs, and says so; with the eval set's size unknown it says they are not counted."""
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [{"instruction": f"q {i}", "input": "", "output": f"a {i}"} for i in range(100)]
+    (data / "rows.json").write_text(json.dumps(rows))
+    (data / "dataset_info.json").write_text(json.dumps({"rows": {"file_name": "rows.json"}}))
+    base = {"model_name_or_path": "Qwen/Qwen2.5-7B-Instruct", "stage": "sft", "do_train": True, "dataset": "rows",
+            "dataset_dir": str(data), "template": "qwen", "output_dir": "o", "finetuning_type": "lora", "bf16": True,
+            "cutoff_len": 1024, "per_device_train_batch_size": 2, "val_size": 0.2}  # fmt: skip
+    quiet = estimate_memory({**base, "eval_strategy": "no"}, gpu="A100-80G", workdir=tmp_path)
+    evaluated = estimate_memory({**base, "eval_strategy": "steps", "eval_steps": 10}, gpu="A100-80G", workdir=tmp_path)
+    # 80 examples, 3 epochs, batch 2: 120 steps, evaluations at 10, 20, ..., 120 and one after training, of 20 each
+    assert "260 evaluated sequences, forward only" in evaluated.time.assumptions
+    assert evaluated.time.hours > quiet.time.hours and evaluated.time.flops > quiet.time.flops
+    unknown = _report(
+        "model_name_or_path: Qwen/Qwen2.5-7B-Instruct\nval_size: 0.1\neval_strategy: steps", gpu="A100-80G",
+        num_examples=1000,
+    )  # fmt: skip
+    assert "evaluations not counted (the eval set's size is unknown)" in unknown.time.assumptions

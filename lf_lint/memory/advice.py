@@ -77,14 +77,19 @@ class TimeEstimate(NamedTuple):
     assumptions: str
 
 
+def forward_flops_per_token(shape: Shape, params: int, seq_len: int) -> float:
+    """A forward pass: 2 FLOPs per matmul weight (the embedding lookup is none) and causal attention."""
+    matmul = active_params(shape) - shape.vocab * shape.hidden * (0 if shape.tied else 1) if shape else params
+    attention = 2 * shape.layers * seq_len * shape.heads * shape.head_dim if shape else 0
+    return 2 * matmul + attention
+
+
 def flops_per_token(
     shape: Shape, params: int, method: str, checkpointing: bool, seq_len: int, trainable_share: float
 ) -> float:
     """Training FLOPs per token: forward 2N (+ causal attention), backward 4N for full tuning but only the 2N of
     input gradients when the weights are frozen (LoRA, QLoRA), one more forward with recomputation."""
-    matmul = active_params(shape) - shape.vocab * shape.hidden * (0 if shape.tied else 1) if shape else params
-    attention = 2 * shape.layers * seq_len * shape.heads * shape.head_dim if shape else 0
-    forward = 2 * matmul + attention
+    forward = forward_flops_per_token(shape, params, seq_len)
     if method == "full":
         backward = 2 * forward
     elif method == "freeze":
@@ -112,9 +117,16 @@ def duration(hours: float) -> str:
 
 
 def training_time(
-    inputs: MemoryInputs, gpu: Gpu, samples: float, batch: int, trainable_share: float
+    inputs: MemoryInputs,
+    gpu: Gpu,
+    samples: float,
+    batch: int,
+    trainable_share: float,
+    eval_samples: float = 0.0,
+    eval_batch: int = 8,
 ) -> TimeEstimate | None:
-    """Wall time for ``samples`` sequences of ``inputs.seq_len`` tokens on ``inputs.world_size`` GPUs."""
+    """Wall time for ``samples`` sequences of ``inputs.seq_len`` tokens on ``inputs.world_size`` GPUs, and
+    ``eval_samples`` evaluated sequences (forward only, ``eval_batch`` at a time)."""
     if not gpu.tflops or samples <= 0:
         return None
     tokens = samples * inputs.seq_len
@@ -122,19 +134,25 @@ def training_time(
         inputs.shape, inputs.total_params, inputs.method, inputs.checkpointing, inputs.seq_len, trainable_share
     )
     flops = tokens * per_token
-    util = utilisation(
-        batch * inputs.seq_len,
-        inputs.method,
-        bool(inputs.quantized_params),
-        inputs.offload_optimizer or inputs.offload_params,
-    )
-    seconds = flops / (max(1, inputs.world_size) * gpu.tflops * 1e12 * util)
+    offload = inputs.offload_optimizer or inputs.offload_params
+    util = utilisation(batch * inputs.seq_len, inputs.method, bool(inputs.quantized_params), offload)
+    throughput = max(1, inputs.world_size) * gpu.tflops * 1e12
+    seconds = flops / (throughput * util)
+    evaluated = ""
+    if eval_samples > 0:
+        eval_flops = eval_samples * inputs.seq_len * forward_flops_per_token(inputs.shape, inputs.total_params,
+                                                                             inputs.seq_len)  # fmt: skip
+        eval_util = utilisation(eval_batch * inputs.seq_len, "full", bool(inputs.quantized_params), offload)
+        seconds += eval_flops / (throughput * eval_util)
+        flops += eval_flops
+        evaluated = f"; {eval_samples:,.0f} evaluated sequences, forward only"
     return TimeEstimate(
         hours=seconds / 3600,
         flops=flops,
         utilisation=util,
         tokens=tokens,
         assumptions=f"{util:.0%} of {gpu.name}'s {gpu.tflops:g} dense TFLOPs, every sequence {inputs.seq_len:,} tokens (an upper bound unless packed)"
+        + evaluated
         + ("; the vision encoder's own FLOPs per image not counted" if inputs.shape and inputs.shape.vision else ""),
     )
 

@@ -79,6 +79,23 @@ class MemoryReport(NamedTuple):
         return data
 
 
+def evaluations(args, plan) -> int:
+    """Evaluations over the run: each one during training (eval_steps_at) and the one LLaMA-Factory runs after it
+    (``do_eval``, which an eval_strategy turns on)."""
+    if plan is None or plan.steps is None:
+        return 0
+    return len(plan.steps.eval_steps_at) + (1 if args.do_eval or str(args.eval_strategy or "no") != "no" else 0)
+
+
+def evaluated_samples(args, plan) -> tuple[float, int]:
+    """(sequences evaluated over the run, the eval batch); none when the eval set's size is unknown."""
+    batch = args.per_device_eval_batch_size
+    batch = batch if isinstance(batch, int) and batch > 0 else 8
+    if plan is None or not plan.num_eval_examples:
+        return 0.0, batch
+    return float(evaluations(args, plan) * plan.num_eval_examples), batch
+
+
 def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
     args = ctx.args
     model = ctx.model_info
@@ -109,6 +126,9 @@ def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
     if gpu is not None and steps is not None:
         samples = steps.total_steps * steps.total_train_batch_size
         share = inputs.trainable_params / max(1, inputs.total_params)
-        time = training_time(inputs, gpu, samples, batch, share)
+        time = training_time(inputs, gpu, samples, batch, share, *evaluated_samples(args, plan))
+        if time is not None and evaluations(args, plan) and not plan.num_eval_examples:
+            time = time._replace(assumptions=f"{time.assumptions}; the {evaluations(args, plan)} evaluations not "
+                                 "counted (the eval set's size is unknown)")  # fmt: skip
     return MemoryReport(model, inputs, est, gpu, judged, biggest, time,
                         variant=Variant(args, model, ctx.target, ctx.launch, deepspeed, images))  # fmt: skip

@@ -8,6 +8,7 @@ from ..steps import StepError, plan_steps
 from .advice import duration, margin, training_time
 from .estimate import GIB, estimate
 from .llamafactory import batch_and_accumulation
+from .report import evaluated_samples
 
 
 class Choice(NamedTuple):
@@ -55,7 +56,7 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
         steps = _total_steps(ctx, plan, micro, per_process // micro)
         hours = None
         if steps is not None:
-            timing = training_time(inputs, gpu, steps * total, micro, share)
+            timing = training_time(inputs, gpu, steps * total, micro, share, *evaluated_samples(ctx.args, plan))
             hours = timing.hours if timing else None
         choices.append(
             Choice(
