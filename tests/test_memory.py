@@ -818,3 +818,20 @@ def test_training_time_counts_the_evaluations(tmp_path):
         num_examples=1000,
     )  # fmt: skip
     assert "evaluations not counted (the eval set's size is unknown)" in unknown.time.assumptions
+
+
+def test_evaluation_that_generates():
+    """With predict_with_generate an evaluation generates without labels: no loss over the logits, but a KV cache
+    that grows to max_new_tokens beyond the prompt (lf_lint/memory/evaluation.py)."""
+    from lf_lint.memory.evaluation import kv_cache_bytes
+
+    qwen = ("model_name_or_path: Qwen/Qwen2.5-7B-Instruct\nfinetuning_type: lora\ncutoff_len: 2048\n"
+            "val_size: 0.1\neval_strategy: steps\npredict_with_generate: true")  # fmt: skip
+    inputs = _report(qwen).inputs
+    assert inputs.eval_logits == 0.0  # the prompt's forward (8 x 2,048 tokens' MLP intermediates) is the peak
+    assert inputs.eval_activations > kv_cache_bytes(inputs.shape, 8, 2048 + 1024)
+    longer = _report(qwen + "\nmax_new_tokens: 8192").inputs  # the last decoding step is
+    cache = kv_cache_bytes(inputs.shape, 8, 2048 + 8192)
+    assert cache == 8 * 10240 * 28 * 2 * 4 * 128 * 2
+    hidden = 4 * 3584 * 8 * 2048
+    assert longer.eval_activations == pytest.approx(hidden + cache * (1 + 1 / 28))

@@ -11,6 +11,10 @@ training mode. Before the logits, one decoder layer's working set is alive at a 
 Between steps the optimizer step has freed the gradients (``zero_grad`` sets them to None; DeepSpeed ZeRO-1/2 frees
 its partition in the step), so an evaluation holds the weights, the optimizer states and the buffers that persist.
 
+With ``predict_with_generate`` (sft) the evaluation generates instead, without labels and so without a loss:
+the prompt's forward (the logits of its last position only) and a KV cache that grows to ``max_new_tokens``
+beyond the prompt, 2 x layers x KV heads x head size in 16 bits per token, one layer's cache copied as it grows.
+
 The other stages evaluate with their own loss (LLaMA-Factory 0.9.5 ``train/*/trainer.py``), measured the same way:
 RM and DPO run chosen and rejected together (2 x the eval batch), KTO its batch and the KL batch; DPO keeps the
 policy's fp32 logits through the reference model's forward (16 bytes per element; 12 without a reference model:
@@ -46,6 +50,26 @@ def layer_working_bytes(shape: Shape) -> float:
     else:
         inner = shape.intermediate
     return max(attention, 4 * h + 6 * inner)
+
+
+def kv_cache_bytes(shape: Shape, sequences: int, length: int) -> float:
+    """A 16-bit KV cache of ``sequences`` sequences of ``length`` tokens (generation: PPO rollouts, evaluation)."""
+    return sequences * length * shape.layers * 2 * shape.kv_heads * shape.head_dim * 2
+
+
+def generation_forward(
+    shape: Shape, *, eval_batch: int, seq_len: int, max_new_tokens: int, mask_bytes: int
+) -> EvalForward:
+    """``predict_with_generate``: the larger of the prompt's forward (its cache filling, one layer's working set)
+    and the last decoding step (the whole cache, one layer's part copied as it grows)."""
+    tokens = eval_batch * seq_len
+    prefill = (
+        kv_cache_bytes(shape, eval_batch, seq_len)
+        + layer_working_bytes(shape) * tokens
+        + eval_batch * seq_len * seq_len * mask_bytes
+    )
+    decoding = kv_cache_bytes(shape, eval_batch, seq_len + max_new_tokens) * (1 + 1 / max(1, shape.layers))
+    return EvalForward(0.0, 4 * shape.hidden * tokens + max(prefill, decoding))
 
 
 def eval_forward(

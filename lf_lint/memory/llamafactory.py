@@ -33,7 +33,7 @@ from ..launch import Launch, fsdp_loads_on_cpu
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
 from .estimate import MemoryInputs
-from .evaluation import eval_forward
+from .evaluation import eval_forward, generation_forward, kv_cache_bytes
 from .fsdp import fsdp_layout
 from .loading import cast_back_peak, fsdp_wrap_peak
 from .model import ModelInfo, Shape, fused_experts, layer_params, linears, read_as_text_model
@@ -534,7 +534,7 @@ def build_inputs(
         if method in ("full", "freeze"):
             reference += total
         max_new = _int(args.max_new_tokens, 1024)
-        generation = batch * (seq + max_new) * shape.layers * 2 * shape.kv_heads * shape.head_dim * 2
+        generation = kv_cache_bytes(shape, batch, seq + max_new)
         notes.append(f"PPO rollouts: KV cache of {batch} x {seq + max_new} tokens")
 
     # buffers
@@ -588,9 +588,13 @@ def build_inputs(
         eval_batch = _int(args.per_device_eval_batch_size, 8)
         head = shape.vocab * shape.hidden * 2  # 16-bit, gathered while the logits are computed
         gathered = head * (1 if shape.tied else 2) if fsdp else head if zero == 3 else 0.0
-        evaluation = eval_forward(shape, stage="dpo-noref" if stage == "dpo" and not args.use_ref_model else stage,
-                                  eval_batch=eval_batch, seq_len=seq, gathered=gathered,
-                                  mask_bytes=(1 if target.tf >= (4, 57, 0) else 2) if padded and attention == "sdpa" else 0)  # fmt: skip
+        mask_bytes = (1 if target.tf >= (4, 57, 0) else 2) if padded and attention == "sdpa" else 0
+        if args.predict_with_generate and stage == "sft":  # no labels: generation, no loss
+            evaluation = generation_forward(shape, eval_batch=eval_batch, seq_len=seq, mask_bytes=mask_bytes,
+                                            max_new_tokens=_int(args.max_new_tokens, 1024))  # fmt: skip
+        else:
+            evaluation = eval_forward(shape, stage="dpo-noref" if stage == "dpo" and not args.use_ref_model else stage,
+                                      eval_batch=eval_batch, seq_len=seq, gathered=gathered, mask_bytes=mask_bytes)  # fmt: skip
     lora_share = 0.12 * detail.get("target_share", 0.0) if method in ("lora", "oft") else 0.0
     offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
     if fsdp and "offload" in fsdp_with:
