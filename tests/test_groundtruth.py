@@ -316,13 +316,22 @@ def tokenizers_available() -> bool:
     return True
 
 
-def run_memory_probe(env_name: str, cases: list[dict], tmp: Path) -> dict:
+def run_probe_script(env_name: str, script: str, cases: list[dict], tmp: Path, pythonpath: Path | None = None) -> dict:
+    """tests/groundtruth/``script`` run by env ``env_name``'s python on ``cases``: what it wrote."""
     python = gt_envs.ensure_env(env_name, gt_envs.default_root())
-    cases_file, results_file = tmp / f"{env_name}-memory-cases.json", tmp / f"{env_name}-memory-results.json"
+    cases_file, results_file = tmp / f"{env_name}-{script}-cases.json", tmp / f"{env_name}-{script}-results.json"
     cases_file.write_text(json.dumps(cases))
-    subprocess.run([str(python), str(HERE / "memory_probe.py"), str(cases_file), str(results_file)], check=True,
-                   env=gt_envs.gt_environ(env_name, gt_envs.default_root()), capture_output=True, text=True)  # fmt: skip
+    environ = gt_envs.gt_environ(env_name, gt_envs.default_root())
+    if pythonpath is not None:
+        environ = dict(environ, PYTHONPATH=str(pythonpath))
+    done = subprocess.run([str(python), str(HERE / script), str(cases_file), str(results_file)], env=environ,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(results_file.read_text())
+
+
+def run_memory_probe(env_name: str, cases: list[dict], tmp: Path) -> dict:
+    return run_probe_script(env_name, "memory_probe.py", cases, tmp)
 
 
 _SMART_RESIZE = """
@@ -571,13 +580,7 @@ def test_evaluation_memory_matches_llamafactory(env_name, tmp_path):
     sys.path.insert(0, str(HERE))
     import eval_probe
 
-    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
-    cases_file, results_file = tmp_path / "cases.json", tmp_path / "results.json"
-    cases_file.write_text(json.dumps(EVAL_CASES))
-    done = subprocess.run([str(python), str(HERE / "eval_probe.py"), str(cases_file), str(results_file)],
-                          env=gt_envs.gt_environ(env_name, gt_envs.default_root()), capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    real = json.loads(results_file.read_text())
+    real = run_probe_script(env_name, "eval_probe.py", EVAL_CASES, tmp_path)
     target = Target(real["llamafactory"], real["transformers"])
     compared = []
     for case, truth in zip(EVAL_CASES, real["results"]):
@@ -642,15 +645,8 @@ def run_deepspeed_probe(cases: list[dict], tmp: Path) -> dict:
     env_name = "lf095-tf457"
     if env_name not in ENV_NAMES:
         pytest.skip(f"needs the {env_name} environment")
-    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
     extra = gt_envs.ensure_deepspeed(env_name, gt_envs.default_root())
-    cases_file, results_file = tmp / "cases.json", tmp / "results.json"
-    cases_file.write_text(json.dumps(cases))
-    environ = dict(gt_envs.gt_environ(env_name, gt_envs.default_root()), PYTHONPATH=str(extra))
-    done = subprocess.run([str(python), str(HERE / "deepspeed_probe.py"), str(cases_file), str(results_file)],
-                          env=environ, capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(results_file.read_text())
+    return run_probe_script(env_name, "deepspeed_probe.py", cases, tmp, pythonpath=extra)
 
 
 DEEPSPEED_CASES = [
@@ -799,15 +795,10 @@ def test_fsdp_memory_matches_fsdp(tmp_path):
     env_name = "lf095-tf457"
     if env_name not in ENV_NAMES:
         pytest.skip(f"needs the {env_name} environment")
-    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
-    cases_file, results_file = tmp_path / "cases.json", tmp_path / "results.json"
-    cases_file.write_text(json.dumps(FSDP_CASES))
-    done = subprocess.run([str(python), str(HERE / "fsdp_probe.py"), str(cases_file), str(results_file)],
-                          env=gt_envs.gt_environ(env_name, gt_envs.default_root()), capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    real = run_probe_script(env_name, "fsdp_probe.py", FSDP_CASES, tmp_path)
     target = Target("0.9.5", "4.57.1")
     compared, wrong = [], []
-    for case in json.loads(results_file.read_text())["results"]:
+    for case in real["results"]:
         shape = shape_from_config(fsdp_probe.model_config(case))
         model = ModelInfo(case["id"], shape, count_params(shape), "config.json", "high")
         text = yaml.safe_dump(dict(fsdp_probe.train_args(case), model_name_or_path="tiny-llama"))
