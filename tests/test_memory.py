@@ -835,3 +835,24 @@ def test_evaluation_that_generates():
     assert cache == 8 * 10240 * 28 * 2 * 4 * 128 * 2
     hidden = 4 * 3584 * 8 * 2048
     assert longer.eval_activations == pytest.approx(hidden + cache * (1 + 1 / 28))
+
+
+def test_a_config_that_does_not_train(tmp_path, monkeypatch):
+    """do_train: false (an evaluation or prediction run through `llamafactory-cli train`): the 16-bit weights and the
+    evaluation's forward, no optimizer, no training micro-batch, and no advice about one."""
+    predict = ("model_name_or_path: meta-llama/Meta-Llama-3-8B-Instruct\nadapter_name_or_path: saves/lora\n"
+               "finetuning_type: lora\ndo_train: false\ndo_predict: true\npredict_with_generate: true\n"
+               "eval_dataset: d\ncutoff_len: 2048\nper_device_eval_batch_size: 1")  # fmt: skip
+    report = _report(predict, gpu="A100-40G")
+    inputs, est = report.inputs, report.estimate
+    assert inputs.method == "inference" and inputs.trainable_params == 0 and inputs.sequences == 0
+    params = find_model("meta-llama/Meta-Llama-3-8B", NOWHERE).params
+    assert est.phase == "evaluation" and est.optimizer == est.gradients == 0.0
+    assert est.weights == pytest.approx(2 * params)
+    assert not any("training steps" in note for note in est.notes)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg.yaml").write_text("stage: sft\noutput_dir: o\ntemplate: llama3\n" + predict + "\n")
+    out = _run("cfg.yaml", "--no-datasets", "--gpu", "T4")
+    assert "micro-batch: none (no training)" in out and "LF603" not in out
+    assert "error[LF601] estimated 15.9 GiB per GPU during evaluation" in out
+    assert "quantization_bit: 4 (4-bit weights) -> est." in out and "training steps need" not in out

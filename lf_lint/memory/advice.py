@@ -206,8 +206,9 @@ def remedies(
         zero3 = DeepSpeed("examples/deepspeed/ds_z3_config.json", LLAMAFACTORY_ZERO3)
         options.append(("deepspeed: examples/deepspeed/ds_z3_config.json (shard weights, gradients and optimizer)",
                         variant(deepspeed=zero3)))  # fmt: skip
-    if inputs.method in ("lora", "oft") and not inputs.quantized_params:
-        options.append(("quantization_bit: 4 (QLoRA)", variant({"quantization_bit": 4})))
+    if inputs.method in ("lora", "oft", "inference") and not inputs.quantized_params:
+        what = "4-bit weights" if inputs.method == "inference" else "QLoRA"
+        options.append((f"quantization_bit: 4 ({what})", variant({"quantization_bit": 4})))
     found = []
     for change, changed in options:
         need = estimate(changed).device / GIB

@@ -242,7 +242,8 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
             training=device,
         )
     if evaluation is not None and evaluation > held:
-        notes.append(f"the training steps peak at {device / GIB:.1f} GiB ({phase})")
+        if x.method != "inference":
+            notes.append(f"the training steps peak at {device / GIB:.1f} GiB ({phase})")
         eval_gradients = gradients if x.zero_stage == 3 else 0.0
         shown = weights + eval_gradients + optimizer + x.eval_activations + x.eval_logits
         return MemoryEstimate(

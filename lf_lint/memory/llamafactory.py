@@ -584,7 +584,8 @@ def build_inputs(
         notes.append(f"while the model loads: {loading / 1024**3:.1f} GiB per GPU (the whole model on every GPU, the "
                      f"trainable weights cast to fp32 by LLaMA-Factory, {how})")  # fmt: skip
     evaluation = None
-    if (str(args.eval_strategy or "no") != "no" or args.do_eval) and stage != "ppo":
+    evaluates = str(args.eval_strategy or "no") != "no" or args.do_eval or args.do_predict
+    if evaluates and stage != "ppo":
         eval_batch = _int(args.per_device_eval_batch_size, 8)
         head = shape.vocab * shape.hidden * 2  # 16-bit, gathered while the logits are computed
         gathered = head * (1 if shape.tied else 2) if fsdp else head if zero == 3 else 0.0
@@ -599,7 +600,7 @@ def build_inputs(
     offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
     if fsdp and "offload" in fsdp_with:
         offload = offload_params = True
-    return MemoryInputs(
+    inputs = MemoryInputs(
         sharding=_sharding(world_size, zero, fsdp_with, offload, offload_params),
         shape=shape,
         total_params=total,
@@ -652,3 +653,23 @@ def build_inputs(
         optimizer_name=optim_name,
         notes=tuple(notes),
     )
+    return inputs if trains(args) else _not_training(inputs)
+
+
+def trains(args) -> bool:
+    """Whether the config trains: ``do_train``, or none of ``do_eval``/``do_predict`` either (a config that names
+    no task is estimated as the training it most likely forgot to ask for)."""
+    return bool(args.do_train or not (args.do_eval or args.do_predict))
+
+
+def _not_training(inputs: MemoryInputs) -> MemoryInputs:
+    """An evaluation or prediction config (``do_eval``/``do_predict`` without ``do_train``): LLaMA-Factory loads the
+    model for inference (no fp32 cast, LoRA adapters merged); only the evaluation's forward comes on top."""
+    return inputs._replace(
+        trainable_params=0, trainable_bytes=2.0, autocast_copy=0.0, grad_bytes=0.0, optimizer_bytes=0.0,
+        optimizer_step_temp=0.0, offloadable_optimizer=False, offload_optimizer=False, sequences=0,
+        logits_sequences=0, vision=None, ddp_gradient_buckets=False, bucket_bytes=0.0, backward_bytes=0.0,
+        step_bytes=0.0, unit_bytes=0.0, gradients_rebuilt=False, late_backward_bytes=None, end_backward_bytes=0.0,
+        generation_bytes=0.0, load_bytes=0.0, method="inference", optimizer_name="none (do_train is false)",
+        notes=(*inputs.notes, "no training (do_train is false): the 16-bit weights and the evaluation's forward"),
+    )  # fmt: skip

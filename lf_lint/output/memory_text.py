@@ -25,7 +25,9 @@ def memory_block(report: MemoryReport) -> list[str]:
         f"  model: {model.name}, {model.params / 1e9:.2f}B parameters ({model.source}; {model.confidence} confidence); "
         f"{inputs.method}, {inputs.trainable_params:,} trainable, {inputs.optimizer_name}",
         f"  sharding: {inputs.sharding}",
-        f"  micro-batch: {inputs.sequences} sequence(s) x {inputs.seq_len:,} tokens (the longest batch: cutoff_len)"
+        "  micro-batch: none (no training)"
+        if inputs.method == "inference"
+        else f"  micro-batch: {inputs.sequences} sequence(s) x {inputs.seq_len:,} tokens (the longest batch: cutoff_len)"
         + (
             f"; largest micro-batch under 80% of the card: {report.largest_batch or 'none, not even 1'}"
             if report.largest_batch is not None

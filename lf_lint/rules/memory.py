@@ -24,6 +24,12 @@ def _judged(ctx: Context):
     return report
 
 
+def trains(args) -> bool:
+    from ..memory.llamafactory import trains as config_trains
+
+    return config_trains(args)
+
+
 def batch_and_accumulation(args) -> tuple[int, int]:
     from ..memory.llamafactory import batch_and_accumulation as resolved
 
@@ -52,6 +58,8 @@ def _check_oom(ctx: Context):
     fix = (
         "; or ".join(f"{r.change} -> est. {r.need_gib:.1f} GiB" for r in fixes)
         if fixes
+        else "a larger card"
+        if not trains(ctx.args)
         else f"train on more GPUs{'' if sharded else ' with ZeRO-3'}, or a larger card"
     )
     if report.estimate.phase == "model loading":
@@ -113,7 +121,7 @@ OUT_OF_MEMORY = Rule(
 
 
 def _eval_key(ctx: Context) -> str:
-    for key in ("per_device_eval_batch_size", "eval_strategy", "do_eval"):
+    for key in ("per_device_eval_batch_size", "eval_strategy", "do_eval", "do_predict"):
         if ctx.args.is_set(key):
             return key
     return "model_name_or_path"
@@ -123,11 +131,16 @@ def _eval_batch_text(ctx: Context, report) -> str:
     """Why an evaluation needs more than a training step."""
     from ..memory.estimate import GIB
 
-    batch = ctx.args.per_device_eval_batch_size
-    default = "" if ctx.args.is_set("per_device_eval_batch_size") else " (the Trainer's default)"
-    return (f"per_device_eval_batch_size {batch}{default} sequences of up to {report.inputs.seq_len:,} tokens in one "
-            f"forward, whose logits and loss take {report.estimate.logits / GIB:.1f} GiB "
-            f"(the training steps need {report.estimate.training / GIB:.1f} GiB)")  # fmt: skip
+    a, est = ctx.args, report.estimate
+    default = "" if a.is_set("per_device_eval_batch_size") else " (the Trainer's default)"
+    if a.predict_with_generate:
+        text = (f"per_device_eval_batch_size {a.per_device_eval_batch_size}{default} prompts of up to "
+                f"{report.inputs.seq_len:,} tokens, each generating up to {a.max_new_tokens} more, with their KV "
+                f"cache ({est.activations / GIB:.1f} GiB)")  # fmt: skip
+    else:
+        text = (f"per_device_eval_batch_size {a.per_device_eval_batch_size}{default} sequences of up to "
+                f"{report.inputs.seq_len:,} tokens in one forward, whose logits and loss take {est.logits / GIB:.1f} GiB")  # fmt: skip
+    return text + (f" (the training steps need {est.training / GIB:.1f} GiB)" if trains(a) else "")
 
 
 def _check_tight(ctx: Context):
@@ -190,7 +203,7 @@ TIGHT = Rule(
 
 def _check_underused(ctx: Context):
     report = _judged(ctx)
-    if report is None or report.verdict.status != "fits":
+    if report is None or report.verdict.status != "fits" or not trains(ctx.args):
         return
     from ..memory.advice import bigger_batch
 
