@@ -228,7 +228,7 @@ def loading_remedies(inputs: MemoryInputs, gpu: Gpu, variant) -> list[tuple[str,
     elif inputs.trainable_bytes == 2.0 and gpu.bf16 and variant.args.bf16:  # DeepSpeed's 16-bit weights
         options.append(("pure_bf16: true beside bf16: true (no fp32 cast at load; DeepSpeed keeps its fp32 master "
                         "weights either way)", variant({"pure_bf16": True})))  # fmt: skip
-    host = (inputs.total_params + 2 * inputs.trainable_params) * 2 / GIB  # 16-bit weights, fp32 trainable ones
+    host = (inputs.total_params + inputs.trainable_params) * 2 / GIB  # 16-bit weights, the trainable ones in fp32
     options.append((f"low_cpu_mem_usage: false (each process loads the model into host memory first: about "
                     f"{host:.0f} GiB of RAM per process)", variant({"low_cpu_mem_usage": False})))  # fmt: skip
     return options

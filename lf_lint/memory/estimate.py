@@ -10,6 +10,10 @@ frameworks. ``estimate`` adds up, per GPU:
   + buffers (DDP and ZeRO-3 buckets, 4-bit dequantisation; ZeRO-3's and FSDP's gathered parameters are backward's)
   = allocated; + allocator slack + CUDA context (+ NCCL) = what the device must hold.
 
+Two moments outside the training steps can be higher, and are then the peak: an evaluation (weights, optimizer
+states and buffers, no gradients, plus the eval batch's forward: evaluation.py) and loading the model under
+DeepSpeed ZeRO-0/1/2 or FSDP, when every GPU holds the whole model cast to fp32 (loading.py).
+
 The activation constants were measured on the Hugging Face Llama decoder layer (transformers 4.49-5.6,
 bf16, SDPA) by summing the tensors autograd saves per token and layer (tests/groundtruth/memory_probe.py):
 16h (two RMSNorms: fp32 input, normalised copy, weighted output) + attention (q, k, v, output: 4ad + 4kvd
@@ -83,7 +87,7 @@ class MemoryInputs(NamedTuple):
     load_bytes: float = 0.0  # allocated at the peak of loading, when it can exceed training's (loading.py)
     eval_logits: float = 0.0  # an evaluation's forward beyond what is kept (evaluation.py); 0: no evaluation
     eval_activations: float = 0.0
-    method: str = "lora"  # full | freeze | lora | oft (for the report)
+    method: str = "lora"  # full | freeze | lora | oft, or inference (no do_train) (for the report)
     optimizer_name: str = "adamw"
     sharding: str = ""  # how the processes share the model, in words (llamafactory.py)
     notes: tuple[str, ...] = ()
@@ -226,6 +230,8 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
             notes.append(f"an evaluation peaks at {(evaluation + context) / GIB:.1f} GiB")
     if x.load_bytes > max(held, evaluation or 0.0):  # the whole model on the GPU before DeepSpeed or FSDP shrinks it
         notes.append(f"training itself then peaks at {device / GIB:.1f} GiB ({phase})")
+        if evaluation is not None and evaluation > held:
+            notes.append(f"an evaluation peaks at {(evaluation + context) / GIB:.1f} GiB")
         return MemoryEstimate(
             weights=x.load_bytes,
             gradients=0.0,
@@ -259,7 +265,7 @@ def estimate(inputs: MemoryInputs) -> MemoryEstimate:
             phase="evaluation",
             notes=tuple(notes),
             context=context,
-            training=device,
+            training=device if x.method != "inference" else 0.0,
         )
     # the parts of the peak: after the activations' peak at the start of backward they and the logits are gone
     early = phase == "forward/backward"

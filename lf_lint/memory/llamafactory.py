@@ -32,7 +32,7 @@ from typing import NamedTuple
 from ..launch import Launch, fsdp_loads_on_cpu
 from ..versions import Target
 from .deepspeed import MASTER_AND_ADAM, largest_parameter, zero3_gathered, zero_layout
-from .estimate import MemoryInputs
+from .estimate import GIB, MemoryInputs
 from .evaluation import eval_forward, generation_forward, kv_cache_bytes
 from .fsdp import fsdp_layout
 from .loading import cast_back_peak, fsdp_wrap_peak
@@ -575,13 +575,15 @@ def build_inputs(
         notes.append("FSDP no_shard is counted as plain data parallel")
     dequant = shape.hidden * max(shape.intermediate, shape.hidden) * 2 if quant_bits else 0.0
 
-    loading = _load_peak(args, shape, target, launch or Launch(world_size, 1, "option"), deepspeed_engine and zero < 3,
-                         fsdp, method=method, total=total, trainable=trainable, quantized=quantized,
-                         quant_bytes=quant_bytes, reference=reference * reference_bytes,
-                         largest_cast=_largest_trainable(shape, method, copies, target))  # fmt: skip
+    loading = 0.0
+    if trains(args):  # for inference LLaMA-Factory casts nothing: the loaded 16-bit weights are what stays
+        loading = _load_peak(args, shape, target, launch or Launch(world_size, 1, "option"),
+                             deepspeed_engine and zero < 3, fsdp, method=method, total=total, trainable=trainable,
+                             quantized=quantized, quant_bytes=quant_bytes, reference=reference * reference_bytes,
+                             largest_cast=_largest_trainable(shape, method, copies, target))  # fmt: skip
     if loading:
         how = "before DeepSpeed casts it back" if deepspeed_engine else "before FSDP shards it"
-        notes.append(f"while the model loads: {loading / 1024**3:.1f} GiB per GPU (the whole model on every GPU, the "
+        notes.append(f"while the model loads: {loading / GIB:.1f} GiB per GPU (the whole model on every GPU, the "
                      f"trainable weights cast to fp32 by LLaMA-Factory, {how})")  # fmt: skip
     evaluation = None
     evaluates = str(args.eval_strategy or "no") != "no" or args.do_eval or args.do_predict
@@ -670,6 +672,6 @@ def _not_training(inputs: MemoryInputs) -> MemoryInputs:
         optimizer_step_temp=0.0, offloadable_optimizer=False, offload_optimizer=False, sequences=0,
         logits_sequences=0, vision=None, ddp_gradient_buckets=False, bucket_bytes=0.0, backward_bytes=0.0,
         step_bytes=0.0, unit_bytes=0.0, gradients_rebuilt=False, late_backward_bytes=None, end_backward_bytes=0.0,
-        generation_bytes=0.0, load_bytes=0.0, method="inference", optimizer_name="none (do_train is false)",
+        generation_bytes=0.0, method="inference", optimizer_name="none (do_train is false)",
         notes=(*inputs.notes, "no training (do_train is false): the 16-bit weights and the evaluation's forward"),
     )  # fmt: skip
