@@ -786,6 +786,9 @@ def test_evaluation_peak(tmp_path, monkeypatch):
     assert "error[LF601] estimated 39.9 GiB per GPU during evaluation" in out
     assert "per_device_eval_batch_size 8 (the Trainer's default)" in out and "cfg.yaml:12:16" in out  # eval_strategy
     assert "per_device_eval_batch_size: 1 -> est." in out
+    assert "(an evaluation needs 39.9 GiB whatever the split)" in _run(
+        "suggest", "cfg.yaml", "--no-datasets", "--gpu", "A100-40G"
+    )
 
 
 def test_tied_output_head_gets_an_autocast_copy():

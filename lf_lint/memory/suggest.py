@@ -27,6 +27,7 @@ class Suggestion(NamedTuple):
     capacity_gib: float
     choices: tuple[Choice, ...]  # best first
     problem: str | None = None
+    floor: str | None = None  # a peak no split changes (an evaluation, loading), in words
 
 
 def suggest(ctx, target_batch: int | None = None) -> Suggestion:
@@ -70,7 +71,11 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
             )
         )
     choices.sort(key=lambda c: (not c.fits, c.hours if c.hours is not None else 0.0, c.accumulation))
-    return Suggestion(total, world, gpu.memory_gib, tuple(choices))
+    est = report.estimate
+    floor = None
+    if est.phase in ("evaluation", "model loading"):
+        floor = f"{'an evaluation' if est.phase == 'evaluation' else 'loading the model'} needs {est.device / GIB:.1f} GiB whatever the split"
+    return Suggestion(total, world, gpu.memory_gib, tuple(choices), floor=floor)
 
 
 def _total_steps(ctx, plan, micro: int, accumulation: int) -> int | None:
@@ -104,6 +109,8 @@ def render_suggestion(suggestion: Suggestion, path: str, gpu_name: str) -> str:
         lines.append(
             f"  {c.batch:>5}  {c.accumulation:>5}  {c.need_gib:>8.1f}  {'yes' if c.fits else 'no':>4}  {steps:>11}  {hours:>9}{mark}"
         )
+    if suggestion.floor:
+        lines.append(f"  ({suggestion.floor})")
     lines.append("  (memory and time are estimates: the longest batch at cutoff_len; time at an assumed utilisation; "
                  "give --num-examples or let lf-lint count the data for steps and time)")  # fmt: skip
     return "\n".join(lines) + "\n"
