@@ -50,8 +50,8 @@ def fsdp_loads_on_cpu(args, launch: Launch, tf: tuple) -> bool:
     and FSDP_CPU_RAM_EFFICIENT_LOADING both true. ``accelerate launch`` with an FSDP config sets both
     (``fsdp_cpu_ram_efficient_loading`` defaults to true, accelerate 1.x); a YAML ``fsdp`` makes TrainingArguments
     set the first before transformers 5 and the second from ``fsdp_config`` (``cpu_ram_efficient_loading``, default
-    false), over what the launcher set (transformers 4.45-5.6). ``args`` are the config's own, before an accelerate
-    config's FSDP settings are merged in."""
+    false), over what the launcher set (transformers 4.45-5.6). ``args`` may have an accelerate config's FSDP
+    settings merged in: ``AccelerateConfig.fsdp_arguments`` carries its cpu_ram_efficient_loading along."""
     launched = launch.accelerate
     by_accelerate = launched is not None and launched.distributed_type == "FSDP"
     if not launch.distributed:

@@ -63,13 +63,11 @@ def _check_oom(ctx: Context):
         else f"train on more GPUs{'' if sharded else ' with ZeRO-3'}, or a larger card"
     )
     if report.estimate.phase == "model loading":
-        framework = "fsdp" if report.inputs.fsdp else "deepspeed"
+        why, key = _loading(ctx, report)
         yield Finding(
             f"estimated {v.need_gib:.1f} GiB per GPU while the model loads exceeds the {report.gpu.name}'s "
-            f"{v.capacity_gib:g} GiB: every process loads the whole model onto its GPU, the trainable weights cast "
-            f"to fp32, before {'FSDP shards it' if framework == 'fsdp' else 'DeepSpeed casts it back'}; it will run "
-            "out of memory before training starts",
-            key=framework if ctx.args.is_set(framework) else "model_name_or_path",
+            f"{v.capacity_gib:g} GiB: {why}; it will run out of memory before training starts",
+            key=key,
             at="value",
             fix=fix,
         )
@@ -120,6 +118,15 @@ OUT_OF_MEMORY = Rule(
 )
 
 
+def _loading(ctx: Context, report) -> tuple[str, str]:
+    """Why loading needs the memory (loading.py), and the key that chose the sharding to point at."""
+    framework = "fsdp" if report.inputs.fsdp else "deepspeed"
+    why = "every process loads the whole model onto its GPU, the trainable weights cast to fp32, before " + (
+        "FSDP shards it" if framework == "fsdp" else "DeepSpeed casts it back"
+    )
+    return why, framework if ctx.args.is_set(framework) else "model_name_or_path"
+
+
 def _eval_key(ctx: Context) -> str:
     for key in ("per_device_eval_batch_size", "eval_strategy", "do_eval", "do_predict"):
         if ctx.args.is_set(key):
@@ -151,13 +158,12 @@ def _check_tight(ctx: Context):
     if report.estimate.phase == "model loading":
         from ..memory.advice import loading_remedies
 
-        framework = "fsdp" if report.inputs.fsdp else "deepspeed"
+        why, key = _loading(ctx, report)
         changes = [change for change, _ in loading_remedies(report.inputs, report.gpu, report.variant)]
         yield Finding(
             f"estimated {v.need_gib:.1f} GiB per GPU while the model loads is within {v.margin:.0%} of the "
-            f"{report.gpu.name}'s {v.capacity_gib:g} GiB: every process loads the whole model onto its GPU, the "
-            f"trainable weights cast to fp32, before {'FSDP shards it' if framework == 'fsdp' else 'DeepSpeed casts it back'}",
-            key=framework if ctx.args.is_set(framework) else "model_name_or_path",
+            f"{report.gpu.name}'s {v.capacity_gib:g} GiB: {why}",
+            key=key,
             at="value",
             fix="; or ".join(changes),
         )
