@@ -28,9 +28,10 @@ from typing import NamedTuple
 from .model import Shape
 
 LOGIT_BYTES = 10.0  # bf16 logits + fp32 copy + log-softmax
-# stage: (sequences per eval sequence, bytes per logit element); "dpo" with a reference model, "dpo-noref" without
-_STAGES = {"pt": (1, 10.0), "sft": (1, 10.0), "rm": (2, 10.0), "kto": (2, 10.0), "dpo": (2, 16.0),
-           "dpo-noref": (2, 12.0)}  # fmt: skip
+# stage: (sequences in one eval forward per eval-batch example, bytes per logit element); "dpo" with a reference
+# model, "dpo-noref" without
+_STAGES = {"pt": (1, LOGIT_BYTES), "sft": (1, LOGIT_BYTES), "rm": (2, LOGIT_BYTES), "kto": (2, LOGIT_BYTES),
+           "dpo": (2, 16.0), "dpo-noref": (2, 12.0)}  # fmt: skip
 
 
 class EvalForward(NamedTuple):
@@ -77,7 +78,7 @@ def eval_forward(
 ) -> EvalForward:
     """``stage`` as in ``_STAGES``, ``mask_bytes`` per element of SDPA's padding mask (0 without one), ``gathered``
     the parameters ZeRO-3 or FSDP holds gathered meanwhile."""
-    factor, logit_bytes = _STAGES[stage]
+    factor, logit_bytes = _STAGES.get(stage, _STAGES["sft"])
     sequences = factor * eval_batch
     tokens = sequences * seq_len
     hidden = 4 * shape.hidden * tokens  # the embeddings' output and the final hidden states
