@@ -58,7 +58,7 @@ def run_real(env_name: str, cases: list[dict], tmp: Path, processes: int = 1, mo
             "--master_port",
             str(free_port()),
         ]
-    env = gt_envs.gt_environ(env_name, gt_envs.default_root())
+    env = gt_envs.gt_environ(env_name, gt_envs.default_root(), scratch=tmp)
     if model is not None:
         env["LF_LINT_GT_MODEL"] = str(model)
     subprocess.run(
@@ -257,7 +257,7 @@ def test_chat_template_lengths_match_llamafactory(env_name, tmp_path):
 
     python = str(gt_envs.ensure_env(env_name, gt_envs.default_root()))
     probe = str(HERE / "template_probe.py")
-    env = gt_envs.gt_environ(env_name, gt_envs.default_root())
+    env = gt_envs.gt_environ(env_name, gt_envs.default_root(), scratch=tmp_path)
     built = subprocess.run(
         [python, probe, "--build-tokenizers", str(tmp_path)], check=True, env=env, capture_output=True, text=True
     )
@@ -321,7 +321,7 @@ def run_probe_script(env_name: str, script: str, cases: list[dict], tmp: Path, p
     python = gt_envs.ensure_env(env_name, gt_envs.default_root())
     cases_file, results_file = tmp / f"{env_name}-{script}-cases.json", tmp / f"{env_name}-{script}-results.json"
     cases_file.write_text(json.dumps(cases))
-    environ = gt_envs.gt_environ(env_name, gt_envs.default_root())
+    environ = gt_envs.gt_environ(env_name, gt_envs.default_root(), scratch=tmp)
     if pythonpath is not None:
         environ = dict(environ, PYTHONPATH=str(pythonpath))
     done = subprocess.run([str(python), str(HERE / script), str(cases_file), str(results_file)], env=environ,
@@ -398,7 +398,7 @@ def test_fsdp_loading_matches_training_arguments(env_name, tmp_path):
     configs = [{"cpu_ram_efficient_loading": True}, {"cpu_ram_efficient_loading": "false"}, {}]
     version, real = json.loads(subprocess.run([str(python), "-c", _FSDP_ENVIRONMENT, json.dumps(configs), str(tmp_path)],
                                               check=True, text=True, capture_output=True,
-                                              env=gt_envs.gt_environ(env_name, gt_envs.default_root())).stdout)  # fmt: skip
+                                              env=gt_envs.gt_environ(env_name, gt_envs.default_root(), scratch=tmp_path)).stdout)  # fmt: skip
     target = Target(gt_envs.VERSION_SETS[env_name]["llamafactory"], version)
     mine = []
     for config in configs:

@@ -26,8 +26,8 @@ CLI::
 
 prints the python path of each env, one per line (``--smoke-run`` also runs smoke_run.py in each
 env and prints its JSON line to stderr).  Run code in an env with ``run_in_env`` or with the
-environment from ``gt_environ`` (offline, CPU only, a per-env HF_DATASETS_CACHE: datasets 3.x
-cannot read caches written by 4.x).  Default root: ``$LF_LINT_GT_ROOT`` or
+environment from ``gt_environ`` (offline, CPU only, a per-env HF_DATASETS_CACHE, or the caller's
+scratch folder: datasets 3.x cannot read caches written by 4.x).  Default root: ``$LF_LINT_GT_ROOT`` or
 ``~/.cache/lf-lint-groundtruth``.
 """
 
@@ -263,10 +263,13 @@ def spec_hash(name: str) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def gt_environ(name: str, root: Path | str, base: dict | None = None) -> dict:
-    """Environment variables to run an env's python with: offline, CPU only, own datasets cache."""
+def gt_environ(name: str, root: Path | str, base: dict | None = None, scratch: Path | None = None) -> dict:
+    """Environment variables to run an env's python with: offline, CPU only, own datasets cache.
+
+    The cache is ``scratch``'s when given (a test's tmp_path: every probe writes its datasets under a new path, so a
+    shared cache only grows, by gigabytes over a few CI runs), else the env's own."""
     env = dict(os.environ if base is None else base)
-    cache = Path(root) / name / "hf-cache"
+    cache = Path(scratch) if scratch is not None else Path(root) / name / "hf-cache"
     env.update(
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",

@@ -102,7 +102,11 @@ def _place_as_on_a_gpu() -> None:
 
 
 def run_rank(case: dict) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="lf-lint-fsdp-"))
+    with tempfile.TemporaryDirectory(prefix="lf-lint-fsdp-") as work:
+        return _measure_rank(case, Path(work))
+
+
+def _measure_rank(case: dict, work: Path) -> dict:
     smoke_run._setdefault_env(work)
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
