@@ -825,7 +825,8 @@ def test_training_time_counts_the_evaluations(tmp_path):
 
 def test_evaluation_that_generates():
     """With predict_with_generate an evaluation generates without labels: no loss over the logits, but a KV cache
-    that grows to max_new_tokens beyond the prompt (lf_lint/memory/evaluation.py)."""
+    that grows to max_new_tokens - 1 beyond the prompt; at the last step SDPA copies a layer's 4 KV heads to all 28
+    query heads (a padded batch has a mask), FA2 only grows each layer's keys, then values (lf_lint/memory/evaluation.py)."""
     from lf_lint.memory.evaluation import kv_cache_bytes
 
     qwen = ("model_name_or_path: Qwen/Qwen2.5-7B-Instruct\nfinetuning_type: lora\ncutoff_len: 2048\n"
@@ -834,10 +835,15 @@ def test_evaluation_that_generates():
     assert inputs.eval_logits == 0.0  # the prompt's forward (8 x 2,048 tokens' MLP intermediates) is the peak
     assert inputs.eval_activations > kv_cache_bytes(inputs.shape, 8, 2048 + 1024)
     longer = _report(qwen + "\nmax_new_tokens: 8192").inputs  # the last decoding step is
-    cache = kv_cache_bytes(inputs.shape, 8, 2048 + 8192)
-    assert cache == 8 * 10240 * 28 * 2 * 4 * 128 * 2
-    hidden = 4 * 3584 * 8 * 2048
-    assert longer.eval_activations == pytest.approx(hidden + cache * (1 + 1 / 28))
+    cache = kv_cache_bytes(inputs.shape, 8, 2048 + 8191)
+    assert cache == 8 * 10239 * 28 * 2 * 4 * 128 * 2
+    layer_keys = cache / 28 / 2
+    kept = 8 * 10240 * 16 + 8 * 152064 * 6  # token ids and attention mask, the last logits in bf16 and fp32
+    assert longer.eval_activations == pytest.approx(cache + layer_keys * 2 * 7 + kept)
+    fa2 = _report(qwen + "\nmax_new_tokens: 8192\nflash_attn: fa2").inputs
+    assert fa2.eval_activations == pytest.approx(cache + layer_keys + kept)
+    beams = _report(qwen + "\nmax_new_tokens: 8192\nnum_beams: 2\nflash_attn: fa2").inputs
+    assert beams.eval_activations == pytest.approx(2 * (cache + layer_keys + kept))
 
 
 def test_a_config_that_does_not_train(tmp_path, monkeypatch):

@@ -12,8 +12,13 @@ Between steps the optimizer step has freed the gradients (``zero_grad`` sets the
 its partition in the step), so an evaluation holds the weights, the optimizer states and the buffers that persist.
 
 With ``predict_with_generate`` (sft) the evaluation generates instead, without labels and so without a loss:
-the prompt's forward (the logits of its last position only) and a KV cache that grows to ``max_new_tokens``
-beyond the prompt, 2 x layers x KV heads x head size in 16 bits per token, one layer's cache copied as it grows.
+``num_beams`` sequences per prompt, the prompt's forward (the logits of its last position only) and a KV cache that
+grows to ``max_new_tokens`` - 1 beyond the prompt, 2 x layers x KV heads x head size in 16 bits per token
+(``DynamicCache``). At the last step each layer's keys, then values, grow by ``torch.cat`` beside the old ones; with
+grouped-query attention SDPA first copies a layer's keys and values to every head (``repeat_kv``) when the batch is
+padded, as prompts of different lengths are, and before transformers 4.54 always; eager attention always does, FA2
+never. Measured on CPU (tests/groundtruth/eval_probe.py, transformers 4.49-5.6): the decoding peak to a few
+kilobytes, the prompt's forward within 10% (one layer's working set, analytic).
 
 The other stages evaluate with their own loss (LLaMA-Factory 0.9.5 ``train/*/trainer.py``), measured the same way:
 RM and DPO run chosen and rejected together (2 x the eval batch), KTO its batch and the KL batch; DPO keeps the
@@ -58,32 +63,58 @@ def kv_cache_bytes(shape: Shape, sequences: int, length: int) -> float:
     return sequences * length * shape.layers * 2 * shape.kv_heads * shape.head_dim * 2
 
 
+def attention_scores_bytes(shape: Shape, seq_len: int) -> float:
+    """Bytes per token of eager attention's scores in an inference forward: bf16 scores, their fp32 softmax and its
+    bf16 copy, for every head over ``seq_len`` keys (measured on CPU: tests/groundtruth/eval_probe.py)."""
+    return 8 * shape.heads * seq_len
+
+
 def generation_forward(
-    shape: Shape, *, eval_batch: int, seq_len: int, max_new_tokens: int, mask_bytes: int
+    shape: Shape,
+    *,
+    sequences: int,
+    prompt_len: int,
+    max_new_tokens: int,
+    mask_bytes: int,
+    repeats_kv: bool,
+    eager: bool = False,
 ) -> EvalForward:
-    """``predict_with_generate``: the larger of the prompt's forward (its cache filling, one layer's working set)
-    and the last decoding step (the whole cache, one layer's part copied as it grows)."""
-    tokens = eval_batch * seq_len
-    prefill = (
-        kv_cache_bytes(shape, eval_batch, seq_len)
-        + layer_working_bytes(shape) * tokens
-        + eval_batch * seq_len * seq_len * mask_bytes
-    )
-    decoding = kv_cache_bytes(shape, eval_batch, seq_len + max_new_tokens) * (1 + 1 / max(1, shape.layers))
-    return EvalForward(0.0, 4 * shape.hidden * tokens + max(prefill, decoding))
+    """``predict_with_generate``: the larger of the prompt's forward (the cache filling, one layer's working set) and
+    the last decoding step (the whole cache, one layer's keys copied as they grow, or its keys and values copied to
+    every head when ``repeats_kv``). ``sequences`` counts each beam."""
+    tokens = sequences * prompt_len
+    per_token = layer_working_bytes(shape) + 4 * shape.hidden  # + the embeddings' output and final hidden states
+    if eager:
+        per_token += attention_scores_bytes(shape, prompt_len)
+    prefill = kv_cache_bytes(shape, sequences, prompt_len) + per_token * tokens + tokens * prompt_len * mask_bytes
+    length = prompt_len + max_new_tokens
+    cache = kv_cache_bytes(shape, sequences, length - 1)  # the last new token is never fed back
+    layer_keys = cache / shape.layers / 2
+    repeat = shape.heads // shape.kv_heads if repeats_kv else 1
+    copies = layer_keys * (2 * repeat if repeat > 1 else 1)
+    # the token ids and attention mask (int64) and the last position's logits, bf16 and an fp32 copy
+    kept = sequences * length * 16 + sequences * shape.vocab * 6
+    return EvalForward(0.0, max(prefill, cache + copies + kept))
 
 
 def eval_forward(
-    shape: Shape, *, stage: str, eval_batch: int, seq_len: int, mask_bytes: int, gathered: float = 0.0
+    shape: Shape,
+    *,
+    stage: str,
+    eval_batch: int,
+    seq_len: int,
+    mask_bytes: int,
+    gathered: float = 0.0,
+    eager: bool = False,
 ) -> EvalForward:
-    """``stage`` as in ``_STAGES``, ``mask_bytes`` per element of SDPA's padding mask (0 without one), ``gathered``
+    """``stage`` as in ``_STAGES``, ``mask_bytes`` per element of the padding mask (0 without one), ``gathered``
     the parameters ZeRO-3 or FSDP holds gathered meanwhile."""
     factor, logit_bytes = _STAGES.get(stage, _STAGES["sft"])
     sequences = factor * eval_batch
     tokens = sequences * seq_len
     hidden = 4 * shape.hidden * tokens  # the embeddings' output and the final hidden states
     mask = sequences * seq_len * seq_len * mask_bytes
-    layer = layer_working_bytes(shape) * tokens
+    layer = (layer_working_bytes(shape) + (attention_scores_bytes(shape, seq_len) if eager else 0)) * tokens
     logits = tokens * shape.vocab * logit_bytes
     # the layers run before the logits exist: whichever moment is larger, with the hidden states and mask beside
     if logits >= layer:

@@ -267,13 +267,15 @@ def sequences_per_microbatch(stage: str, args, batch: int) -> tuple[int, int]:
 
 def sequence_length(args, target: Target, stage: str) -> int:
     """Tokens per sequence of the longest micro-batch: cutoff_len (rounded to a multiple of 8 where the
-    collator pads so; 0.9.2 packs SFT rows of cutoff_len + 1)."""
+    collator pads so: RM, DPO and KTO always, SFT only with do_train (0.9.2-0.9.5 ``train/*/workflow.py``);
+    0.9.2 packs SFT rows of cutoff_len + 1)."""
     cutoff = _int(args.cutoff_len, 2048)
     if stage == "pt":
         return cutoff
     if args.packing and target.llamafactory == "0.9.2":
         return math.ceil((cutoff + 1) / 8) * 8
-    return math.ceil(cutoff / 8) * 8 if stage in ("sft", "rm", "dpo", "kto") else cutoff
+    rounded = stage in ("rm", "dpo", "kto") or (stage == "sft" and trains(args))
+    return math.ceil(cutoff / 8) * 8 if rounded else cutoff
 
 
 def optimizer_bytes(optim: str, param_bytes: float, args) -> tuple[float, float, bool, str]:
@@ -591,13 +593,18 @@ def build_inputs(
         eval_batch = _int(args.per_device_eval_batch_size, 8)
         head = shape.vocab * shape.hidden * 2  # 16-bit, gathered while the logits are computed
         gathered = head * (1 if shape.tied else 2) if fsdp else head if zero == 3 else 0.0
-        mask_bytes = (1 if target.tf >= (4, 57, 0) else 2) if padded and attention == "sdpa" else 0
+        # a padded batch's mask: bool for SDPA from transformers 4.57, else in the 16-bit dtype; none with FA2
+        mask_bytes = 0 if attention == "fa2" else 1 if attention == "sdpa" and target.tf >= (4, 57, 0) else 2
         if args.predict_with_generate and stage == "sft":  # no labels: generation, no loss
-            evaluation = generation_forward(shape, eval_batch=eval_batch, seq_len=seq, mask_bytes=mask_bytes,
-                                            max_new_tokens=_int(args.max_new_tokens, 1024))  # fmt: skip
+            # prompts of different lengths always pad the batch: SDPA gets a mask, and so copies the KV heads
+            evaluation = generation_forward(shape, sequences=eval_batch * max(1, _int(args.num_beams, 1)),
+                                            prompt_len=seq, max_new_tokens=_int(args.max_new_tokens, 1024),
+                                            mask_bytes=mask_bytes, repeats_kv=attention != "fa2",
+                                            eager=attention == "eager")  # fmt: skip
         else:
             evaluation = eval_forward(shape, stage="dpo-noref" if stage == "dpo" and not args.use_ref_model else stage,
-                                      eval_batch=eval_batch, seq_len=seq, gathered=gathered, mask_bytes=mask_bytes)  # fmt: skip
+                                      eval_batch=eval_batch, seq_len=seq, gathered=gathered,
+                                      mask_bytes=mask_bytes if padded else 0, eager=attention == "eager")  # fmt: skip
     lora_share = 0.12 * detail.get("target_share", 0.0) if method in ("lora", "oft") else 0.0
     offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
     if fsdp and "offload" in fsdp_with:

@@ -141,9 +141,10 @@ def _eval_batch_text(ctx: Context, report) -> str:
     a, est = ctx.args, report.estimate
     default = "" if a.is_set("per_device_eval_batch_size") else " (the Trainer's default)"
     if a.predict_with_generate:
+        beams = f" in {a.num_beams} beams" if isinstance(a.num_beams, int) and a.num_beams > 1 else ""
         text = (f"per_device_eval_batch_size {a.per_device_eval_batch_size}{default} prompts of up to "
-                f"{report.inputs.seq_len:,} tokens, each generating up to {a.max_new_tokens} more, with their KV "
-                f"cache ({est.activations / GIB:.1f} GiB)")  # fmt: skip
+                f"{report.inputs.seq_len:,} tokens, each generating up to {a.max_new_tokens} more{beams}, with their "
+                f"KV cache ({est.activations / GIB:.1f} GiB)")  # fmt: skip
     else:
         text = (f"per_device_eval_batch_size {a.per_device_eval_batch_size}{default} sequences of up to "
                 f"{report.inputs.seq_len:,} tokens in one forward, whose logits and loss take {est.logits / GIB:.1f} GiB")  # fmt: skip

@@ -20,22 +20,38 @@ import smoke_run
 
 
 def train_args(case: dict) -> dict:
-    """The LLaMA-Factory arguments of a case, as a user's YAML would have them (paths left out)."""
-    return {"stage": "sft", "do_train": True, "finetuning_type": "lora", "lora_target": "all", "template": "default",
+    """The LLaMA-Factory arguments of a case, as a user's YAML would have them (paths left out; a case's None
+    removes a default)."""
+    args = {"stage": "sft", "do_train": True, "finetuning_type": "lora", "lora_target": "all", "template": "default",
             "dataset": "long_rows", "cutoff_len": 64, "per_device_train_batch_size": 1, "max_steps": 1, "bf16": True,
             "val_size": 8, "eval_strategy": "steps", "eval_steps": 1, "per_device_eval_batch_size": 4,
             **case["args"]}  # fmt: skip
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def predict_args(**more) -> dict:
+    """A case's args for LLaMA-Factory's prediction (do_predict with predict_with_generate, no training) of one batch
+    of four prompts, two cut at cutoff_len and two shorter, so that the batch is padded."""
+    return {"do_train": None, "dataset": None, "val_size": None, "eval_strategy": None, "eval_steps": None,
+            "max_steps": None, "do_predict": True, "predict_with_generate": True, "eval_dataset": "mixed_prompts",
+            "max_samples": 4, **more}  # fmt: skip
 
 
 def _long_rows(path: Path, n_rows: int) -> None:
-    """Rows longer than any case's cutoff_len: "long_rows" (instruction, output), "long_pairs" (a preference
+    """Rows longer than any case's cutoff_len: "long_rows" (instruction, output), "mixed_prompts" (prompts long and short, a
+    short output: what prediction generates from), "long_pairs" (a preference
     between two outputs, for the pairwise stages) and "long_tagged" (an output marked good or bad, for KTO)."""
     words = " ".join(smoke_run.SENTENCES)
     rows = [{"instruction": f"{i} {words}", "input": "", "output": f"{words} {i}"} for i in range(n_rows)]
     pairs = [{"instruction": row["instruction"], "chosen": row["output"], "rejected": f"{i} {words}"}
              for i, row in enumerate(rows)]  # fmt: skip
+    short = " ".join(words.split()[:12])
+    prompts = [
+        {"instruction": f"{i} {words if i % 2 == 0 else short}", "input": "", "output": "ok"} for i in range(n_rows)
+    ]
     path.mkdir(parents=True, exist_ok=True)
     (path / "long_rows.json").write_text(json.dumps(rows))
+    (path / "mixed_prompts.json").write_text(json.dumps(prompts))
     (path / "long_pairs.json").write_text(json.dumps(pairs))
     (path / "long_tagged.json").write_text(json.dumps([dict(row, kto_tag=i % 2 == 0) for i, row in enumerate(rows)]))
     tagged = {"file_name": "long_tagged.json",
@@ -43,6 +59,7 @@ def _long_rows(path: Path, n_rows: int) -> None:
     ranking = {"file_name": "long_pairs.json", "ranking": True,
                "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}  # fmt: skip
     (path / "dataset_info.json").write_text(json.dumps({"long_rows": {"file_name": "long_rows.json"},
+                                                        "mixed_prompts": {"file_name": "mixed_prompts.json"},
                                                         "long_pairs": ranking, "long_tagged": tagged}))  # fmt: skip
 
 
@@ -72,6 +89,15 @@ def run_case(case: dict, work: Path) -> dict:
             return evaluation_loop(self, *args, **kwargs)
 
     transformers.Trainer.evaluation_loop = marked
+    generate, generated = transformers.GenerationMixin.generate, []
+
+    def recorded(self, *args, **kwargs):
+        out = generate(self, *args, **kwargs)
+        generated.append([kwargs["input_ids"].shape[-1], out.shape[-1]])  # the padded prompt, and the whole output
+        return out
+
+    transformers.GenerationMixin.generate = recorded
+    _without_similarity_metrics()
     args = {**train_args(case), "model_name_or_path": str(model_dir), "dataset_dir": str(folder / "data"),
             "output_dir": str(folder / "out"), "use_cpu": True, "report_to": "none", "save_strategy": "no",
             "logging_steps": 100}  # fmt: skip
@@ -82,6 +108,7 @@ def run_case(case: dict, work: Path) -> dict:
     finally:
         gc.enable()
         transformers.Trainer.evaluation_loop = evaluation_loop
+        transformers.GenerationMixin.generate = generate
     events = sorted(prof.profiler.kineto_results.events(), key=lambda e: e.start_ns())
     start, end = next((e.start_ns(), e.end_ns()) for e in events if e.name() == "eval")
     live = at_start = peak = 0
@@ -93,7 +120,20 @@ def run_case(case: dict, work: Path) -> dict:
         live += event.nbytes()
         if start <= event.start_ns() <= end:
             peak = max(peak, live)
-    return {"at_start": at_start, "eval_peak": peak - at_start}
+    return {"at_start": at_start, "eval_peak": peak - at_start, "generated": generated}
+
+
+def _without_similarity_metrics() -> None:
+    """predict_with_generate scores the predictions with jieba, nltk and rouge_chinese after generating: the memory
+    of generation does not depend on them, so the probe's envs need not install them."""
+    import llamafactory.hparams.parser as parser
+    from llamafactory.train.sft.metric import ComputeSimilarity
+
+    check_version = parser.check_version
+    parser.check_version = lambda requirement, mandatory=False: (
+        None if requirement in ("jieba", "nltk", "rouge_chinese") else check_version(requirement, mandatory)
+    )
+    ComputeSimilarity.__call__ = lambda self, eval_preds, compute_result=True: {}
 
 
 def main(argv: list[str]) -> int:
