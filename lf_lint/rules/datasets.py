@@ -282,7 +282,7 @@ def _check_max_samples(ctx: Context):
         ):
             yield Finding(f"max_samples: {ctx.args.max_samples} uses the first {ctx.args.max_samples:,} of the {source.rows:,} rows of "
                           f"`{source.name}`", key="max_samples", at="value",
-                          fix="remove max_samples to train on all of it (it is a per-dataset cap, often left over from the examples)")  # fmt: skip
+                          fix="remove max_samples to use all of it (it is a per-dataset cap, often left over from the examples)")  # fmt: skip
 
 
 MAX_SAMPLES = Rule(
