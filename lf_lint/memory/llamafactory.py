@@ -604,7 +604,8 @@ def build_inputs(
         else:
             evaluation = eval_forward(shape, stage="dpo-noref" if stage == "dpo" and not args.use_ref_model else stage,
                                       eval_batch=eval_batch, seq_len=seq, gathered=gathered,
-                                      mask_bytes=mask_bytes if padded else 0, eager=attention == "eager")  # fmt: skip
+                                      mask_bytes=mask_bytes if padded or attention == "eager" else 0,  # eager: causal
+                                      eager=attention == "eager")  # fmt: skip
     lora_share = 0.12 * detail.get("target_share", 0.0) if method in ("lora", "oft") else 0.0
     offload_params = deepspeed.offloads("param") if deepspeed_engine and zero == 3 else False
     if fsdp and "offload" in fsdp_with:
