@@ -94,6 +94,12 @@ class Args:
         return bool(self.get("do_eval")) or self.eval_strategy != "no"
 
     @property
+    def trains(self) -> bool:
+        """Whether the config trains: ``do_train``, or none of ``do_eval``/``do_predict`` either (a config that
+        names no task is taken for the training it most likely forgot to ask for)."""
+        return bool(self.get("do_train") or not (self.do_eval or self.get("do_predict")))
+
+    @property
     def packing(self) -> bool:
         """``packing`` after DataArguments.__post_init__ (neat_packing forces it) and get_train_args
         (unset packing means "pack for pt")."""

@@ -233,6 +233,10 @@ def build_plan(
     def without(problem: str) -> Plan:
         return Plan(target, launch, stage, None, n, n_eval, False, basis, problem, trainer, datasets, per_dataset)
 
+    if not args.trains:
+        task = "predicts" if args.do_predict else "evaluates"
+        on = f" on {n_eval:,} examples" if n_eval is not None else ""
+        return without(f"the config does not train (do_train is not set); it only {task}{on}")
     if n is None and not streaming:
         return without(f"the number of training examples is unknown ({basis}); give it with --num-examples")
     try:

@@ -270,3 +270,25 @@ def test_counts_per_dataset_and_eval_on_each_dataset(tmp_path):
     text = "\n".join(trainer_block(result.plan))
     assert "a: 25 valid examples of 40 rows (30 selected by num_samples/max_samples)" in text
     assert "evaluated apart" in text
+
+
+def test_a_config_that_only_predicts_counts_its_eval_sets(tmp_path):
+    """Without do_train there is no step plan, but the eval sets are counted: prediction (predict_with_generate)
+    keeps rows without a response, an evaluation of the loss drops them (LLaMA-Factory 0.9.5 data/processor)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dataset_info.json").write_text(json.dumps({"a": {"file_name": "a.json"}, "b": {"file_name": "b.json"}}))
+    (data / "a.json").write_text(json.dumps(alpaca(30)))
+    (data / "b.json").write_text(json.dumps(alpaca(18) + [{"instruction": "q", "input": "", "output": None}] * 2))
+    config = tmp_path / "cfg.yaml"
+    base = "model_name_or_path: m\nstage: sft\nfinetuning_type: lora\neval_dataset: a,b\nmax_samples: 25\ntemplate: default\n"
+    options = LintOptions(
+        llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path, use_cache=False
+    )
+    config.write_text(base + "do_predict: true\npredict_with_generate: true\n")
+    plan = lint_file(config, options).plan
+    assert plan.steps is None and plan.num_eval_examples == 45
+    assert plan.problem == "the config does not train (do_train is not set); it only predicts on 45 examples"
+    config.write_text(base + "do_eval: true\n")
+    plan = lint_file(config, options).plan
+    assert plan.num_eval_examples == 43 and plan.problem.endswith("it only evaluates on 43 examples")

@@ -358,9 +358,12 @@ def count_examples(
         )
 
     unknown = [s for s in train if s.selected is None]
-    if not train or unknown or any(p.fatal for p in problems):
+    fatal = any(p.fatal for p in problems)
+    if not train or unknown or fatal:
         why = "; ".join(f"{s.name}: {s.basis}" for s in unknown) or (problems[0].message if problems else "no dataset")
-        return result(None, None, None, False, why)
+        # a config that only evaluates or predicts names eval datasets alone
+        only_eval = _eval_count(args, builder, evals, seed, problems) if not train and evals and not fatal else None
+        return result(None, only_eval, None, False, why)
     if args.streaming:
         return result(None, None, None, False, "streaming: the Trainer prints total batch x max_steps")
     merged = _merge(args, train, seed, problems)

@@ -274,7 +274,7 @@ def sequence_length(args, target: Target, stage: str) -> int:
         return cutoff
     if args.packing and target.llamafactory == "0.9.2":
         return math.ceil((cutoff + 1) / 8) * 8
-    rounded = stage in ("rm", "dpo", "kto") or (stage == "sft" and trains(args))
+    rounded = stage in ("rm", "dpo", "kto") or (stage == "sft" and args.trains)
     return math.ceil(cutoff / 8) * 8 if rounded else cutoff
 
 
@@ -578,7 +578,7 @@ def build_inputs(
     dequant = shape.hidden * max(shape.intermediate, shape.hidden) * 2 if quant_bits else 0.0
 
     loading = 0.0
-    if trains(args):  # for inference LLaMA-Factory casts nothing: the loaded 16-bit weights are what stays
+    if args.trains:  # for inference LLaMA-Factory casts nothing: the loaded 16-bit weights are what stays
         loading = _load_peak(args, shape, target, launch or Launch(world_size, 1, "option"),
                              deepspeed_engine and zero < 3, fsdp, method=method, total=total, trainable=trainable,
                              quantized=quantized, quant_bytes=quant_bytes, reference=reference * reference_bytes,
@@ -663,13 +663,7 @@ def build_inputs(
         optimizer_name=optim_name,
         notes=tuple(notes),
     )
-    return inputs if trains(args) else _not_training(inputs)
-
-
-def trains(args) -> bool:
-    """Whether the config trains: ``do_train``, or none of ``do_eval``/``do_predict`` either (a config that names
-    no task is estimated as the training it most likely forgot to ask for)."""
-    return bool(args.do_train or not (args.do_eval or args.do_predict))
+    return inputs if args.trains else _not_training(inputs)
 
 
 def _not_training(inputs: MemoryInputs) -> MemoryInputs:

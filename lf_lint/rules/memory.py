@@ -24,12 +24,6 @@ def _judged(ctx: Context):
     return report
 
 
-def trains(args) -> bool:
-    from ..memory.llamafactory import trains as config_trains
-
-    return config_trains(args)
-
-
 def batch_and_accumulation(args) -> tuple[int, int]:
     from ..memory.llamafactory import batch_and_accumulation as resolved
 
@@ -59,7 +53,7 @@ def _check_oom(ctx: Context):
         "; or ".join(f"{r.change} -> est. {r.need_gib:.1f} GiB" for r in fixes)
         if fixes
         else "a larger card"
-        if not trains(ctx.args)
+        if not ctx.args.trains
         else f"train on more GPUs{'' if sharded else ' with ZeRO-3'}, or a larger card"
     )
     if report.estimate.phase == "model loading":
@@ -148,7 +142,7 @@ def _eval_batch_text(ctx: Context, report) -> str:
     else:
         text = (f"per_device_eval_batch_size {a.per_device_eval_batch_size}{default} sequences of up to "
                 f"{report.inputs.seq_len:,} tokens in one forward, whose logits and loss take {est.logits / GIB:.1f} GiB")  # fmt: skip
-    return text + (f" (the training steps need {est.training / GIB:.1f} GiB)" if trains(a) else "")
+    return text + (f" (the training steps need {est.training / GIB:.1f} GiB)" if a.trains else "")
 
 
 def _check_tight(ctx: Context):
@@ -210,7 +204,7 @@ TIGHT = Rule(
 
 def _check_underused(ctx: Context):
     report = _judged(ctx)
-    if report is None or report.verdict.status != "fits" or not trains(ctx.args):
+    if report is None or report.verdict.status != "fits" or not ctx.args.trains:
         return
     from ..memory.advice import bigger_batch
 
