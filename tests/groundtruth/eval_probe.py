@@ -1,11 +1,13 @@
-"""Trace every allocation of LLaMA-Factory's evaluation during training, on CPU.
+"""Trace every allocation of LLaMA-Factory's evaluation during training, or of its prediction, on CPU.
 
 Run with a ground-truth env's python:
     eval_probe.py CASES.json RESULTS.json
 Each case ({"id", "model": {...LlamaConfig...}, "args": {...LLaMA-Factory train args...}}) trains a small Llama with
 LLaMA-Factory's ``run_exp`` for one optimizer step and evaluates after it (``eval_steps: 1``) on rows long enough
-that every sequence is cut at ``cutoff_len``, as the longest eval batch is. torch.profiler records each allocation
-and free; the result is what is live when the evaluation begins, and the peak above it while it runs.
+that every sequence is cut at ``cutoff_len``, as the longest eval batch is; or, with ``predict_args``, predicts
+with ``predict_with_generate`` on one padded batch of prompts without training. torch.profiler records each
+allocation and free; the result is what is live when the evaluation begins, the peak above it while it runs, and
+for each ``generate`` call the padded prompt's length and the output's.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ def predict_args(**more) -> dict:
 
 
 def _long_rows(path: Path, n_rows: int) -> None:
-    """Rows longer than any case's cutoff_len: "long_rows" (instruction, output), "mixed_prompts" (prompts long and short, a
-    short output: what prediction generates from), "long_pairs" (a preference
-    between two outputs, for the pairwise stages) and "long_tagged" (an output marked good or bad, for KTO)."""
+    """Rows longer than any case's cutoff_len: "long_rows" (instruction, output), "long_pairs" (a preference
+    between two outputs, for the pairwise stages) and "long_tagged" (an output marked good or bad, for KTO); and
+    "mixed_prompts" (long and short prompts with a short output, what prediction generates from)."""
     words = " ".join(smoke_run.SENTENCES)
     rows = [{"instruction": f"{i} {words}", "input": "", "output": f"{words} {i}"} for i in range(n_rows)]
     pairs = [{"instruction": row["instruction"], "chosen": row["output"], "rejected": f"{i} {words}"}
