@@ -865,3 +865,16 @@ def test_a_config_that_does_not_train(tmp_path, monkeypatch):
     assert "micro-batch: none (no training)" in out and "LF603" not in out
     assert "error[LF601] estimated 15.9 GiB per GPU during evaluation" in out
     assert "quantization_bit: 4 (4-bit weights) -> est." in out and "training steps need" not in out
+    # suggest: no micro-batch to split, but the largest eval batch that fits
+    fitting = [size for size in (1, 2, 4, 8, 16, 32, 64, 128)
+               if _report(predict.replace("batch_size: 1", f"batch_size: {size}"), gpu="A100-80G").verdict.status == "fits"]  # fmt: skip
+    assert 1 < max(fitting) < 128
+    out = _run("suggest", "cfg.yaml", "--gpu", "A100-80G", "--no-datasets")
+    assert (
+        "no suggestion: the config does not train (do_train is not set), so there is no micro-batch to split; " in out
+    )
+    assert (
+        f"prediction needs 15.9 GiB per GPU with per_device_eval_batch_size 1; the largest power of two that fits is {max(fitting)}"
+        in out
+    )
+    assert "does not fit even with 1" in _run("suggest", "cfg.yaml", "--gpu", "T4", "--no-datasets")

@@ -40,6 +40,8 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
     total = target_batch or batch * accumulation * world
     if report is None or report.estimate is None:
         return Suggestion(total, world, gpu.memory_gib, (), report.problem if report else "not a train config")
+    if not a.trains:
+        return Suggestion(total, world, gpu.memory_gib, (), _not_training(report, gpu.memory_gib))
     if total % world:
         return Suggestion(
             total, world, gpu.memory_gib, (), f"{total} examples per step cannot be split over {world} processes"
@@ -78,6 +80,21 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
     return Suggestion(total, world, gpu.memory_gib, tuple(choices), floor=floor)
 
 
+def _not_training(report, capacity_gib: float) -> str:
+    """Why a config that only evaluates or predicts has no split to choose, and the eval batch that fits."""
+    args = report.variant.args
+    task = "prediction" if args.do_predict else "evaluation"
+    safe = capacity_gib * (1 - margin(report.inputs))
+    fitting = [size for size in (1, 2, 4, 8, 16, 32, 64, 128)
+               if estimate(report.variant({"per_device_eval_batch_size": size})).device / GIB <= safe]  # fmt: skip
+    text = (f"the config does not train (do_train is not set), so there is no micro-batch to split; its "
+            f"{task} needs {report.estimate.device / GIB:.1f} GiB per GPU with per_device_eval_batch_size "
+            f"{args.per_device_eval_batch_size}")  # fmt: skip
+    if not fitting:
+        return text + ", and does not fit even with 1"
+    return text + f"; the largest power of two that fits is {max(fitting)}"
+
+
 def _total_steps(ctx, plan, micro: int, accumulation: int) -> int | None:
     if plan is None or plan.steps is None or plan.trainer != "Trainer":
         return None
@@ -96,7 +113,7 @@ def render_suggestion(suggestion: Suggestion, path: str, gpu_name: str) -> str:
     head = (f"{path}: {suggestion.target_batch:,} examples per optimizer step on {suggestion.world_size} process(es), "
             f"{gpu_name} ({suggestion.capacity_gib:g} GiB)")  # fmt: skip
     if suggestion.problem:
-        return f"{head}\n  no suggestion: {suggestion.problem}\n"
+        return f"{path} on the {gpu_name} ({suggestion.capacity_gib:g} GiB): no suggestion: {suggestion.problem}\n"
     lines = [
         head,
         "  batch  accum  est. GiB  fits  total steps  est. time",
