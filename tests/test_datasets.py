@@ -292,3 +292,31 @@ def test_a_config_that_only_predicts_counts_its_eval_sets(tmp_path):
     config.write_text(base + "do_eval: true\n")
     plan = lint_file(config, options).plan
     assert plan.num_eval_examples == 43 and plan.problem.endswith("it only evaluates on 43 examples")
+
+
+def test_a_config_that_trains_nothing(tmp_path):
+    """LF511: without do_train the run does nothing, or only predicts while `dataset` is loaded for nothing; with
+    val_size the eval split comes from `dataset`, which is then used."""
+    base = "model_name_or_path: m\nstage: sft\nfinetuning_type: lora\ntemplate: default\noutput_dir: o\ndataset: a\n"
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "dataset_info.json").write_text(
+        json.dumps({"a": {"file_name": "a.json"}, "b": {"file_name": "b.json"}})
+    )
+    (tmp_path / "data" / "a.json").write_text(json.dumps(alpaca(20)))
+    (tmp_path / "data" / "b.json").write_text(json.dumps(alpaca(10)))
+
+    def lf511(extra: str) -> list[str]:
+        (tmp_path / "cfg.yaml").write_text(base + extra)
+        options = LintOptions(llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path)
+        return [d.message for d in lint_file(tmp_path / "cfg.yaml", options).diagnostics if d.code == "LF511"]
+
+    assert lf511("") == ["the run does nothing: neither do_train nor do_eval/do_predict is set, so LLaMA-Factory "
+                         "loads the model and the data, then exits without training"]  # fmt: skip
+    assert lf511("do_train: false\n") == lf511("")
+    predict = "do_predict: true\npredict_with_generate: true\n"
+    assert lf511(predict + "eval_dataset: b\n") == [
+        "`dataset` is loaded and preprocessed but never trained on: do_train is not set, so the run only predicts "
+        "on eval_dataset"
+    ]
+    assert lf511(predict + "val_size: 0.2\n") == []
+    assert lf511("do_train: true\n") == []

@@ -357,6 +357,46 @@ PPO_RATIO = Rule(
     check=on_plan(_check_ppo_ratio),
 )
 
+
+def _check_no_training(ctx: Context):
+    a = ctx.args
+    if a.get("do_train"):
+        return
+    fix = "add do_train: true"
+    if not (a.do_eval or a.get("do_predict")):
+        yield Finding("the run does nothing: neither do_train nor do_eval/do_predict is set, so LLaMA-Factory loads "
+                      "the model and the data, then exits without training",
+                      key=_no_training_key(a), at="value" if a.is_set("do_train") else "key", fix=fix)  # fmt: skip
+        return
+    val_size = a.val_size if isinstance(a.val_size, (int, float)) and not isinstance(a.val_size, bool) else 0.0
+    if a.is_set("dataset") and val_size <= 1e-6:
+        task = "predicts" if a.get("do_predict") else "evaluates"
+        yield Finding(f"`dataset` is loaded and preprocessed but never trained on: do_train is not set, so the run "
+                      f"only {task} on eval_dataset", key=_no_training_key(a),
+                      at="value" if a.is_set("do_train") else "key", fix=f"{fix} to train, or remove dataset")  # fmt: skip
+
+
+def _no_training_key(a) -> str | None:
+    return next((key for key in ("do_train", "dataset", "stage") if a.is_set(key)), None)
+
+
+NO_TRAINING = Rule(
+    code="LF511",
+    name="no-training",
+    severity=WARNING,
+    summary="A train config that trains nothing: `do_train` is missing or false.",
+    what="Reports train configs without `do_train: true` that do nothing at all (no `do_eval`/`do_predict` "
+    "either), and those that only evaluate or predict while naming a training `dataset` they never use (no "
+    "`val_size` taking the eval split from it).",
+    why="`do_train` is false unless set, and LLaMA-Factory checks nothing about it: the run loads the model, reads "
+    "and tokenizes every dataset, then skips training and exits cleanly, minutes of GPU time later.",
+    upstream="LLaMA-Factory `get_dataset` (data/loader.py) and `run_sft` and the other workflows "
+    "(`if training_args.do_train:`), 0.9.2-0.9.5.",
+    example=Example("do_train: false"),
+    use_instead=Example("do_train: true"),
+    check=_check_no_training,
+)
+
 RULES = [
     NO_BATCH,
     INTERVALS,
@@ -368,4 +408,5 @@ RULES = [
     BEST_ALIGNMENT,
     VERSION_SENSITIVE,
     PPO_RATIO,
+    NO_TRAINING,
 ]
