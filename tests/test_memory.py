@@ -878,3 +878,12 @@ def test_a_config_that_does_not_train(tmp_path, monkeypatch):
         in out
     )
     assert "does not fit even with 1" in _run("suggest", "cfg.yaml", "--gpu", "T4", "--no-datasets")
+    # LF603 as a note: an eval batch at least 4x larger that stays under 80% of the card
+    comfortable = max(size for size in fitting if _report(predict.replace("batch_size: 1", f"batch_size: {size}"),
+                                                          gpu="A100-80G").estimate.device / GIB <= 0.8 * 79.15)  # fmt: skip
+    out = _run("cfg.yaml", "--no-datasets", "--gpu", "A100-80G")
+    assert (
+        f"info[LF603] the prediction uses about 16 of 79.15 GiB with per_device_eval_batch_size 1; {comfortable} (est."
+        in out
+    )
+    assert f"help: per_device_eval_batch_size: {comfortable}" in out

@@ -66,6 +66,19 @@ def largest_batch(inputs: MemoryInputs, batch: int, gpu: Gpu, share: float = UND
     return best
 
 
+def largest_eval_batch(variant, gpu: Gpu, share: float, limit: int = 128) -> tuple[int, float] | None:
+    """(size, GiB): the largest power-of-two ``per_device_eval_batch_size`` whose estimate stays under ``share`` of
+    the card, for a config that only evaluates or predicts (None if even 1 does not)."""
+    best = None
+    size = 1
+    while size <= limit:
+        need = estimate(variant({"per_device_eval_batch_size": size})).device / GIB
+        if need > gpu.memory_gib * share:
+            break
+        best, size = (size, need), size * 2
+    return best
+
+
 # --- time ------------------------------------------------------------------------------
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..steps import StepError, plan_steps
-from .advice import duration, margin, training_time
+from .advice import duration, largest_eval_batch, margin, training_time
 from .estimate import GIB, estimate
 from .llamafactory import batch_and_accumulation
 from .report import evaluated_samples
@@ -41,7 +41,7 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
     if report is None or report.estimate is None:
         return Suggestion(total, world, gpu.memory_gib, (), report.problem if report else "not a train config")
     if not a.trains:
-        return Suggestion(total, world, gpu.memory_gib, (), _not_training(report, gpu.memory_gib))
+        return Suggestion(total, world, gpu.memory_gib, (), _not_training(report, gpu))
     if total % world:
         return Suggestion(
             total, world, gpu.memory_gib, (), f"{total} examples per step cannot be split over {world} processes"
@@ -80,19 +80,17 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
     return Suggestion(total, world, gpu.memory_gib, tuple(choices), floor=floor)
 
 
-def _not_training(report, capacity_gib: float) -> str:
+def _not_training(report, gpu) -> str:
     """Why a config that only evaluates or predicts has no split to choose, and the eval batch that fits."""
     args = report.variant.args
     task = "prediction" if args.do_predict else "evaluation"
-    safe = capacity_gib * (1 - margin(report.inputs))
-    fitting = [size for size in (1, 2, 4, 8, 16, 32, 64, 128)
-               if estimate(report.variant({"per_device_eval_batch_size": size})).device / GIB <= safe]  # fmt: skip
+    fitting = largest_eval_batch(report.variant, gpu, 1 - margin(report.inputs))
     text = (f"the config does not train (do_train is not set), so there is no micro-batch to split; its "
             f"{task} needs {report.estimate.device / GIB:.1f} GiB per GPU with per_device_eval_batch_size "
             f"{args.per_device_eval_batch_size}")  # fmt: skip
-    if not fitting:
+    if fitting is None:
         return text + ", and does not fit even with 1"
-    return text + f"; the largest power of two that fits is {max(fitting)}"
+    return text + f"; the largest power of two that fits is {fitting[0]}"
 
 
 def _total_steps(ctx, plan, micro: int, accumulation: int) -> int | None:

@@ -204,7 +204,10 @@ TIGHT = Rule(
 
 def _check_underused(ctx: Context):
     report = _judged(ctx)
-    if report is None or report.verdict.status != "fits" or not ctx.args.trains:
+    if report is None or report.verdict.status != "fits":
+        return
+    if not ctx.args.trains:
+        yield from _eval_batch_underused(ctx, report)
         return
     from ..memory.advice import bigger_batch
 
@@ -240,6 +243,24 @@ def _check_underused(ctx: Context):
         )
 
 
+def _eval_batch_underused(ctx: Context, report):
+    """A config that only evaluates or predicts, one small eval batch at a time where the card takes many more."""
+    from ..memory.advice import UNDERUSE_TARGET, largest_eval_batch
+    from ..memory.estimate import GIB
+
+    a = ctx.args
+    current = a.per_device_eval_batch_size
+    larger = largest_eval_batch(report.variant, report.gpu, UNDERUSE_TARGET)
+    if not isinstance(current, int) or larger is None or larger[0] < 4 * current:
+        return
+    size, need = larger
+    task = "prediction" if a.do_predict else "evaluation"
+    yield Finding(f"the {task} uses about {report.estimate.device / GIB:.0f} of {report.verdict.capacity_gib:g} GiB with "
+                  f"per_device_eval_batch_size {current}; {size} (est. {need:.0f} GiB) runs {size // current}x fewer, "
+                  "larger batches, which is faster", key="per_device_eval_batch_size" if a.is_set("per_device_eval_batch_size")
+                  else "model_name_or_path", at="value", fix=f"per_device_eval_batch_size: {size}", severity=INFO)  # fmt: skip
+
+
 def _training_gib(report) -> float:
     """What training needs, in GiB: the estimate's peak, or what follows a loading peak (loading.py)."""
     from ..memory.estimate import GIB
@@ -271,7 +292,8 @@ UNDERUSED = Rule(
     summary="A small micro-batch with gradient accumulation where the GPU could take a larger one.",
     what="When the estimate leaves most of the GPU free and gradient accumulation is above 1, proposes the "
     "largest per-device batch (dividing the examples per step, under 80% of the card) with the matching "
-    "accumulation: the same optimizer steps, each made of fewer, larger micro-batches.",
+    "accumulation: the same optimizer steps, each made of fewer, larger micro-batches. For a config that only "
+    "evaluates or predicts, notes a `per_device_eval_batch_size` at least 4x larger that stays under 80%.",
     why="A micro-batch that fills a tenth of the GPU leaves its compute idle; gradient accumulation then repeats "
     "small forward/backward passes that one larger pass would do faster, for the same result.",
     example=Example(
