@@ -297,7 +297,7 @@ def test_a_config_that_only_predicts_counts_its_eval_sets(tmp_path):
 def test_a_config_that_trains_nothing(tmp_path):
     """LF511: without do_train the run does nothing, or only predicts while `dataset` is loaded for nothing; with
     val_size the eval split comes from `dataset`, which is then used."""
-    base = "model_name_or_path: m\nstage: sft\nfinetuning_type: lora\ntemplate: default\noutput_dir: o\ndataset: a\n"
+    base = "model_name_or_path: m\nfinetuning_type: lora\ntemplate: default\noutput_dir: o\ndataset: a\n"
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "dataset_info.json").write_text(
         json.dumps({"a": {"file_name": "a.json"}, "b": {"file_name": "b.json"}})
@@ -305,8 +305,8 @@ def test_a_config_that_trains_nothing(tmp_path):
     (tmp_path / "data" / "a.json").write_text(json.dumps(alpaca(20)))
     (tmp_path / "data" / "b.json").write_text(json.dumps(alpaca(10)))
 
-    def lf511(extra: str) -> list[str]:
-        (tmp_path / "cfg.yaml").write_text(base + extra)
+    def lf511(extra: str, stage: str = "sft") -> list[str]:
+        (tmp_path / "cfg.yaml").write_text(f"{base}stage: {stage}\n{extra}")
         options = LintOptions(llamafactory_version="0.9.5", transformers_version="4.57.1", workdir=tmp_path)
         return [d.message for d in lint_file(tmp_path / "cfg.yaml", options).diagnostics if d.code == "LF511"]
 
@@ -320,3 +320,4 @@ def test_a_config_that_trains_nothing(tmp_path):
     ]
     assert lf511(predict + "val_size: 0.2\n") == []
     assert lf511("do_train: true\n") == []
+    assert lf511("reward_model: r\n", stage="ppo") == []  # LLaMA-Factory refuses PPO without do_train: LF233 says so

@@ -360,7 +360,7 @@ PPO_RATIO = Rule(
 
 def _check_no_training(ctx: Context):
     a = ctx.args
-    if a.get("do_train"):
+    if a.get("do_train") or a.stage == "ppo":  # PPO without do_train stops at once: LF233 says so
         return
     fix = "add do_train: true"
     if not (a.do_eval or a.get("do_predict")):
