@@ -387,7 +387,7 @@ NO_TRAINING = Rule(
     summary="A train config that trains nothing: `do_train` is missing or false.",
     what="Reports train configs without `do_train: true` that do nothing at all (no `do_eval`/`do_predict` "
     "either), and those that only evaluate or predict while naming a training `dataset` they never use (no "
-    "`val_size` taking the eval split from it).",
+    "`val_size` taking the eval split from it). PPO without `do_train` is LF233's error: LLaMA-Factory refuses it.",
     why="`do_train` is false unless set, and LLaMA-Factory checks nothing about it: the run loads the model, reads "
     "and tokenizes every dataset, then skips training and exits cleanly, minutes of GPU time later.",
     upstream="LLaMA-Factory `get_dataset` (data/loader.py) and `run_sft` and the other workflows "
