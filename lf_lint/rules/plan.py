@@ -10,7 +10,7 @@ from ..diagnostics import Severity
 from ..steps import behaviour
 from ..versions import Target, clamp_transformers, newest_transformers_for
 from .base import Context, Example, Finding, Rule
-from .upstream_lf import PPO_EXAMPLE_VERSIONS
+from .upstream_lf import PPO_EXAMPLE_VERSIONS, _num
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -363,21 +363,16 @@ def _check_no_training(ctx: Context):
     if a.get("do_train") or a.stage == "ppo":  # PPO without do_train stops at once: LF233 says so
         return
     fix = "add do_train: true"
+    # point at do_train's false value, else at the dataset it fails to train on
+    key = next((k for k in ("do_train", "dataset", "stage") if a.is_set(k)), None)
+    at = "value" if key == "do_train" else "key"
     if not (a.do_eval or a.get("do_predict")):
         yield Finding("the run does nothing: neither do_train nor do_eval/do_predict is set, so LLaMA-Factory loads "
-                      "the model and the data, then exits without training",
-                      key=_no_training_key(a), at="value" if a.is_set("do_train") else "key", fix=fix)  # fmt: skip
-        return
-    val_size = a.val_size if isinstance(a.val_size, (int, float)) and not isinstance(a.val_size, bool) else 0.0
-    if a.is_set("dataset") and val_size <= 1e-6:
+                      "the model and the data, then exits without training", key=key, at=at, fix=fix)  # fmt: skip
+    elif a.is_set("dataset") and _num(a.val_size) <= 1e-6:
         task = "predicts" if a.get("do_predict") else "evaluates"
         yield Finding(f"`dataset` is loaded and preprocessed but never trained on: do_train is not set, so the run "
-                      f"only {task} on eval_dataset", key=_no_training_key(a),
-                      at="value" if a.is_set("do_train") else "key", fix=f"{fix} to train, or remove dataset")  # fmt: skip
-
-
-def _no_training_key(a) -> str | None:
-    return next((key for key in ("do_train", "dataset", "stage") if a.is_set(key)), None)
+                      f"only {task} on eval_dataset", key=key, at=at, fix=f"{fix} to train, or remove dataset")  # fmt: skip
 
 
 NO_TRAINING = Rule(
