@@ -208,7 +208,7 @@ def llamafactory_inputs(row: dict):
     """LLaMA-Factory issue rows: the config the user posted, through lf-lint's own mapping."""
     from lf_lint.launch import Launch
     from lf_lint.loading import load_mapping
-    from lf_lint.memory.llamafactory import build_inputs
+    from lf_lint.memory.inputs import build_inputs
     from lf_lint.memory.model import ModelInfo
     from lf_lint.rules.base import Context
 

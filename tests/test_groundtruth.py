@@ -475,7 +475,7 @@ def test_memory_components_match_llamafactory(env_name, tmp_path):
 
     from lf_lint.loading import load
     from lf_lint.memory.estimate import saved_activations
-    from lf_lint.memory.llamafactory import build_inputs
+    from lf_lint.memory.inputs import build_inputs
     from lf_lint.memory.model import ModelInfo, count_params, freeze_module_names, shape_from_config
     from lf_lint.memory.vision import patch_bytes
     from lf_lint.rules import checkpoint as checkpoint_rules
@@ -597,7 +597,7 @@ def test_generation_memory_matches_llamafactory(env_name, tmp_path):
     import yaml
 
     from lf_lint.loading import load
-    from lf_lint.memory.llamafactory import build_inputs
+    from lf_lint.memory.inputs import build_inputs
     from lf_lint.memory.model import ModelInfo, count_params, shape_from_config
     from lf_lint.rules.base import Context
     from lf_lint.versions import Target
@@ -634,7 +634,7 @@ def test_evaluation_memory_matches_llamafactory(env_name, tmp_path):
     import yaml
 
     from lf_lint.loading import load
-    from lf_lint.memory.llamafactory import build_inputs
+    from lf_lint.memory.inputs import build_inputs
     from lf_lint.memory.model import ModelInfo, count_params, shape_from_config
     from lf_lint.rules.base import Context
     from lf_lint.versions import Target
@@ -846,7 +846,7 @@ def test_fsdp_memory_matches_fsdp(tmp_path):
 
     from lf_lint.loading import load
     from lf_lint.memory.estimate import estimate
-    from lf_lint.memory.llamafactory import build_inputs
+    from lf_lint.memory.inputs import build_inputs
     from lf_lint.memory.model import ModelInfo, count_params, shape_from_config
     from lf_lint.rules.base import Context
     from lf_lint.versions import Target

@@ -791,6 +791,25 @@ def test_evaluation_peak(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.parametrize(
+    "sharding",
+    ["", "deepspeed: {zero_optimization: {stage: 2}}", "deepspeed: {zero_optimization: {stage: 3}}",
+     "fsdp: full_shard auto_wrap", "fsdp: shard_grad_op auto_wrap\nfinetuning_type: full"],
+)  # fmt: skip
+def test_an_evaluation_leaves_the_training_step_as_it_was(sharding):
+    """Each phase computes its own part of the inputs (lf_lint/memory/inputs.py): an evaluation adds its forward
+    and changes nothing of the training step. (One name once held FSDP's layout and then the output head an
+    evaluation gathers: ZeRO-3 and FSDP with an eval set crashed, and plain data parallelism with one lost its
+    gradients at the peak.)"""
+    config = "model_name_or_path: Qwen/Qwen2.5-7B-Instruct\nfinetuning_type: lora\n" + sharding
+    train = _report(config, num_gpus=8, gpu="H100")
+    evaluated = _report(config + "\nval_size: 0.1\neval_strategy: steps\neval_steps: 10", num_gpus=8, gpu="H100")
+    assert evaluated.inputs.eval_logits > 0 and evaluated.inputs.eval_activations > 0
+    assert evaluated.inputs._replace(eval_logits=0.0, eval_activations=0.0) == train.inputs
+    assert evaluated.estimate.device >= train.estimate.device
+    assert evaluated.inputs.gradients_rebuilt == ("fsdp" in sharding)
+
+
 def test_tied_output_head_gets_an_autocast_copy():
     """Under AMP, full tuning casts fp32 matmul weights to bf16 in autocast's cache: the embedding lookup needs no
     copy, but an output head tied to the embedding is a matmul (measured in evaluation, tests/test_groundtruth.py)."""

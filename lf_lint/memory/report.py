@@ -7,7 +7,8 @@ from typing import NamedTuple
 from .advice import TimeEstimate, Verdict, largest_batch, training_time, verdict
 from .estimate import GIB, MemoryEstimate, MemoryInputs, estimate
 from .gpus import Gpu
-from .llamafactory import batch_and_accumulation, build_inputs
+from .inputs import build_inputs
+from .llamafactory import batch_and_accumulation
 from .model import ModelInfo
 
 _SAME = object()
