@@ -10,11 +10,11 @@ Names are imported on first use, so ``import lf_lint`` stays cheap.
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "LfLintError", "Plan", "Severity", "estimate_memory", "lint", "predict_steps"]
+__all__ = ["Diagnostic", "LfLintError", "Plan", "Severity", "estimate_memory", "lint", "predict_steps", "suggest"]
 
 
 def __getattr__(name: str):
-    if name in ("lint", "predict_steps", "estimate_memory", "LfLintError"):
+    if name in ("lint", "predict_steps", "estimate_memory", "suggest", "LfLintError"):
         from . import api
 
         return getattr(api, name)

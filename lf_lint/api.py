@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .diagnostics import Diagnostic
-from .engine import FileResult, LintOptions, lint_config, lint_file
-from .loading import load_mapping
+from .engine import FileResult, LintOptions, lint_config
+from .loading import LoadedConfig, load, load_mapping
 from .memory.report import MemoryReport
+from .memory.suggest import Suggestion, suggest_config
 from .plan import Plan
+from .versions import Resolution
 
 
 class LfLintError(Exception):
@@ -54,25 +56,29 @@ def _options(**kwargs) -> LintOptions:
     return options
 
 
-def lint_result(config: str | os.PathLike | Mapping, **kwargs) -> FileResult:
-    """Like ``lint`` but returns the whole result (versions, kind, source lines)."""
-    options = _options(**kwargs)
-    resolution = options.resolution()
+def _load(config: str | os.PathLike | Mapping, options: LintOptions, resolution: Resolution) -> LoadedConfig:
+    overrides = list(options.overrides)
     if isinstance(config, Mapping):
-        loaded = load_mapping(dict(config), resolution.target, overrides=list(options.overrides))
-        return lint_config(loaded, options, resolution)
+        return load_mapping(dict(config), resolution.target, overrides=overrides)
     if isinstance(config, os.PathLike) or (
         isinstance(config, str)
         and "\n" not in config
         and config.strip().endswith((".yaml", ".yml", ".json", ".YAML", ".YML", ".JSON"))
     ):
-        result = lint_file(config, options, resolution=resolution)
-        if result.io_failure:
-            raise LfLintError(result.diagnostics[0].message)
-        return result
+        return load(config, resolution.target, overrides=overrides, max_bytes=options.max_bytes)
     if isinstance(config, str):
-        return lint_file("<config>", options, text=config, resolution=resolution)
+        return load("<config>", resolution.target, text=config, overrides=overrides, max_bytes=options.max_bytes)
     raise LfLintError(f"config must be a path, YAML text or a mapping, not {type(config).__name__}")
+
+
+def lint_result(config: str | os.PathLike | Mapping, **kwargs) -> FileResult:
+    """Like ``lint`` but returns the whole result (versions, kind, source lines)."""
+    options = _options(**kwargs)
+    resolution = options.resolution()
+    result = lint_config(_load(config, options, resolution), options, resolution)
+    if result.io_failure:
+        raise LfLintError(result.diagnostics[0].message)
+    return result
 
 
 def lint(
@@ -216,3 +222,68 @@ def estimate_memory(
             f"no memory estimate for {result.path}: {report.problem if report else 'the config could not be read'}"
         )
     return report
+
+
+def suggest(
+    config: str | os.PathLike | Mapping,
+    *,
+    gpu: str | None = None,
+    gpu_memory: float | None = None,
+    num_gpus: int | None = None,
+    nnodes: int | None = None,
+    target_batch: int | None = None,
+    accelerate_config: str | os.PathLike | None = None,
+    llamafactory_version: str | None = None,
+    transformers_version: str | None = None,
+    workdir: str | os.PathLike | None = None,
+    overrides: list[str] | None = None,
+    params: float | None = None,
+    num_examples: int | Mapping | None = None,
+    online: bool = False,
+) -> Suggestion:
+    """The splits of ``target_batch`` examples per optimizer step (default: the config's) into
+    per_device_train_batch_size x gradient_accumulation_steps on ``gpu``, best first, as ``lf-lint suggest``.
+
+    Returns a ``Suggestion``: ``.choices`` (each with ``batch``, ``accumulation``, ``need_gib``, ``fits``,
+    ``total_steps``, ``hours`` and ``current``), ``.best`` (the first choice, when it fits), ``.current`` and
+    ``.to_dict()`` (the JSON of ``lf-lint suggest --format json``). Steps and time need the training examples
+    (counted from the datasets, or ``num_examples``); without them they are None. Raises ``LfLintError``
+    when there is nothing to choose: no GPU given, an unknown GPU, a model whose shape cannot be known, a
+    config that does not train, or a ``target_batch`` the processes cannot share evenly.
+
+    >>> result = suggest("train.yaml", gpu="H100", num_gpus=8, target_batch=64)   # doctest: +SKIP
+    >>> result.best.batch, result.best.accumulation, result.best.need_gib         # doctest: +SKIP
+    """
+    from .memory.gpus import GpuError, target_gpu
+
+    if gpu is None and gpu_memory is None:
+        raise LfLintError("suggest needs the target GPU: gpu=NAME or gpu_memory=GIB")
+    whole = isinstance(target_batch, int) and not isinstance(target_batch, bool)
+    if target_batch is not None and (not whole or target_batch < 1):
+        raise LfLintError(f"target_batch must be a whole number of at least 1, not {target_batch!r}")
+    try:
+        card = target_gpu(gpu, gpu_memory)
+    except GpuError as exc:
+        raise LfLintError(str(exc)) from exc
+    options = _options(
+        llamafactory_version=llamafactory_version,
+        transformers_version=transformers_version,
+        num_gpus=num_gpus,
+        nnodes=nnodes,
+        accelerate_config=accelerate_config,
+        workdir=workdir,
+        overrides=overrides,
+        num_examples=num_examples,
+        online=online,
+        gpu=card,
+        params=params,
+    )
+    resolution = options.resolution()
+    loaded = _load(config, options, resolution)
+    if loaded.data is None:
+        why = "; ".join(p.message for p in loaded.problems) or "not a config"
+        raise LfLintError(f"{loaded.path}: cannot read the config: {why}")
+    result = suggest_config(loaded, options, resolution, target_batch)
+    if result.problem:
+        raise LfLintError(f"no suggestion for {result.path} on the {result.gpu}: {result.problem}")
+    return result

@@ -400,9 +400,8 @@ def run_explain_log(argv: list[str]) -> int:
 def run_suggest(argv: list[str]) -> int:
     import json
 
-    from .engine import make_context
     from .loading import load
-    from .memory.suggest import render_suggestion, suggest
+    from .memory.suggest import render_suggestion, suggest_config
     from .settings import SettingsError
 
     parser = _check_parser()
@@ -430,22 +429,11 @@ def run_suggest(argv: list[str]) -> int:
     if config.data is None:
         print(f"lf-lint: error: {path}: cannot read the config (run `lf-lint {path}` for the details)", file=sys.stderr)
         return EXIT_USAGE
-    ctx = make_context(config, options, resolution)
-    result = suggest(ctx, args.target_batch)
+    result = suggest_config(config, options, resolution, args.target_batch)
     if (args.format or "full") == "json":
-        print(
-            json.dumps(
-                {
-                    "path": path,
-                    "gpu": options.gpu.name,
-                    **result._asdict(),
-                    "choices": [c._asdict() for c in result.choices],
-                },
-                indent=1,
-            )
-        )
+        print(json.dumps(result.to_dict(), indent=1))
     else:
-        sys.stdout.write(render_suggestion(result, path, options.gpu.name))
+        sys.stdout.write(render_suggestion(result))
     return EXIT_OK if result.choices else EXIT_FOUND
 
 

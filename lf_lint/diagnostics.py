@@ -42,3 +42,20 @@ class Diagnostic(NamedTuple):
     @property
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.column, self.code)
+
+    def __repr__(self) -> str:
+        from .summary import bracket, clip_path
+
+        where = f"{clip_path(self.path)}:{self.line}:{self.column}"
+        return bracket("Diagnostic", f"{self.code} {self.severity.value} {where} {self.message}")
+
+    def _repr_html_(self) -> str:
+        from .summary import table
+
+        rows = [
+            ("code", f"{self.code} ({self.name})"),
+            ("severity", self.severity.value),
+            ("where", f"{self.path}:{self.line}:{self.column}"),
+            ("message", self.message),
+        ]
+        return table(None, rows + ([("fix", self.fix)] if self.fix else []))

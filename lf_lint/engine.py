@@ -67,6 +67,34 @@ class FileResult(NamedTuple):
     def errors(self) -> int:
         return sum(d.severity is Severity.ERROR for d in self.diagnostics)
 
+    def counts(self) -> str:
+        """The diagnostics by severity, e.g. "2 errors, 1 warning, 0 notes"."""
+        from .summary import plural
+
+        words = ((Severity.ERROR, "error"), (Severity.WARNING, "warning"), (Severity.INFO, "note"))
+        return ", ".join(plural(sum(d.severity is s for d in self.diagnostics), word) for s, word in words)
+
+    def __repr__(self) -> str:
+        from .summary import bracket, clip_path
+
+        if self.io_failure:
+            return bracket("LintResult", f"{clip_path(self.path, 60)}: cannot be read")
+        kind = "" if self.kind == "train" else f" ({self.kind} config)"
+        return bracket("LintResult", f"{clip_path(self.path, 60)}{kind}: {self.counts()}")
+
+    def _repr_html_(self) -> str:
+        from .summary import table
+
+        rows = [(f"{d.line}:{d.column}", d.code, d.severity.value, d.message, d.fix) for d in self.diagnostics]
+        facts = [
+            f"{name}: {fact.problem or repr(fact)}"
+            for name, fact in (("step plan", self.plan), ("memory", self.memory))
+            if fact is not None
+        ]
+        caption = f"{self.path}: {self.counts()} ({self.resolution.target.describe()})"
+        header = ("line", "code", "severity", "message", "fix")
+        return table(caption, rows or [("", "", "", "no problems found", "")], header, facts)
+
 
 def classify(config: LoadedConfig, forced: str | None) -> tuple[str, str]:
     """(kind, command) of a loaded file; ``forced`` is the --command option."""

@@ -98,23 +98,24 @@ class Plan(NamedTuple):
         return explain_plan(self)
 
     def __repr__(self) -> str:
+        from .summary import bracket
+
         if self.steps is None:
-            return f"<Plan: no step plan ({self.problem})>"
+            return bracket("Plan:", f"no step plan ({self.problem})")
         s = self.steps
-        approx = "" if self.exact else " (estimate)"
-        return (
-            f"<Plan {self.target.describe()}: {self.num_examples:,} examples{approx}, {s.total_steps:,} optimization steps "
-            f"({s.update_steps_per_epoch:,}/epoch x {s.num_train_epochs:g}), warmup {s.warmup_steps:,}, "
-            f"{s.num_checkpoints} checkpoint(s)>"
+        examples = f"{self.num_examples:,}" if self.num_examples is not None else "?"
+        stops = f" (stops at epoch {s.epochs_trained:g})" if s.stops_mid_epoch else ""
+        gpus = f" on {s.world_size} GPUs" if s.world_size > 1 else ""
+        text = (
+            f"{s.total_steps:,} steps: {examples} examples x {s.num_train_epochs:g} epochs{stops}, "
+            f"batch {s.total_train_batch_size:,}{gpus} (transformers {self.target.transformers})"
         )
+        return bracket("Plan", text, ", exact" if self.exact else ", estimate")
 
     def _repr_html_(self) -> str:
-        import html
+        from .summary import table
 
-        rows = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in self.to_dict().items()
-        )
-        return f"<table><caption>{html.escape(self.target.describe())}</caption>{rows}</table>"
+        return table(f"Step plan: {self.target.describe()}", self.to_dict().items())
 
 
 def _number(value: object, default: float) -> float:

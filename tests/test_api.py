@@ -113,7 +113,7 @@ def test_plan_object_in_notebooks(tmp_path):
     )
     html = plan._repr_html_()
     assert html.startswith("<table>") and "<td>total_steps</td><td>4200</td>" in html
-    assert "4,200 optimization steps" in repr(plan)
+    assert repr(plan) == "<Plan 4,200 steps: 1,047 examples x 300 epochs, batch 80 (transformers 4.57.1), exact>"
 
 
 def test_predict_steps_explains_why_not(tmp_path):

@@ -25,6 +25,11 @@ class Variant(NamedTuple):
     deepspeed: object
     images: int | None = None
 
+    def __repr__(self) -> str:
+        from ..summary import bracket
+
+        return bracket("Variant", f"of {self.model.name}: call it with changed arguments for their MemoryInputs")
+
     def __call__(self, overrides: dict | None = None, deepspeed: object = _SAME) -> MemoryInputs:
         chosen = self.deepspeed if deepspeed is _SAME else deepspeed
         args = self.args.with_values(overrides or {})
@@ -78,6 +83,50 @@ class MemoryReport(NamedTuple):
             data["time"] = {"hours": round(self.time.hours, 2), "flops": self.time.flops, "utilisation": round(self.time.utilisation, 3),
                             "assumptions": self.time.assumptions}  # fmt: skip
         return data
+
+    def __repr__(self) -> str:
+        from ..summary import bracket
+
+        if self.estimate is None:
+            return bracket("Memory:", f"no estimate ({self.problem})")
+        est = self.estimate
+        if self.verdict is None:
+            return bracket("Memory", f"{est.device / GIB:.1f} GiB per GPU ({est.phase}); no GPU given")
+        word = {"oom": "does NOT fit", "tight": "tight", "fits": "fits"}[self.verdict.status]
+        need = f"{est.device / GIB:.1f} GiB of {self.gpu.memory_gib:g}"
+        return bracket("Memory", f"{need} on {self.gpu.name}: {word} ({est.phase})")
+
+    def _repr_html_(self) -> str:
+        from ..summary import table
+
+        return table("Memory per GPU (estimate)", _html_rows(self))
+
+
+def _html_rows(report: MemoryReport) -> list[tuple[str, object]]:
+    gpu = report.gpu
+    rows = [("GPU", f"{gpu.name} ({gpu.memory_gib:g} GiB)" if gpu else "none given")]
+    if report.estimate is None:
+        return rows + [("problem", report.problem)]
+    est, inputs, model, v = report.estimate, report.inputs, report.model, report.verdict
+    rows.append(("peak GiB", f"{est.device / GIB:.1f} ({est.phase})"))
+    if v is not None:
+        used = f"{v.need_gib / v.capacity_gib:.0%} of the card used"
+        rows.append(("verdict", f"{v.status}: {used}, {v.margin:.0%} kept free"))
+    rows += [(f"{name} GiB", f"{value:.2f}") for name, value in est.breakdown().items()]
+    rows += [
+        ("model", f"{model.name}: {model.params / 1e9:.2f}B parameters ({model.source})"),
+        ("model confidence", model.confidence),
+        ("method", f"{inputs.method}, {inputs.trainable_params:,} trainable, {inputs.optimizer_name}"),
+        ("micro-batch", f"{inputs.sequences} sequence(s) x {inputs.seq_len:,} tokens"),
+        ("sharding", inputs.sharding),
+    ]
+    if report.largest_batch is not None:
+        rows.append(("largest micro-batch under 80%", report.largest_batch))
+    if report.time is not None:
+        from .advice import duration
+
+        rows.append(("time", f"about {duration(report.time.hours)} ({report.time.assumptions})"))
+    return rows + [("note", note) for note in est.notes]
 
 
 def evaluations(args, plan) -> int:

@@ -22,19 +22,93 @@ class Choice(NamedTuple):
 
 
 class Suggestion(NamedTuple):
+    """The splits of the examples per optimizer step into micro-batch x accumulation on a GPU, best first."""
+
     target_batch: int  # examples per optimizer step, all processes
     world_size: int
     capacity_gib: float
     choices: tuple[Choice, ...]  # best first
     problem: str | None = None
     floor: str | None = None  # a peak no split changes (an evaluation, loading), in words
+    path: str = ""  # the config
+    gpu: str = ""  # the GPU's name
+
+    @property
+    def best(self) -> Choice | None:
+        """The first choice, when it fits."""
+        return self.choices[0] if self.choices and self.choices[0].fits else None
+
+    @property
+    def current(self) -> Choice | None:
+        """The config's own split (None when target_batch is not the config's)."""
+        return next((c for c in self.choices if c.current), None)
+
+    def to_dict(self) -> dict:
+        """The JSON output of ``lf-lint suggest --format json``."""
+        data = self._asdict()
+        path, gpu = data.pop("path"), data.pop("gpu")
+        return {"path": path, "gpu": gpu, **data, "choices": [c._asdict() for c in self.choices]}
+
+    def __repr__(self) -> str:
+        from ..summary import bracket, plural
+
+        if self.problem:
+            return bracket("Suggestion", f"on {self.gpu}: none ({self.problem})")
+        head = f"{self.gpu}, {plural(self.target_batch, 'example')}/step, {plural(self.world_size, 'GPU')}: "
+        best, current = self.best, self.current
+        if best is None:
+            least = min(self.choices, key=lambda c: c.need_gib)
+            text = f"none fits {self.capacity_gib:g} GiB; the least, batch {least.batch} x accum {least.accumulation}, "
+            text += f"needs {least.need_gib:.1f} GiB"
+        else:
+            hours = f", {duration(best.hours)}" if best.hours is not None else ""
+            text = f"best batch {best.batch} x accum {best.accumulation} ({best.need_gib:.1f} GiB{hours})"
+            if best.current:
+                text += ", the current one"
+            elif current is not None:
+                text += f"; current {current.batch} x {current.accumulation}"
+        return bracket("Suggestion", head + text)
+
+    def _repr_html_(self) -> str:
+        from ..summary import table
+
+        caption = (f"{self.path}: {self.target_batch:,} examples per optimizer step on {self.world_size} process(es), "
+                   f"{self.gpu} ({self.capacity_gib:g} GiB)")  # fmt: skip
+        header = ("batch", "accumulation", "est. GiB", "fits", "total steps", "est. time", "")
+        notes = [f"no suggestion: {self.problem}"] if self.problem else []
+        return table(caption, map(_cells, self.choices), header, notes + ([self.floor] if self.floor else []))
+
+
+def _cells(c: Choice) -> tuple:
+    steps = "?" if c.total_steps is None else f"{c.total_steps:,}"
+    hours = "?" if c.hours is None else duration(c.hours)
+    return (
+        c.batch,
+        c.accumulation,
+        f"{c.need_gib:.1f}",
+        "yes" if c.fits else "no",
+        steps,
+        hours,
+        "current" if c.current else "",
+    )
+
+
+def suggest_config(config, options, resolution, target_batch: int | None = None) -> Suggestion:
+    """``suggest`` for a loaded config with its lint options: the ``lf-lint suggest`` command and the API's."""
+    from ..engine import make_context
+
+    return suggest(make_context(config, options, resolution), target_batch)
 
 
 def suggest(ctx, target_batch: int | None = None) -> Suggestion:
     """Every split of ``target_batch`` (default: the config's) into micro-batch x accumulation x processes,
     with its memory estimate, step count and time; fitting choices first, the fastest first."""
-    report = ctx.memory
     gpu = ctx.options.get("gpu")
+    return _splits(ctx, gpu, target_batch)._replace(path=ctx.config.path, gpu=gpu.name)
+
+
+def _splits(ctx, gpu, target_batch: int | None) -> Suggestion:
+    report = ctx.memory
     a, world = ctx.args, ctx.launch.world_size
     batch, accumulation = batch_and_accumulation(a)
     total = target_batch or batch * accumulation * world
@@ -107,7 +181,8 @@ def _total_steps(ctx, plan, micro: int, accumulation: int) -> int | None:
         return None
 
 
-def render_suggestion(suggestion: Suggestion, path: str, gpu_name: str) -> str:
+def render_suggestion(suggestion: Suggestion) -> str:
+    path, gpu_name = suggestion.path, suggestion.gpu
     head = (f"{path}: {suggestion.target_batch:,} examples per optimizer step on {suggestion.world_size} process(es), "
             f"{gpu_name} ({suggestion.capacity_gib:g} GiB)")  # fmt: skip
     if suggestion.problem:
