@@ -165,8 +165,11 @@ def ppo_steps(args: Args, num_examples: int, launch: Launch, target: Target) -> 
     ga = int(_number(args.gradient_accumulation_steps, 1))
     world = launch.world_size
     total_batch = b * ga * int(_number(args.ppo_buffer_size, 1)) * world
-    length = num_examples // total_batch
     max_steps = int(_number(args.max_steps, -1))
+    if num_examples is None and max_steps <= 0:
+        raise StepError(f"the PPO trainer takes len(train_dataset), which a stream does not have, unless max_steps is "
+                        f"positive (it is {max_steps})")  # fmt: skip
+    length = num_examples // total_batch if num_examples is not None else None
     epochs = float(_number(args.num_train_epochs, 3.0))
     if max_steps > 0:
         total, schedule_steps, printed_examples, printed_epochs = (
@@ -231,8 +234,9 @@ def build_plan(
     datasets = counts.per_dataset() if counts is not None else ()
     per_dataset = counts.eval_each if counts is not None else False
 
-    def without(problem: str) -> Plan:
-        return Plan(target, launch, stage, None, n, n_eval, False, basis, problem, trainer, datasets, per_dataset)
+    def without(problem: str, counted: bool = False) -> Plan:
+        """No steps: ``counted`` when the examples were counted exactly (the refusal is then certain)."""
+        return Plan(target, launch, stage, None, n, n_eval, counted, basis, problem, trainer, datasets, per_dataset)
 
     if not args.trains:
         task = "predicts" if args.do_predict else "evaluates"
@@ -246,7 +250,7 @@ def build_plan(
         else:
             steps = plan_steps(step_inputs(args, None if streaming else n, launch, target), target.tf)
     except StepError as exc:
-        return without(f"transformers stops with: {exc}")
+        return without(f"{'LLaMA-Factory' if stage == 'ppo' else 'transformers'} stops with: {exc}", exact)
     if streaming:
         n, exact, basis = steps.num_examples, True, "streaming: the Trainer prints total batch x max_steps"
     return Plan(target, launch, stage, steps, n, n_eval, exact, basis, None, trainer, datasets, per_dataset)

@@ -20,15 +20,24 @@ def _steps(ctx: Context):
     return plan.steps if plan is not None else None
 
 
-def on_plan(check):
-    """A plan rule's check; on an estimated plan its findings become notes that say so."""
+def on_plan(check, *, rests_on: str = "examples"):
+    """A plan rule's check. ``rests_on`` says what its findings depend on: "examples" (the example count), "total"
+    (the total steps alone, which a positive ``max_steps`` fixes whatever the count) or "settings" (the config alone,
+    the plan only adds figures). On an estimated count, findings that rest on it become notes that say so; the
+    others keep their severity and say which figures are estimates."""
 
     def run(ctx: Context):
         plan = ctx.plan
+        estimated = plan is not None and not plan.exact
+        max_steps = ctx.args.max_steps
+        if estimated and rests_on == "total" and isinstance(max_steps, int) and max_steps > 0:
+            estimated = False
         for finding in check(ctx):
-            if plan is not None and not plan.exact and finding.severity is not ERROR:
-                finding = finding._replace(message=finding.message + " (the example count is an estimate: " + plan.basis.split(" (")[0] + ")",
-                                           severity=INFO)  # fmt: skip
+            if estimated and (rests_on != "settings" or plan.steps is not None):
+                basis = plan.basis.split(" (")[0].removeprefix("estimate: ")
+                note = f" (the example count is an estimate: {basis})"
+                demoted = rests_on != "settings" and finding.severity is not ERROR
+                finding = finding._replace(message=finding.message + note, severity=INFO if demoted else finding.severity)
             yield finding
 
     return run
@@ -36,9 +45,19 @@ def on_plan(check):
 
 def _check_no_plan(ctx: Context):
     plan = ctx.plan
-    if plan is not None and plan.steps is None and plan.problem and plan.problem.startswith("transformers stops"):
-        yield Finding(plan.problem + " (the training set gives no full batch: fewer examples than the batch size, with dataloader_drop_last)",
-                      key="per_device_train_batch_size", at="value")  # fmt: skip
+    if plan is None or not plan.num_examples:  # no count, or none at all (LF4xx: no valid examples)
+        return
+    a, world = ctx.args, ctx.launch.world_size
+    batch = a.per_device_train_batch_size
+    why = (f"{plan.num_examples:,} examples give no full batch of {batch} per process"
+           + (f" on {world} processes" if world > 1 else "") + " with dataloader_drop_last")  # fmt: skip
+    if plan.steps is None and plan.problem and plan.problem.startswith("transformers stops"):
+        yield Finding(f"{plan.problem} ({why})", key="per_device_train_batch_size", at="value",
+                      fix="a smaller per_device_train_batch_size, or dataloader_drop_last: false")  # fmt: skip
+    elif plan.steps is not None and plan.steps.batches_per_epoch == 0:
+        yield Finding(f"the data loader has no batch ({why}): on transformers {ctx.target.transformers} the run starts, "
+                      f"prints {plan.steps.total_steps:,} steps and trains nothing", key="per_device_train_batch_size",
+                      at="value", fix="a smaller per_device_train_batch_size, or dataloader_drop_last: false")  # fmt: skip
 
 
 NO_BATCH = Rule(
@@ -50,7 +69,9 @@ NO_BATCH = Rule(
     "`dataloader_drop_last`, or fewer batches than processes).",
     why="transformers 4.49+ refuses to train by epochs on an empty data loader (`args.max_steps must be set to a "
     "positive value if dataloader does not have a length`); older releases silently train nothing.",
-    upstream="transformers `Trainer.set_initial_training_values` (4.49-5.6).",
+    upstream="transformers `Trainer.set_initial_training_values` (4.49-5.6), `Trainer._inner_training_loop` (4.45-4.48).",
+    example=Example("per_device_train_batch_size: 16\ndataloader_drop_last: true", options={"num_examples": 10}),
+    use_instead=Example("per_device_train_batch_size: 8\ndataloader_drop_last: true", options={"num_examples": 10}),
     check=on_plan(_check_no_plan),
 )
 
@@ -92,7 +113,7 @@ INTERVALS = Rule(
     "beyond the end there is no evaluation at all. Users find out after the run.",
     example=Example("save_steps: 5000\nnum_train_epochs: 1", options={"num_examples": 800}),
     use_instead=Example("save_steps: 0.25\nnum_train_epochs: 1", options={"num_examples": 800}),
-    check=on_plan(_check_intervals),
+    check=on_plan(_check_intervals, rests_on="total"),
 )
 
 
@@ -115,7 +136,7 @@ WARMUP_LONG = Rule(
     "until training stops.",
     example=Example("warmup_steps: 1000\nnum_train_epochs: 1", options={"num_examples": 800}),
     use_instead=Example("warmup_steps: 10\nnum_train_epochs: 1", options={"num_examples": 800}),
-    check=on_plan(_check_warmup),
+    check=on_plan(_check_warmup, rests_on="total"),
 )
 
 
@@ -149,7 +170,7 @@ ACCUMULATION = Rule(
 
 def _check_real_updates(ctx: Context):
     steps = _steps(ctx)
-    if steps is None or steps.batches_per_epoch is None:
+    if steps is None or not steps.batches_per_epoch:  # an empty data loader is LF501's
         return
     tf = ctx.target.transformers
     if steps.optimizer_updates == 0 and steps.total_steps > 0:
@@ -242,7 +263,7 @@ WARMUP_BOTH = Rule(
     "The same config warms up for different lengths after an upgrade.",
     example=Example("warmup_steps: 5\nwarmup_ratio: 0.1"),
     use_instead=Example("warmup_ratio: 0.1"),
-    check=on_plan(_check_warmup_both),
+    check=on_plan(_check_warmup_both, rests_on="settings"),
 )
 
 
@@ -270,7 +291,7 @@ BEST_ALIGNMENT = Rule(
     what="Checks, after ratios are resolved against the total steps, that every evaluation step also saves.",
     why="transformers checks the multiple on the configured ratios, but `ceil(total x ratio)` may break it; the best "
     "evaluation can then fall on a step without a checkpoint.",
-    check=on_plan(_check_best_alignment),
+    check=on_plan(_check_best_alignment, rests_on="total"),
 )
 
 
@@ -354,7 +375,7 @@ PPO_RATIO = Rule(
         "stage: ppo\nreward_model: saves/rm\nreport_to: none\nsave_steps: 10",
         options={"num_examples": 400, **PPO_EXAMPLE_VERSIONS},
     ),
-    check=on_plan(_check_ppo_ratio),
+    check=on_plan(_check_ppo_ratio, rests_on="settings"),
 )
 
 
