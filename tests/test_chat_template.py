@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
+import tokenizers  # a dependency of lf-lint
 
 from lf_lint.dataset import chat_template
 from lf_lint.dataset.chat_template import SupervisedLengths, infer_seqlen, load_template
 from lf_lint.dataset.conversion import Conversation
 from lf_lint.engine import LintOptions, lint_file
-
-tokenizers = pytest.importorskip("tokenizers")
 
 
 def word_tokenizer(folder, config: dict | None = None, truncation: int | None = None):
@@ -168,6 +166,20 @@ def test_packed_sft_is_exact_with_the_local_tokenizer(tmp_path):
     )  # map batches of 20
     assert result.plan.exact and result.plan.num_examples == expected, result.plan.basis
     assert "default template" in result.plan.basis
+
+
+def test_what_is_missing_for_exact_counts_is_said(tmp_path):
+    """A sentencepiece-only model (no tokenizer.json) stays an estimate that says how to make it exact; so does a
+    tokenizer.json that `tokenizers` cannot read."""
+    model = tmp_path / "sp-model"
+    model.mkdir()
+    (model / "tokenizer.model").write_bytes(b"\x0a\x0b sentencepiece")
+    result = write_sft_project(tmp_path, str(model))
+    assert not result.plan.exact
+    assert "only tokenizer.model" in result.plan.basis and "save_pretrained" in result.plan.basis
+    (model / "tokenizer.json").write_text("{not json")
+    result = write_sft_project(tmp_path, str(model))
+    assert not result.plan.exact and "cannot be read by `tokenizers`" in result.plan.basis
 
 
 def test_unset_template_with_a_chat_template_stays_an_estimate(tmp_path):

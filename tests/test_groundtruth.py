@@ -232,18 +232,15 @@ def test_exact_counts_ask_llamafactory(env_name, tmp_path):
         if plan["num_examples"] != truth["num_examples"] or not plan["exact"]:
             mismatches.append({"case": case["id"], "trainer": truth["num_examples"], "lf_lint --exact": plan["num_examples"],
                                "basis": plan["basis"]})  # fmt: skip
-        if tokenizers_available():
-            own = lint_case(dict(case, id=case["id"] + "-own"), versions, tmp_path).plan
-            compared_own += 1
-            eval_differs = (
-                truth.get("num_eval_examples") is not None and own.num_eval_examples != truth["num_eval_examples"]
-            )
-            if (own.num_examples, own.exact) != (truth["num_examples"], True) or eval_differs:
-                mismatches.append({"case": case["id"], "trainer": truth["num_examples"], "lf_lint (tokenizer)": own.num_examples,
-                                   "basis": own.basis, "config": case["config"]})  # fmt: skip
+        own = lint_case(dict(case, id=case["id"] + "-own"), versions, tmp_path).plan  # the README's install alone
+        compared_own += 1
+        eval_differs = truth.get("num_eval_examples") is not None and own.num_eval_examples != truth["num_eval_examples"]
+        if (own.num_examples, own.exact) != (truth["num_examples"], True) or eval_differs:
+            mismatches.append({"case": case["id"], "trainer": truth["num_examples"], "lf_lint (tokenizer)": own.num_examples,
+                               "basis": own.basis, "config": case["config"]})  # fmt: skip
     MATCH_RATES.append(f"{env_name}: packed counts (pt blocks, packed SFT with chat templates) identical to the Trainer's "
                        f"with --exact on {len(cases)} cases and with the local tokenizer on {compared_own}")  # fmt: skip
-    assert compared_own >= len(cases) // 2 or not tokenizers_available()
+    assert compared_own >= len(cases) // 2
     assert not mismatches, json.dumps(mismatches, indent=1)
 
 
@@ -251,7 +248,6 @@ def test_exact_counts_ask_llamafactory(env_name, tmp_path):
 def test_chat_template_lengths_match_llamafactory(env_name, tmp_path):
     """Every chat template of the release: the token length of each encoded, truncated example (what packing packs)
     is LLaMA-Factory's own, with two tokenizers and varied settings (mask_history, thinking, default_system, cutoff)."""
-    pytest.importorskip("tokenizers")
     from lf_lint.dataset import chat_template, tool_formats
     from lf_lint.dataset.conversion import Conversation
     from lf_lint.dataset.tokens import TokenCounter
@@ -307,14 +303,6 @@ def test_chat_template_lengths_match_llamafactory(env_name, tmp_path):
                        f"formats, rows LLaMA-Factory stops on); {refused} settings refused by LLaMA-Factory")  # fmt: skip
     assert identical > len(settings) * len(conversations) // 2 and with_tools > len(settings)
     assert not mismatches, json.dumps(mismatches[:3], indent=1, ensure_ascii=False)
-
-
-def tokenizers_available() -> bool:
-    try:
-        import tokenizers  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def run_probe_script(env_name: str, script: str, cases: list[dict], tmp: Path, pythonpath: Path | None = None) -> dict:

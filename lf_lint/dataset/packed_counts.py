@@ -23,12 +23,9 @@ def token_measure(args, target, workdir: Path, stage: str):
     """(exact token-length measure for the packed stage, or None with the reason the lengths are estimated)."""
     from .tokens import PretrainLengths, local_tokenizer
 
-    tokens = local_tokenizer(args.model_name_or_path, workdir)
+    tokens, missing = local_tokenizer(args.model_name_or_path, workdir)
     if tokens is None:
-        return (
-            None,
-            "the real count needs the model's tokenizer.json on this machine and `pip install 'lf-lint[tokenize]'`",
-        )
+        return None, f"the real count needs the model's tokenizer: {missing}"
     from .chat_template import SupervisedLengths, load_template
 
     name = args.template if isinstance(args.template, str) else None

@@ -3,12 +3,15 @@
 LLaMA-Factory tokenizes with ``tokenizer.encode(text, add_special_tokens=False)`` on the model's
 fast tokenizer, after ``Template.fix_special_tokens`` has added the template's stop words (and a
 replaced end-of-sequence token) as special tokens. With the model's ``tokenizer.json`` (a local
-``model_name_or_path``, or the Hugging Face cache) and the optional ``tokenizers`` package
-(``pip install 'lf-lint[tokenize]'``), lf-lint rebuilds that tokenizer the way transformers loads
+``model_name_or_path``, or the Hugging Face cache), lf-lint rebuilds that tokenizer the way transformers loads
 it (4.57 ``PreTrainedTokenizerFast.__init__``, 5.x ``TokenizersBackend.__init__``): the special
 tokens named in ``tokenizer_config.json`` / ``special_tokens_map.json`` (the latter wins) are added
 when the vocabulary does not already hold them as added tokens, and no truncation or padding
 configured in ``tokenizer.json`` applies to ``encode``.
+
+A model that ships only a slow tokenizer's files (a sentencepiece ``tokenizer.model``, a tiktoken file) is converted
+into a fast one by transformers as it loads (``convert_slow_tokenizer``); lf-lint does not reproduce that conversion,
+so such a model's counts stay estimates, and the basis says how to write the tokenizer.json that makes them exact.
 """
 
 from __future__ import annotations
@@ -135,19 +138,32 @@ class PretrainLengths:
         return self.tokens.counts([text + self.eos_text for text in texts])
 
 
-def local_tokenizer(model_name_or_path: object, workdir: Path) -> TokenCounter | None:
-    """The model's fast tokenizer, when its tokenizer.json is local and ``tokenizers`` is installed."""
+# the files transformers converts into a fast tokenizer when tokenizer.json is missing (sentencepiece, tiktoken)
+_SLOW_TOKENIZER_FILES = ("tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "qwen.tiktoken", "vocab.json")
+
+
+def local_tokenizer(model_name_or_path: object, workdir: Path) -> tuple[TokenCounter | None, str]:
+    """(the model's fast tokenizer from its local tokenizer.json, or None with what is missing and how to get it)."""
     try:
         import tokenizers  # noqa: F401
     except ImportError:
-        return None
+        return None, "the `tokenizers` package is not installed here (pip install tokenizers)"
     from ..hub_cache import model_folders
 
-    candidates = [folder / "tokenizer.json" for folder in model_folders(model_name_or_path, workdir)]
-    for path in candidates:
+    folders = model_folders(model_name_or_path, workdir)
+    if not folders:
+        return None, (f"the tokenizer.json of model {model_name_or_path!r} is not on this machine: point "
+                      "model_name_or_path at a local folder, or let --online download it")  # fmt: skip
+    for folder in folders:
+        path = folder / "tokenizer.json"
         if path.is_file():
             try:
-                return TokenCounter(path)
-            except Exception:  # an unreadable tokenizer leaves the estimate in place
-                return None
-    return None
+                return TokenCounter(path), ""
+            except Exception as exc:  # an unreadable tokenizer leaves the estimate in place
+                return None, f"{path} cannot be read by `tokenizers`: {type(exc).__name__}: {exc}"
+    slow = next((folder / name for folder in folders for name in _SLOW_TOKENIZER_FILES if (folder / name).is_file()), None)
+    if slow is not None:
+        return None, (f"the model ships no tokenizer.json, only {slow.name}, which transformers converts into a fast "
+                      "tokenizer when it loads (lf-lint does not run that conversion): write tokenizer.json once with "
+                      "AutoTokenizer.from_pretrained(path).save_pretrained(path), or run with --exact")  # fmt: skip
+    return None, f"no tokenizer.json in {folders[0]}"
