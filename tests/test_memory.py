@@ -251,6 +251,23 @@ def test_vision_tower_frozen_by_default(tmp_path):
     assert not frozen.inputs.notes and "vision tower trains" in " ".join(trained.inputs.notes)
 
 
+@pytest.mark.parametrize("method", ["full", "freeze", "lora"])
+def test_a_frozen_language_model_is_recorded_in_full_below_a_trained_projector(tmp_path, method):
+    """With freeze_language_model its layers have nothing to train: LLaMA-Factory checkpoints none of them, and
+    autograd records each in full when the projector below them trains (LoRA: the tower, as ``lora_target: all``
+    never names the projector's linears, ``find_all_linear_modules``); nothing when nothing below trains."""
+    model = tmp_path / "qwen25vl"
+    model.mkdir(exist_ok=True)
+    (model / "config.json").write_text(json.dumps(QWEN25_VL_7B))
+    base = {"model_name_or_path": str(model), "finetuning_type": method, "bf16": True, "cutoff_len": 1024,
+            "freeze_language_model": True}  # fmt: skip
+    below = {"freeze_vision_tower": False} if method == "lora" else {"freeze_multi_modal_projector": False}
+    projector = estimate_memory(dict(base, **below)).inputs
+    assert (projector.checkpointed_layers, projector.full_layers) == (0, QWEN25_VL_7B["num_hidden_layers"])
+    nothing = estimate_memory(base).inputs
+    assert (nothing.checkpointed_layers, nothing.full_layers) == (0, 0)
+
+
 def test_a_trained_vision_tower_keeps_activations_per_patch(tmp_path):
     """Every image token stands for 4 patches, and the longest sequence may be all image tokens: the tower's
     blocks keep their inputs (checkpointed) or everything (not); a frozen tower keeps nothing. Per-patch bytes are

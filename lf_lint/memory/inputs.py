@@ -392,7 +392,7 @@ def _micro_batch(run: _Run, weights: _Weights, parameters: _Parameters, images: 
     padded = not args.packing
     checkpointing = not args.disable_gradient_checkpointing
     checkpointed, full_layers = None, 0
-    if method == "freeze" and checkpointing:
+    if checkpointing and "checkpointed" in run.detail:
         # only layers with trainable parameters are checkpointed; frozen layers after them are recorded in full
         checkpointed, full_layers = run.detail["checkpointed"], run.detail["recorded"]
     liger = bool(args.enable_liger_kernel) and stage in ("pt", "sft") and shape.model_type in LIGER_MODEL_TYPES

@@ -83,8 +83,20 @@ def trainable_parameters(args, shape: Shape, total: int, target: Target) -> tupl
     if shape.vision is not None and method in ("full", "freeze", "lora", "oft"):
         if read_as_text_model(shape, target.tf):  # nothing is frozen, the projector's linears match by index
             return _composite_trainable(args, shape, total, target, method, _Frozen(False, False, False), True)
-        return _composite_trainable(args, shape, total, target, method, _frozen(args), target.lf < (0, 9, 3))
+        frozen = _frozen(args)
+        result = _composite_trainable(args, shape, total, target, method, frozen, target.lf < (0, 9, 3))
+        return _through_frozen_language(result, shape.layers) if frozen.language else result
     return _text_trainable(args, shape, total, target, method)
+
+
+def _through_frozen_language(result: tuple[int, int, dict], layers: int) -> tuple[int, int, dict]:
+    """A frozen language model's layers have nothing to train: LLaMA-Factory checkpoints none of them
+    (``model_utils/checkpointing.py`` wraps only modules with trainable parameters), and autograd records each in
+    full when a part of the vision encoder below them trains (``checkpointed``/``recorded`` as freeze tuning's)."""
+    trainable, copies, details = result
+    vision = details.get("vision")
+    below = vision is not None and bool(vision.blocks or vision.stem or vision.projector)
+    return trainable, copies, dict(details, checkpointed=0, recorded=layers if below else 0)
 
 
 def _composite_trainable(
