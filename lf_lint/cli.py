@@ -367,22 +367,26 @@ def run_schema(argv: list[str]) -> int:
 def run_explain_log(argv: list[str]) -> int:
     import json
 
-    from .startup_log import LogError, explain_startup_log, parse_startup_log, render_report, report_to_dict
+    from .log_explanation import explain_startup_log, render_report, report_to_dict
+    from .startup_log import LogError, decode_log, parse_startup_log
 
     parser = argparse.ArgumentParser(
         prog="lf-lint explain-log",
-        description="Check the numbers of a Trainer start-up log (`***** Running training *****`) against each other "
-        "and say which transformers releases and hidden settings (processes, dataloader_drop_last) explain them.",
-        epilog="Exit status: 0 explained, 1 the numbers contradict each other, 2 no start-up block or unreadable file.",
+        description="Check the numbers of a Trainer start-up log (`***** Running training *****`, or any of its lines "
+        "as pasted, with or without the logging prefix) against each other and say which transformers releases and "
+        "hidden settings (processes, dataloader_drop_last) explain them; `trainer.py:LINE` prefixes name the release.",
+        epilog="Exit status: 0 explained, 1 the numbers contradict each other, 2 too few start-up numbers to explain "
+        "or an unreadable file.",
     )
     parser.add_argument("log", metavar="FILE", help="a training log, or - for standard input")
     parser.add_argument("--format", choices=("full", "json"), default="full")
     args = parser.parse_args(argv)
     try:
         if args.log == "-":
-            text, source = sys.stdin.read(), "<stdin>"
+            stdin = getattr(sys.stdin, "buffer", None)  # bytes: a log in another encoding must not raise
+            text, source = decode_log(stdin.read()) if stdin else sys.stdin.read(), "<stdin>"
         else:
-            text, source = Path(args.log).read_text(encoding="utf-8", errors="replace"), args.log
+            text, source = decode_log(Path(args.log).read_bytes()), args.log
         report = explain_startup_log(parse_startup_log(text))
     except OSError as exc:
         print(f"lf-lint: error: {args.log}: {exc.strerror or exc}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""``lf-lint explain-log``: read the Trainer's start-up block and say what produced its numbers.
+"""``lf-lint explain-log``, reading: the Trainer's start-up block, or what people paste of it.
 
 A log such as::
 
@@ -10,330 +10,227 @@ A log such as::
       Gradient Accumulation steps = 8
       Total optimization steps = 3,900
 
-fixes the number of processes (total batch / (per-device batch x accumulation)) and leaves two
-hidden settings (``dataloader_drop_last`` and the transformers release) and one ambiguity
-(whole epochs, fractional epochs or ``max_steps``). Each combination is run through the same
-step arithmetic as a lint (steps.py), so the explanation and the prediction cannot disagree.
-The PPO trainer (LLaMA-Factory's CustomPPOTrainer) logs its own variant, recognised by
-``Total training steps``.
+is read into a ``StartupLog``. People paste what they have: some of the lines, without the header, with the
+logging prefix (``[INFO|trainer.py:2406] <time> >>``), blank lines and prose around them. Any subset is read
+and what is missing is recorded. The prefix's line numbers pin the release that wrote the log (``identify``,
+from lf_lint/data/trainer_log_lines.json, made by tools/generate_trainer_log_lines.py). The PPO trainer
+(LLaMA-Factory's CustomPPOTrainer) logs its own variant, recognised by ``Total training steps``.
+log_explanation.py says what produced the numbers.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import sys
+from functools import cache
 from typing import NamedTuple
 
-from .steps import TRAINER_BEHAVIOUR, StepError, StepInputs, StepPlan, plan_steps
-from .versions import NEWEST_TRANSFORMERS, OLDEST_TRANSFORMERS, parse_version
+from .datafiles import read_json
+from .versions import NEWEST_TRANSFORMERS, SUPPORTED_LLAMAFACTORY, parse_version
 
+_NUMBER = r"\s*=\s*(\d[\d,]*)"
 _FIELDS = {
-    "num_examples": r"Num examples = ([\d,]+)",
-    "num_epochs": r"Num Epochs = ([\d,]+(?:\.\d+)?)",  # the PPO trainer prints num_train_epochs as given
-    "update_steps_per_epoch": r"Num update steps per epoch = ([\d,]+)",  # transformers 5.x
-    "per_device": r"Instantaneous batch size per device = ([\d,]+)",
-    "total_batch": r"Total train batch size \(w\. parallel, (?:buffer, )?distributed & accumulation\) = ([\d,]+)",
-    "accumulation": r"Gradient Accumulation steps = ([\d,]+)",
-    "total_steps": r"Total (?:optimization|training) steps = ([\d,]+)",
-    "trainable_params": r"Number of trainable parameters = ([\d,]+)",
+    "num_examples": "Num examples" + _NUMBER,
+    "num_epochs": r"Num Epochs\s*=\s*(\d[\d,]*(?:\.\d+)?)",  # the PPO trainer prints num_train_epochs as given
+    "update_steps_per_epoch": "Num update steps per epoch" + _NUMBER,  # transformers 5.3+
+    "per_device": "Instantaneous batch size per device" + _NUMBER,
+    "data_parallel": r"Training with DataParallel so batch size has been adjusted to:\s*(\d[\d,]*)",
+    "total_batch": r"Total train batch size \(w\. parallel, (?:buffer, )?distributed & accumulation\)" + _NUMBER,
+    "accumulation": "Gradient Accumulation steps" + _NUMBER,
+    "total_steps": "Total (?:optimization|training) steps" + _NUMBER,
+    "trainable_params": "Number of trainable parameters" + _NUMBER,
 }
-_REQUIRED = ("num_examples", "num_epochs", "per_device", "total_batch", "accumulation", "total_steps")
+_PATTERNS = {name: re.compile(pattern) for name, pattern in _FIELDS.items()}
+LABELS = {
+    "num_examples": "Num examples",
+    "num_epochs": "Num Epochs",
+    "per_device": "Instantaneous batch size per device",
+    "total_batch": "Total train batch size",
+    "accumulation": "Gradient Accumulation steps",
+    "total_steps": "Total optimization steps",
+}
+_REQUIRED = tuple(LABELS)
 _BLOCK_START = "***** Running training *****"
+# the evaluation and prediction blocks also log "Num examples", of the evaluation set
+_OTHER_BLOCK = re.compile(r"\*{5} Running (?!training \*)")
+# The file (or logger) and line a prefix names: transformers' explicit format "[INFO|trainer.py:2406] <time> >> "
+# (what LLaMA-Factory turns on; TRANSFORMERS_VERBOSITY=detail: the full path, or in 5.x "INFO [transformers.trainer:1469]"),
+# LLaMA Board's running log "[INFO|<time>] trainer.py:2406 >> " and LLaMA-Factory's own "[INFO|<time>] <logger>:157 >> "
+# (llamafactory extras/logging.py, 0.9.2-0.9.5). The name starts with a letter, so a time's "10:11:12]" is no match.
+_SOURCE = re.compile(r"(?P<name>(?:[^\s\[\]|]*[/\\])?[A-Za-z_][\w.-]*):(?P<line>\d+)(?=\]| >>)")
 
 
 class LogError(ValueError):
-    """The text holds no complete Trainer start-up block."""
+    """The text holds no usable Trainer start-up lines."""
 
 
 class StartupLog(NamedTuple):
-    num_examples: int
-    num_epochs: int | float
-    per_device: int
-    total_batch: int
-    accumulation: int
-    total_steps: int
+    num_examples: int | None  # None: the line is not in the text
+    num_epochs: int | float | None
+    per_device: int | None
+    total_batch: int | None
+    accumulation: int | None
+    total_steps: int | None
     trainable_params: int | None
-    update_steps_per_epoch: int | None  # logged by transformers 5.x only
+    update_steps_per_epoch: int | None  # logged by transformers 5.3+ only
     ppo: bool  # LLaMA-Factory's PPO trainer ("Total training steps", batch "w. parallel, buffer, ...")
-    line: int  # 1-based line of "***** Running training *****"
+    line: int  # 1-based line of "***** Running training *****", or of the block's first line without it
     blocks: int  # how many start-up blocks the text holds (a resumed run logs one per start)
+    missing: tuple[str, ...] = ()  # the block's numbers the text lacks, as the Trainer names them
+    sources: tuple[tuple[str, str, int], ...] = ()  # (key, "trainer.py" or "logging.py", line) from the prefixes
+    data_parallel: int | None = None  # the batch of one torch.nn.DataParallel process (several GPUs, one process)
 
 
-def parse_startup_log(text: str) -> StartupLog:
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if _BLOCK_START in line]
-    if not starts:
-        raise LogError(f"no `{_BLOCK_START}` line: paste the block the Trainer logs when training starts")
-    first = starts[0]
-    block = "\n".join(lines[first : first + 16])
-    values: dict = {}
-    for name, pattern in _FIELDS.items():
-        match = re.search(pattern, block)
-        number = match.group(1).replace(",", "") if match else None
-        values[name] = None if number is None else float(number) if "." in number else int(number)
-    missing = [name for name in _REQUIRED if values[name] is None]
-    if missing:
-        raise LogError(
-            f"the start-up block at line {first + 1} lacks: " + ", ".join(m.replace("_", " ") for m in missing)
-        )
-    return StartupLog(**values, ppo="Total training steps" in block, line=first + 1, blocks=len(starts))
+class _Entry(NamedTuple):
+    key: str  # a _FIELDS name, or "header"
+    line: int  # 1-based line of the text
+    text: str  # what matched
+    value: str | None
+    source: tuple[str, int] | None
 
 
-class Reading(NamedTuple):
-    """One combination of hidden settings that reproduces the log."""
-
-    releases: str  # e.g. "transformers 4.52-5.6"
-    drop_last: bool
-    driver: str  # what set the length of the run
-    plan: StepPlan | None
-
-
-class Report(NamedTuple):
-    log: StartupLog
-    world_size: int | None
-    problems: tuple[str, ...]  # numbers that contradict each other
-    readings: tuple[Reading, ...]
-
-
-def explain_startup_log(log: StartupLog) -> Report:
-    if log.ppo:
-        return _explain_ppo(log)
-    per_process = log.per_device * log.accumulation
-    problems = []
-    world = None
-    if per_process == 0 or log.total_batch % per_process:
-        problems.append(
-            f"the total train batch size {log.total_batch:,} is not a multiple of {log.per_device} per device x "
-            f"{log.accumulation} accumulation, so no number of processes explains it"
-        )
-    else:
-        world = log.total_batch // per_process
-    if world is None:
-        return Report(log, None, tuple(problems), ())
-    if log.num_epochs == sys.maxsize:
-        return _explain_stream(log, world)
-    readings = []
-    for drop_last in (False, True):
-        found = [
-            (index, _reading(log, world, first, drop_last, label))
-            for index, (label, first) in enumerate(_release_ranges())
-        ]
-        readings += _merge([(index, reading) for index, reading in found if reading is not None])
-    if not readings:
-        problems.append(
-            f"no transformers release from {OLDEST_TRANSFORMERS} to {NEWEST_TRANSFORMERS} turns {log.num_examples:,} examples, "
-            f"{world} process(es), batch {log.per_device} and accumulation {log.accumulation} into "
-            f"{log.total_steps:,} steps over {log.num_epochs:,} epoch(s); was the run resumed from a checkpoint, "
-            "or is the dataset a stream or the trainer a custom one?"
-        )
-    return Report(log, world, tuple(problems), tuple(readings))
-
-
-def _release_ranges() -> list[tuple[str, tuple]]:
-    """(label, first release) for each row of the Trainer behaviour table."""
-    rows = [row.first for row in TRAINER_BEHAVIOUR]
-    last_minor = {4: 57}  # 4.57 was the last 4.x release before 5.0
-    newest = parse_version(NEWEST_TRANSFORMERS)[:2]
-    ranges = []
-    for index, first in enumerate(rows):
-        if index + 1 < len(rows):
-            following = rows[index + 1]
-            last = (following[0], following[1] - 1) if following[1] > 0 else (first[0], last_minor[first[0]])
-        else:
-            last = newest
-        label = f"{first[0]}.{first[1]}"
-        if last != first:
-            label += f"-{last[0]}.{last[1]}"
-        ranges.append((label, first))
-    return ranges
-
-
-def _reading(log: StartupLog, world: int, transformers: tuple, drop_last: bool, releases: str) -> Reading | None:
-    base = StepInputs(
-        num_examples=log.num_examples,
-        per_device_batch=log.per_device,
-        accumulation=log.accumulation,
-        world_size=world,
-        num_train_epochs=float(log.num_epochs),
-        drop_last=drop_last,
-    )
-    try:
-        by_epochs = plan_steps(base, transformers)
-    except StepError:
+def _source(prefix: str) -> tuple[str, int] | None:
+    """The Trainer's trainer.py or the PPO trainer's logging.py (by file or logger name) and line, from a prefix."""
+    matches = list(_SOURCE.finditer(prefix))
+    if not matches:
         return None
-    if _matches(by_epochs, log):
-        return Reading(
-            releases,
-            drop_last,
-            f"num_train_epochs = {log.num_epochs:,} (or max_steps = {log.total_steps:,})",
-            by_epochs,
-        )
-    upe = by_epochs.update_steps_per_epoch
-    if (log.num_epochs - 1) * upe < log.total_steps <= log.num_epochs * upe:
-        low, high = (log.total_steps - 1) / upe, log.total_steps / upe
-        fractional = plan_steps(base._replace(num_train_epochs=(log.total_steps - 0.5) / upe), transformers)
-        if _matches(fractional, log):
-            return Reading(
-                releases,
-                drop_last,
-                f"max_steps = {log.total_steps:,}, or a fractional num_train_epochs above {low:.4g} and at most {high:.4g}",
-                fractional,
-            )
+    match = matches[-1]  # the last one: a path or a message before it may hold a colon too
+    name = re.split(r"[/\\]", match.group("name"))[-1]
+    if name in ("trainer.py", "transformers.trainer"):
+        return "trainer.py", int(match.group("line"))
+    if name in ("logging.py", "llamafactory.train.ppo.trainer"):  # the PPO trainer logs through info_rank0
+        return "logging.py", int(match.group("line"))
     return None
 
 
-def _matches(plan: StepPlan, log: StartupLog) -> bool:
-    printed_upe = log.update_steps_per_epoch is None or log.update_steps_per_epoch == plan.update_steps_per_epoch
-    return (plan.total_steps, plan.epochs_printed, plan.num_examples) == (
-        log.total_steps,
-        log.num_epochs,
-        log.num_examples,
-    ) and printed_upe
+def _entries(lines: list[str]):
+    in_other_block = False
+    for number, line in enumerate(lines, 1):
+        if _BLOCK_START in line:
+            in_other_block = False
+            yield _Entry("header", number, _BLOCK_START, None, _source(line[: line.index(_BLOCK_START)]))
+            continue
+        if _OTHER_BLOCK.search(line):
+            in_other_block = True
+            continue
+        found = next(((key, m) for key, pattern in _PATTERNS.items() if (m := pattern.search(line))), None)
+        if found is None:
+            in_other_block = in_other_block and (not line.strip() or "Batch size = " in line)
+            continue
+        key, match = found
+        if in_other_block and key == "num_examples":
+            continue
+        in_other_block = False
+        yield _Entry(key, number, match.group(0), match.group(1), _source(line[: match.start()]))
 
 
-def _merge(found: list[tuple[int, Reading]]) -> list[Reading]:
-    """Neighbouring release ranges that read the log the same way become one line."""
-    merged: list[tuple[int, Reading]] = []
-    for index, reading in found:
-        if merged:
-            last_index, last = merged[-1]
-            if last_index == index - 1 and (last.driver, _outcome(last.plan)) == (
-                reading.driver,
-                _outcome(reading.plan),
-            ):
-                first = last.releases.split("-")[0]
-                merged[-1] = (index, last._replace(releases=f"{first}-{reading.releases.split('-')[-1]}"))
-                continue
-        merged.append((index, reading))
-    return [reading for _, reading in merged]
+def _blocks(lines: list[str]) -> list[list[_Entry]]:
+    """A block starts at the header, or at a line whose number the current block already has."""
+    blocks: list[list[_Entry]] = []
+    for entry in _entries(lines):
+        if not blocks or entry.key == "header" or any(e.key == entry.key for e in blocks[-1]):
+            blocks.append([])
+        blocks[-1].append(entry)
+    return blocks
 
 
-def _outcome(plan: StepPlan | None):
-    if plan is None:
+def decode_log(data: bytes) -> str:
+    """A saved log's text: UTF-16 with its byte-order mark (PowerShell's `>` and Tee-Object write it), else UTF-8;
+    bytes of another encoding (prose in GBK, say) become replacement characters, the Trainer's ASCII lines stay."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    return data.decode("utf-8-sig", errors="replace")
+
+
+def parse_startup_log(text: str) -> StartupLog:
+    found = _blocks(text.splitlines())
+    blocks = [block for block in found if any(entry.value is not None for entry in block)]
+    if not blocks:
+        where = f" (only the header, at line {found[0][0].line})" if found else ""
+        raise LogError(
+            f"no Trainer start-up numbers{where}: paste the lines the Trainer logs when training starts "
+            f"(`{_BLOCK_START}`, `Num examples = ...`, ..., `Total optimization steps = ...`)"
+        )
+    block = blocks[0]
+    values: dict = dict.fromkeys(_FIELDS)
+    for entry in block:
+        if entry.value is not None:
+            number = entry.value.replace(",", "")
+            values[entry.key] = float(number) if "." in number else int(number)
+    sources = tuple((e.key, *e.source) for e in block if e.source is not None)
+    ppo = any("training steps" in e.text or "buffer" in e.text for e in block) or any(
+        source == "logging.py" for _, source, _ in sources
+    )
+    missing = tuple(
+        "Total training steps" if ppo and key == "total_steps" else LABELS[key]
+        for key in _REQUIRED
+        if values[key] is None
+    )
+    return StartupLog(**values, ppo=ppo, line=block[0].line, blocks=len(blocks), missing=missing, sources=sources)
+
+
+class Origin(NamedTuple):
+    """What the prefixes' line numbers say about the release that wrote the log."""
+
+    package: str  # "transformers", or "LLaMA-Factory" for its PPO trainer
+    releases: tuple[str, ...]  # every release whose lines match all the prefixed ones; empty: none does
+    summary: str
+
+
+@cache
+def _line_tables() -> dict:
+    return read_json("trainer_log_lines.json")
+
+
+def release_order(package: str) -> list[str]:
+    tables = _line_tables()["transformers" if package == "transformers" else "llamafactory_ppo"]
+    return sorted((v for table in tables for v in table["releases"]), key=parse_version)
+
+
+def release_runs(releases, order: list[str]) -> list[list[tuple[int, str]]]:
+    """The releases as runs of neighbours in the order they were published: [(position, release), ...] each."""
+    wanted = set(releases)
+    runs: list[list[tuple[int, str]]] = []
+    for index, version in enumerate(order):
+        if version in wanted:
+            if runs and runs[-1][-1][0] == index - 1:
+                runs[-1].append((index, version))
+            else:
+                runs.append([(index, version)])
+    return runs
+
+
+def run_label(run: list[tuple[int, str]]) -> str:
+    return run[0][1] if len(run) == 1 else f"{run[0][1]}-{run[-1][1]}"
+
+
+def identify(log: StartupLog) -> Origin | None:
+    """The releases whose start-up block sits on the lines the prefixes name; None without such prefixes."""
+    file = "logging.py" if log.ppo else "trainer.py"
+    seen = [(key, line) for key, source, line in log.sources if source == file]
+    if not seen:
         return None
-    return plan.batches_per_epoch, plan.update_steps_per_epoch, plan.optimizer_updates, plan.epochs_trained
-
-
-def _explain_stream(log: StartupLog, world: int) -> Report:
-    problems = []
-    steps_from_examples = log.num_examples / log.total_batch
-    if steps_from_examples != log.total_steps:
-        problems.append(
-            f"a streamed dataset logs Num examples = total batch x max_steps = {log.total_batch * log.total_steps:,}, "
-            f"not {log.num_examples:,}"
-        )
-    reading = Reading(
-        "any",
-        False,
-        f"max_steps = {log.total_steps:,} (the dataset has no length: it is streamed, or the data loader has no batch)",
-        None,
-    )
-    return Report(log, world, tuple(problems), () if problems else (reading,))
-
-
-def _explain_ppo(log: StartupLog) -> Report:
-    """CustomPPOTrainer.ppo_train (LLaMA-Factory 0.9.2-0.9.5): steps = ceil(epochs x len(dataloader)), the loader
-    taking per-device batch x accumulation x ppo_buffer_size prompts per process and dropping the last partial one."""
-    per_process = log.per_device * log.accumulation
-    problems = []
-    if per_process == 0 or log.total_batch % per_process:
-        problems.append(
-            f"the PPO total batch {log.total_batch:,} is not a multiple of batch {log.per_device} x accumulation {log.accumulation}"
-        )
-        return Report(log, None, tuple(problems), ())
-    if log.num_epochs == sys.maxsize:
-        if log.num_examples != log.total_batch * log.total_steps:
-            problems.append(
-                f"with max_steps the PPO trainer logs Num examples = total batch x max_steps = {log.total_batch * log.total_steps:,}"
-            )
-        return Report(
-            log,
-            None,
-            tuple(problems),
-            () if problems else (Reading("PPO", True, f"max_steps = {log.total_steps:,}", None),),
-        )
-    batches = log.num_examples // log.total_batch
-    expected = math.ceil(log.num_epochs * batches)
-    if expected == log.total_steps:
-        readings = (Reading("PPO", True, f"num_train_epochs = {log.num_epochs:,}", None),)
-    elif (log.num_epochs - 1) * batches < log.total_steps <= log.num_epochs * batches:
-        readings = (
-            Reading("PPO", True, f"a fractional num_train_epochs of about {log.total_steps / batches:.4g}", None),
-        )
+    numbers = sorted({line for _, line in seen})
+    where = f"{file}:{numbers[0]}" + (f"-{numbers[-1]}" if len(numbers) > 1 else "")
+    if log.ppo:
+        package, tables = "LLaMA-Factory", _line_tables()["llamafactory_ppo"]
+        matched = [v for table in tables if numbers == [table["line"]] for v in table["releases"]]
+        where = f"line {where.partition(':')[2]} of the prefixes"
+        what = "logger.info_rank0 (extras/logging.py), through which its PPO trainer logs the start-up block"
     else:
-        problems.append(
-            f"{log.num_examples:,} prompts // {log.total_batch:,} per step = {batches:,} steps per epoch, "
-            f"x {log.num_epochs:,} epoch(s) = {expected:,}, not {log.total_steps:,}"
-        )
-        readings = ()
-    return Report(log, None, tuple(problems), readings)
-
-
-def render_report(report: Report, source: str) -> str:
-    log = report.log
-    lines = [f"{source}:{log.line}: Trainer start-up block" + (" (LLaMA-Factory PPO trainer)" if log.ppo else "")]
-    lines.append(
-        f"  examples {log.num_examples:,}, epochs {log.num_epochs:,}, batch {log.per_device} per device, "
-        f"accumulation {log.accumulation}, total batch {log.total_batch:,}, total steps {log.total_steps:,}"
+        package, tables = "transformers", _line_tables()["transformers"]
+        matched = [v for table in tables if all(table["lines"].get(k) == n for k, n in seen) for v in table["releases"]]
+        what = "start-up block"
+    order = release_order(package)
+    if not matched:
+        unknown = f"(a newer or patched {package}?)" + (": every supported release is tried" if not log.ppo else "")
+        return Origin(package, (), f"{where} matches no {package} release from {order[0]} to {order[-1]} {unknown}")
+    labels = [run_label(run) for run in release_runs(matched, order)]
+    summary = (
+        f"{where} is {package} {labels[0]}'s {what}"
+        if len(labels) == 1
+        else f"{where} is the {what} of {package} " + ", ".join(labels[:-1]) + f" and {labels[-1]}"
     )
-    if log.blocks > 1:
-        lines.append(f"  note: the log holds {log.blocks} start-up blocks (a resumed run?); this reads the first")
-    if report.world_size is not None:
-        lines.append(
-            f"  processes: {log.total_batch:,} / ({log.per_device} x {log.accumulation}) = {report.world_size}"
-            + ("" if report.world_size == 1 else " (data-parallel processes: GPUs x nodes)")
-        )
-    for problem in report.problems:
-        lines.append(f"  inconsistent: {problem}")
-    if report.readings:
-        lines.append("  explained by:")
-    for reading in report.readings:
-        lines.append(f"  - {_describe(reading)}")
-    return "\n".join(lines) + "\n"
-
-
-def _describe(reading: Reading) -> str:
-    if reading.releases == "PPO":
-        return reading.driver
-    if reading.plan is None:
-        return reading.driver
-    plan = reading.plan
-    drop = "dataloader_drop_last: true" if reading.drop_last else "dataloader_drop_last: false"
-    text = (
-        f"transformers {reading.releases}, {drop}, {reading.driver}: {plan.batches_per_epoch:,} micro-batches per epoch "
-        f"per process, {plan.update_steps_per_epoch:,} update steps per epoch as the Trainer counts them"
-    )
-    if plan.optimizer_updates != plan.total_steps or plan.stops_mid_epoch:
-        per_epoch = (
-            f" ({plan.updates_per_epoch_in_loop} per epoch)"
-            if plan.transformers_family in ("per-epoch", "consistent")
-            else ""
-        )
-        text += (
-            f"; the run really makes {plan.optimizer_updates:,} optimizer updates{per_epoch} "
-            f"and stops at epoch {plan.epochs_trained:g} of {plan.num_train_epochs:g}"
-        )
-    return text
-
-
-def report_to_dict(report: Report) -> dict:
-    return {
-        "line": report.log.line,
-        "log": {k: v for k, v in report.log._asdict().items() if k not in ("line",)},
-        "world_size": report.world_size,
-        "consistent": not report.problems,
-        "problems": list(report.problems),
-        "explanations": [
-            {
-                "transformers": r.releases,
-                "dataloader_drop_last": r.drop_last,
-                "driver": r.driver,
-                "batches_per_epoch": r.plan.batches_per_epoch if r.plan else None,
-                "update_steps_per_epoch": r.plan.update_steps_per_epoch if r.plan else None,
-                "optimizer_updates": r.plan.optimizer_updates if r.plan else None,
-                "epochs_trained": r.plan.epochs_trained if r.plan else None,
-            }
-            for r in report.readings
-        ],
-    }
+    newest = parse_version(NEWEST_TRANSFORMERS if package == "transformers" else SUPPORTED_LLAMAFACTORY[-1])[:2]
+    if package == "transformers" and parse_version(matched[-1])[:2] > newest:
+        summary += f" (newer than lf-lint models: read with {NEWEST_TRANSFORMERS}'s step arithmetic)"
+    return Origin(package, tuple(sorted(matched, key=parse_version)), summary)
