@@ -119,21 +119,27 @@ def zero_layout(
     return ZeroLayout(HALF, MASTER_AND_ADAM, 0.0, buckets + fresh_partition + copying, step)
 
 
-def _layer_modules(shape: Shape, moe_layer: bool, fused_experts: bool) -> list[int]:
-    """Parameters of each module of one decoder layer that holds parameters directly (ZeRO-3 gathers per module)."""
+def _layer_modules(shape: Shape, moe_layer: bool, fused_experts: bool, index: int = 0) -> list[int]:
+    """Parameters of each module of decoder layer ``index`` that holds parameters directly (ZeRO-3 gathers per
+    module)."""
     modules = [shape.hidden * (2 if shape.norm_bias else 1)] * shape.norms_per_layer
-    for m in linears(shape, fused_experts=fused_experts):
+    linear_router = False  # a router that stays an nn.Linear beside fused experts (Gemma 4)
+    for m in linears(shape, fused_experts=fused_experts, layer=index):
         if m.expert and not moe_layer:
             continue
+        linear_router |= fused_experts and m.expert
         modules += [m.d_in * m.d_out + (m.d_out if m.bias else 0)] * (
             m.per_layer if not fused_experts or not m.expert else 1
         )
     if shape.moe is not None and moe_layer and fused_experts:
         experts = shape.moe.experts * 3 * shape.hidden * shape.moe.expert_intermediate
-        modules += [experts, shape.hidden * shape.moe.experts]  # the fused experts and the router
+        modules += [experts] + ([] if linear_router else [shape.hidden * shape.moe.experts])  # and the router
     elif shape.moe is not None and not moe_layer:
         modules += [shape.hidden * shape.intermediate] * (3 if shape.gated else 2)
-    if shape.qk_norm:
+    mixer = next((mixer for mixer in shape.mixers if index in mixer.layers), None)
+    if mixer is not None:
+        modules.append(mixer.other)  # its norms, convolution and biases, counted as one module
+    elif shape.qk_norm:
         modules += [shape.head_dim] * 2
     return modules
 
@@ -155,7 +161,7 @@ def zero3_gathered(
     reuse = _number(section.get("stage3_max_reuse_distance", 1e9), 1e9)
     prefetch = _number(section.get("stage3_prefetch_bucket_size", 5e7), 5e7, auto=0.9 * shape.hidden**2)
     dense = set(shape.moe.dense_layers) if shape.moe else set(range(shape.layers))
-    layers = [_layer_modules(shape, i not in dense, fused_experts) for i in range(shape.layers)]
+    layers = [_layer_modules(shape, i not in dense, fused_experts, i) for i in range(shape.layers)]
     sizes = [sum(modules) for modules in layers]
     head, edges = shape.vocab * shape.hidden, 2 * shape.hidden  # the final norm, passed twice
     retained = 0.0

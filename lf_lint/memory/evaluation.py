@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .model import Shape
+from .model import Shape, kv_widths
 
 LOGIT_BYTES = 10.0  # bf16 logits + fp32 copy + log-softmax
 # stage: (sequences in one eval forward per eval-batch example, bytes per logit element); "dpo" with a reference
@@ -59,8 +59,9 @@ def layer_working_bytes(shape: Shape) -> float:
 
 
 def kv_cache_bytes(shape: Shape, sequences: int, length: int) -> float:
-    """A 16-bit KV cache of ``sequences`` sequences of ``length`` tokens (generation: PPO rollouts, evaluation)."""
-    return sequences * length * shape.layers * 2 * shape.kv_heads * shape.head_dim * 2
+    """A 16-bit KV cache of ``sequences`` sequences of ``length`` tokens (generation: PPO rollouts, evaluation): keys
+    and values of every attention layer (a Gated DeltaNet layer's fixed-size state is not counted)."""
+    return sequences * length * kv_widths(shape)[0] * 2 * 2
 
 
 def attention_scores_bytes(shape: Shape, seq_len: int) -> float:
@@ -89,7 +90,7 @@ def generation_forward(
     prefill = kv_cache_bytes(shape, sequences, prompt_len) + per_token * tokens + tokens * prompt_len * mask_bytes
     length = prompt_len + max_new_tokens
     cache = kv_cache_bytes(shape, sequences, length - 1)  # the last new token is never fed back
-    layer_keys = cache / shape.layers / 2
+    layer_keys = sequences * (length - 1) * kv_widths(shape)[1] * 2  # the widest layer's keys
     repeat = shape.heads // shape.kv_heads if repeats_kv else 1
     copies = layer_keys * (2 * repeat if repeat > 1 else 1)
     # the token ids and attention mask (int64) and the last position's logits, bf16 and an fp32 copy

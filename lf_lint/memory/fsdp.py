@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .model import Shape, count_params, layer_params
+from .model import Shape, count_params, layer_params_at
 
 
 class FsdpLayout(NamedTuple):
@@ -63,10 +63,9 @@ def fsdp_layout(
     g = gathered_bytes
     lb = g if layer_bytes is None else layer_bytes
     total = count_params(shape)
-    layer = max(layer_params(shape))
-    root = total - sum(
-        layer_params(shape)[1 if shape.moe and i not in shape.moe.dense_layers else 0] for i in range(shape.layers)
-    )
+    sizes = [layer_params_at(shape, i) for i in range(shape.layers)]
+    layer = max(sizes)
+    root = total - sum(sizes)
     wrapped_layers = total - root
     if "auto_wrap" not in options:  # one unit: the whole model is gathered at once
         root, layer, wrapped_layers = total, 0, 0

@@ -40,7 +40,7 @@ from .llamafactory import (
     trainable_parameters,
 )
 from .loading import cast_back_peak, fsdp_wrap_peak
-from .model import ModelInfo, Shape, fused_experts, layer_params, linears
+from .model import ModelInfo, Shape, fused_experts, layer_params, layer_params_at, linears, module_count
 from .vision import VisionTraining, image_patches
 
 # a pre-quantized checkpoint's name (GPTQ/AWQ store about 4.25 bits per weight with their group scales)
@@ -242,8 +242,7 @@ def _weights(run: _Run) -> _Weights:
     if bits not in (4, 8):
         return _Weights(0, 2.0, bits, tuple(notes))
     modules = linears(shape, fused_experts=fused_experts(shape, run.target.tf), linear_router=run.target.tf < (5, 0, 0))
-    moe_layers = shape.layers - len(shape.moe.dense_layers) if shape.moe else 0
-    quantized = sum(m.d_in * m.d_out * m.per_layer * (moe_layers if m.expert else shape.layers) for m in modules)
+    quantized = sum(m.d_in * m.d_out * module_count(shape, m) for m in modules)
     if shape.vision is not None:
         v = shape.vision
         quantized += sum(m.d_in * m.d_out for m in v.block_linears) * v.blocks
@@ -478,12 +477,10 @@ def _loading(run: _Run, weights: _Weights, others: _OtherModels) -> tuple[float,
         if "auto_wrap" in args.fsdp_options:
             if shape.vision is not None:
                 units += [shape.vision.block * 2.0] * shape.vision.blocks
-            dense, sparse = layer_params(shape)
             layer_bytes = trainable_bytes if method == "full" else weights.quantized_bytes if quantized else 2.0
             adapters = trainable_bytes * trainable / shape.layers if method in ("lora", "oft") else 0.0
             for i in range(shape.layers):
-                moe_layer = shape.moe is not None and i not in shape.moe.dense_layers
-                units.append((sparse if moe_layer else dense) * layer_bytes + adapters)
+                units.append(layer_params_at(shape, i) * layer_bytes + adapters)
         units.append(max(0.0, loaded - sum(units)))  # the root: what no wrapped unit holds
         peak = max(peak, fsdp_wrap_peak(loaded, units, run.launch.world_size))
     if not peak:

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 from ..versions import Target
 from .deepspeed import largest_parameter
-from .model import Shape, fused_experts, layer_params, linears, read_as_text_model
+from .model import Shape, fused_experts, layer_params_at, linears, module_count, read_as_text_model
 from .vision import VisionTraining
 
 # bitsandbytes NF4, blocksize 64, fp32 absmax; double quantization stores the absmax in 8 bits with an
@@ -175,6 +175,8 @@ def _index(name: str) -> int | None:
 def _qualified(m) -> str:
     """A vision-language model's language model linear, named below its layer (what a LoRA target is matched
     against)."""
+    if m.parent:
+        return f"{m.parent}.{m.name}"
     return f"self_attn.{m.name}" if m.name in ("q_proj", "k_proj", "v_proj", "o_proj") else f"mlp.{m.name}"
 
 
@@ -186,7 +188,6 @@ def _freeze_indices(args, layers: int) -> list[int]:
 
 
 def _text_trainable(args, shape: Shape, total: int, target: Target, method: str) -> tuple[int, int, dict]:
-    dense, sparse = layer_params(shape)
     fused = fused_experts(shape, target.tf)
     if method == "full":
         return total, 0, {"method": "full"}
@@ -197,7 +198,7 @@ def _text_trainable(args, shape: Shape, total: int, target: Target, method: str)
         modules = name_list(args.freeze_trainable_modules) or ["all"]
         per_layer = []
         for index in indices:
-            full = sparse if index in moe_layers else dense
+            full = layer_params_at(shape, index)  # its attention or other token mixer, its MLP or MoE
             if modules == ["all"]:
                 per_layer.append(full)
             else:
@@ -229,12 +230,10 @@ def _text_trainable(args, shape: Shape, total: int, target: Target, method: str)
         chosen = [m for m in modules if targets == ["all"] or any(t in _qualified(m) for t in targets)]
     else:
         chosen = modules if targets == ["all"] else [m for m in modules if m.name in targets]
-    moe_layers = shape.layers - (len(shape.moe.dense_layers) if shape.moe else shape.layers)
     adapter = 0
     for m in chosen:
         per = rank * (m.d_in + m.d_out) + (m.d_out if args.use_dora else 0)
-        layers = moe_layers if m.expert else shape.layers
-        adapter += per * m.per_layer * layers
+        adapter += per * module_count(shape, m)
     copies = 0
     extra = name_list(args.additional_target)
     if args.resize_vocab and not extra:
@@ -319,10 +318,9 @@ def low_rank_state_bytes(args, shape: Shape, trainable: int, target: Target, par
     chosen = (
         modules if targets in (["all"], ["mlp", "attn"], ["attn", "mlp"]) else [m for m in modules if m.name in targets]
     )
-    moe_layers = shape.layers - (len(shape.moe.dense_layers) if shape.moe else shape.layers)
     projected = full = 0
     for m in chosen:
-        count = m.per_layer * (moe_layers if m.expert else shape.layers)
+        count = module_count(shape, m)
         projected += count * rank * (2 * min(m.d_in, m.d_out) + max(m.d_in, m.d_out))
         full += count * m.d_in * m.d_out
     rest = max(0, trainable - full)

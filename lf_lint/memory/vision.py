@@ -49,6 +49,9 @@ _TOWERS = {
     # SigLIP; the projector works on pooled tokens (16 patches each), the extra is its post-LayerNorm
     "gemma3": _TowerActivations(25, 4, 0.375, 0, (4.5, 4.5, 8.75), fp32_stream=True),
 }
+# Qwen3.5's tower is Qwen3-VL's without the deepstack mergers (transformers 5.x: the same patch embedding, position
+# embedding, blocks and merger code): Qwen3-VL's measurements, not measured on Qwen3.5 itself.
+_TOWERS["qwen3_5"] = _TOWERS["qwen3_5_moe"] = _TOWERS["qwen3_vl"]
 
 
 def patch_bytes(vision: Vision | None, run: VisionTraining, checkpointing: bool) -> tuple[float, float]:

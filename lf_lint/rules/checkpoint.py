@@ -210,7 +210,8 @@ ORIGINAL_LAYOUT = Rule(
 
 # model types whose transformers modelling code (4.57) builds an nn.Conv3d (video patch embeddings)
 CONV3D_MODEL_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "glm4v", "glm4v_moe", "qwen2_5_omni",
-                      "qwen2_5_omni_thinker", "qwen3_omni_moe", "qwen3_omni_moe_thinker", "emu3"}  # fmt: skip
+                      "qwen2_5_omni_thinker", "qwen3_omni_moe", "qwen3_omni_moe_thinker", "emu3",
+                      "qwen3_5", "qwen3_5_moe"}  # fmt: skip
 
 
 def _model_type(ctx: Context) -> str | None:
