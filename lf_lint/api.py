@@ -27,6 +27,9 @@ def _options(**kwargs) -> LintOptions:
     overrides = kwargs.pop("overrides", None) or ()
     workdir = kwargs.pop("workdir", None)
     accelerate_config = kwargs.pop("accelerate_config", None)
+    env = kwargs.pop("env", None)  # the launch environment's variables over this process's (--env)
+    if env is not None:
+        kwargs["env_overrides"] = {str(k): str(v) for k, v in dict(env).items()}
     if accelerate_config is not None:
         from .launch import read_accelerate_config
 
@@ -90,6 +93,7 @@ def lint(
     num_gpus: int | None = None,
     nnodes: int | None = None,
     accelerate_config: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
     workdir: str | os.PathLike | None = None,
     overrides: list[str] | None = None,
     select: list[str] | None = None,
@@ -114,6 +118,7 @@ def lint(
         num_gpus=num_gpus,
         nnodes=nnodes,
         accelerate_config=accelerate_config,
+        env=env,
         workdir=workdir,
         overrides=overrides,
         select=select,
@@ -132,6 +137,7 @@ def predict_steps(
     num_gpus: int | None = None,
     nnodes: int | None = None,
     accelerate_config: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
     llamafactory_version: str | None = None,
     transformers_version: str | None = None,
     workdir: str | os.PathLike | None = None,
@@ -157,6 +163,7 @@ def predict_steps(
         num_gpus=num_gpus,
         nnodes=nnodes,
         accelerate_config=accelerate_config,
+        env=env,
         workdir=workdir,
         num_examples=num_examples,
         online=online,
@@ -179,6 +186,7 @@ def estimate_memory(
     num_gpus: int | None = None,
     nnodes: int | None = None,
     accelerate_config: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
     llamafactory_version: str | None = None,
     transformers_version: str | None = None,
     workdir: str | os.PathLike | None = None,
@@ -209,6 +217,7 @@ def estimate_memory(
         num_gpus=num_gpus,
         nnodes=nnodes,
         accelerate_config=accelerate_config,
+        env=env,
         workdir=workdir,
         num_examples=num_examples,
         online=online,
@@ -233,6 +242,7 @@ def suggest(
     nnodes: int | None = None,
     target_batch: int | None = None,
     accelerate_config: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
     llamafactory_version: str | None = None,
     transformers_version: str | None = None,
     workdir: str | os.PathLike | None = None,
@@ -271,6 +281,7 @@ def suggest(
         num_gpus=num_gpus,
         nnodes=nnodes,
         accelerate_config=accelerate_config,
+        env=env,
         workdir=workdir,
         overrides=overrides,
         num_examples=num_examples,

@@ -89,6 +89,13 @@ def _check_parser() -> argparse.ArgumentParser:
         help="the run starts with `accelerate launch --config_file FILE`: its processes, and FSDP or DeepSpeed",
     )
     parser.add_argument(
+        "--env",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a variable of the launch environment, over this one's (repeatable): USE_MCA=1, USE_MEGATRON_BRIDGE=1, "
+        "USE_RAY=1, DISABLE_VERSION_CHECK=1, WORLD_SIZE=16, ...",
+    )
+    parser.add_argument(
         "--workdir",
         type=Path,
         metavar="DIR",
@@ -163,6 +170,7 @@ def _settings_for(args: argparse.Namespace):
 def _options(args: argparse.Namespace, project):
     from .engine import LintOptions
     from .rules import BY_CODE
+    from .switches import parse_assignments
 
     def pick(name, default=None):
         value = getattr(args, name, None)
@@ -196,8 +204,13 @@ def _options(args: argparse.Namespace, project):
             accelerate = read_accelerate_config(Path(pick("accelerate_config")))
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+    try:
+        env = parse_assignments([*(project.get("env") or []), *(getattr(args, "env", None) or [])])
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     options = LintOptions(
         accelerate=accelerate,
+        env_overrides=env,
         count_datasets=not args.no_datasets,
         use_cache=not args.no_cache,
         online=args.online,

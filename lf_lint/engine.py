@@ -8,11 +8,13 @@ from typing import NamedTuple
 
 from . import kinds, suppression
 from .diagnostics import Diagnostic, Severity
+from .installed_release import installed_arguments
 from .launch import Launch, resolve_launch
 from .loading import MAX_FILE_BYTES, START, LoadedConfig, load
 from .rules import ALL_RULES, Context, Finding, Rule
 from .rules.reading import INTERNAL_ERROR
-from .versions import Resolution, installed_version, resolve
+from .switches import LaunchEnv
+from .versions import Resolution, Target, installed_version, resolve
 
 
 class LintOptions(NamedTuple):
@@ -26,7 +28,8 @@ class LintOptions(NamedTuple):
     workdir: Path | None = None
     num_gpus: int | None = None
     nnodes: int | None = None
-    env: dict | None = None
+    env: dict | None = None  # the launch environment (default: this process's)
+    env_overrides: dict = {}  # variables set for the launch (--env, [tool.lf-lint] env) over ``env``
     max_bytes: int = MAX_FILE_BYTES
     count_datasets: bool = True  # False: a schema-only lint (no dataset file is read)
     use_cache: bool = True  # reuse dataset scans of unchanged files (dataset/cache.py)
@@ -41,10 +44,25 @@ class LintOptions(NamedTuple):
     accelerate: object = None  # launch.AccelerateConfig: `accelerate launch --config_file` (--accelerate-config)
 
     def resolution(self) -> Resolution:
-        return resolve(self.llamafactory_version, self.transformers_version)
+        resolution = resolve(self.llamafactory_version, self.transformers_version)
+        installed = self.installed(resolution.target)
+        if not installed:
+            return resolution
+        from .schema import field_table
+
+        table = field_table(resolution.target, "train", "default", installed)
+        notes = tuple(source.note(table) for source in installed)
+        return resolution._replace(notes=resolution.notes + notes)
+
+    def installed(self, target: Target) -> tuple:
+        """Installed releases newer than the modelled ones: their arguments, read from source (installed_release.py)."""
+        return installed_arguments(target, self.llamafactory_version, self.transformers_version, self.use_cache)
+
+    def launch_env(self) -> LaunchEnv:
+        return LaunchEnv.of(self.env_overrides, self.env)
 
     def launch(self) -> Launch:
-        return resolve_launch(self.num_gpus, self.nnodes, self.env, accelerate=self.accelerate)
+        return resolve_launch(self.num_gpus, self.nnodes, dict(self.launch_env().variables), accelerate=self.accelerate)
 
     def enabled(self, rule: Rule) -> bool:
         if self.select is not None and not any(suppression.matches(rule.code, s) for s in self.select):
@@ -125,7 +143,9 @@ def make_context(config: LoadedConfig, options: LintOptions, resolution: Resolut
     ctx = Context(
         config, resolution.target, command if command != "other" else "train", kind, workdir, options.launch()
     )
+    ctx.installed = options.installed(resolution.target)
     ctx.options.update(
+        launch_env=options.launch_env(),
         command=command,
         count_datasets=options.count_datasets and config.data is not None,
         num_examples=options.num_examples,

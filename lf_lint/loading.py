@@ -94,6 +94,7 @@ READER_SEMANTICS = {
     "0.9.3": ReaderSemantics("pyyaml", False, True, True, "json"),
     "0.9.4": ReaderSemantics("omegaconf", True, True, True, "omegaconf"),
     "0.9.5": ReaderSemantics("omegaconf", True, True, True, "broken"),
+    "0.9.6.dev0": ReaderSemantics("omegaconf", True, True, True, "broken"),  # main: read_args as in 0.9.5
 }
 
 

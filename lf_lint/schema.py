@@ -20,11 +20,26 @@ from .versions import Target
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-# The argument groups each command parses (hparams/parser.py: _TRAIN_ARGS, _INFER_ARGS).
+# The argument groups each command parses (hparams/parser.py: _TRAIN_ARGS, _INFER_ARGS; a group a release lacks
+# has no fields for it: main's chat parser adds _KTransformersRuntimeArguments).
 COMMAND_GROUPS = {
     "train": ("ModelArguments", "DataArguments", "TrainingArguments", "FinetuningArguments", "GeneratingArguments"),
-    "infer": ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments"),
+    "infer": ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments",
+              "KTransformersRuntimeArguments"),
+}  # fmt: skip
+# The train groups under a launch switch (switches.py): USE_MEGATRON_BRIDGE adds MegatronBridgeArguments
+# (_TRAIN_MBRIDGE_ARGS); USE_MCA replaces LLaMA-Factory's TrainingArguments with mcore_adapter's, which is
+# transformers' TrainingArguments (not Seq2SeqTrainingArguments) under Megatron-Core's arguments (_TRAIN_MCA_ARGS);
+# use_kt on main runs on transformers-kt, whose TrainingArguments add kt_config (SWITCH_FIELDS).
+TRAIN_VARIANT_GROUPS = {
+    "default": COMMAND_GROUPS["train"],
+    "megatron_bridge": (*COMMAND_GROUPS["train"], "MegatronBridgeArguments"),
+    "mca": ("ModelArguments", "DataArguments", "FinetuningArguments", "GeneratingArguments"),
+    "kt": COMMAND_GROUPS["train"],
 }
+SWITCH_GROUPS = frozenset({"MegatronBridgeArguments", "KTransformersRuntimeArguments"})  # not in every parser
+SEQ2SEQ_ONLY = frozenset({"sortish_sampler", "predict_with_generate", "generation_max_length", "generation_num_beams",
+                          "generation_config"})  # fmt: skip
 
 # Bounds outside which the run fails before training starts (each checked against the real
 # LLaMA-Factory by the differential tests): PyTorch's DataLoader rejects a batch size below 1,
@@ -82,6 +97,10 @@ def database() -> dict:
         return json.load(handle)
 
 
+# Every group lf-lint models; an installed release's parser may list others (installed_release.py).
+KNOWN_GROUPS = frozenset(g for groups in (*COMMAND_GROUPS.values(), *TRAIN_VARIANT_GROUPS.values()) for g in groups)
+
+
 def _pick(variants: list[dict], version: str) -> dict | None:
     for variant in variants:
         if version in variant["versions"]:
@@ -92,23 +111,50 @@ def _pick(variants: list[dict], version: str) -> dict | None:
 class FieldTable:
     """The fields one command of one target accepts (and the ones it knows but refuses)."""
 
-    def __init__(self, target: Target, command: str = "train", db: dict | None = None):
+    def __init__(
+        self, target: Target, command: str = "train", db: dict | None = None, arguments: str = "default",
+        installed: tuple = (),
+    ):  # fmt: skip
+        """``arguments``: the train argument set of a launch switch (TRAIN_VARIANT_GROUPS). ``installed``
+        (installed_release.InstalledArguments): an installed release newer than the target, whose source's
+        fields replace its owner's: fields the target knows keep their definition, new ones take the source's,
+        and, when the source was read completely, fields it no longer has are gone."""
         db = db if db is not None else database()
         self.target = target
         self.command = command
-        groups = COMMAND_GROUPS[command]
+        self.arguments = arguments
+        self.installed = installed
+        groups = TRAIN_VARIANT_GROUPS[arguments] if command == "train" else COMMAND_GROUPS[command]
+        self.groups = groups
         fields: dict[str, Field] = {}
         tf_minor = target.tf_minor
-        if "TrainingArguments" in groups:
+        if command == "train":
             for name, variants in db["transformers_fields"].items():
                 variant = _pick(variants, tf_minor)
-                if variant is not None:
+                if variant is not None and not (arguments == "mca" and name in SEQ2SEQ_ONLY):
                     fields[name] = _field(name, variant, "transformers")
+        if arguments in SWITCH_FIELDS:  # the fields a switch adds that no PyPI release of LLaMA-Factory has
+            for name, variant in switch_fields(SWITCH_FIELDS[arguments]).items():
+                fields[name] = _field(name, variant, SWITCH_FIELDS[arguments])
         for name, variants in db["llamafactory_fields"].items():
             variant = _pick(variants, target.llamafactory)
             if variant is not None and variant["group"] in groups:
                 fields[name] = _field(name, variant, "llamafactory")  # LF re-declarations win
+        self.gone: dict[str, Field] = {}  # the target's fields an installed newer release no longer has
+        self.added: dict[str, list[str]] = {}  # owner -> fields only an installed newer release has
+        for source in installed:
+            rows = source.rows(command, groups, arguments, KNOWN_GROUPS)
+            gone, self.added[source.owner] = _lay_over(fields, rows, source.owner, source.complete)
+            self.gone.update(gone)
         self.fields = fields
+
+    def describe(self) -> str:
+        """Whose arguments these are: the target's, or an installed newer release's."""
+        if not self.installed:
+            return self.target.describe()
+        sources = ", ".join(source.label() for source in self.installed)
+        rest = self.target.describe()
+        return f"{sources} (installed; its arguments read from its source, the rest modelled as {rest})"
 
     def __contains__(self, name: object) -> bool:
         field = self.fields.get(name)  # type: ignore[arg-type]
@@ -121,8 +167,28 @@ class FieldTable:
         return sorted(n for n, f in self.fields.items() if f.init)
 
     def default(self, name: str) -> object:
-        field = self.fields.get(name)
+        """The default of a field (of one a newer installed release dropped too: rules stay the target's)."""
+        field = self.fields.get(name) or self.gone.get(name)
         return field.default if field is not None and field.has_default else None
+
+
+def _lay_over(fields: dict[str, Field], rows: dict[str, dict], owner: str, complete: bool) -> tuple[dict, list]:
+    """Lay an installed release's fields over ``fields``; returns the ones it no longer has and the new ones."""
+    gone = {n: f for n, f in fields.items() if f.owner == owner and n not in rows} if complete else {}
+    for name in gone:
+        del fields[name]
+    added = []
+    for name, row in rows.items():
+        known = fields.get(name)
+        if row.get("owner") != owner:
+            continue  # LLaMA-Factory's TrainingArguments also holds transformers' (read with transformers)
+        if known is None or (known.owner != owner and owner == "llamafactory"):  # LF re-declarations win
+            fields[name] = _field(name, row, owner)
+            if known is None:
+                added.append(name)
+        elif known.owner == owner and known.init != row["init"]:
+            fields[name] = known._replace(init=row["init"])
+    return gone, added
 
 
 # transformers converts ``fsdp: true`` to ["full_shard"] (and lets ``false`` through except on 4.57,
@@ -151,8 +217,22 @@ def _field(name: str, variant: dict, owner: str) -> Field:
 
 
 @lru_cache(maxsize=16)
-def field_table(target: Target, command: str = "train") -> FieldTable:
-    return FieldTable(target, command)
+def field_table(
+    target: Target, command: str = "train", arguments: str = "default", installed: tuple = ()
+) -> FieldTable:
+    return FieldTable(target, command, arguments=arguments, installed=installed)
+
+
+# argument set -> the section of data/switch_fields.json (tools/generate_switch_fields.py) its extra fields are in
+SWITCH_FIELDS = {"mca": "mcore_adapter", "kt": "transformers_kt"}
+
+
+@lru_cache(maxsize=4)
+def switch_fields(section: str) -> dict[str, dict]:
+    """Fields a launch switch adds, read from source where data/switch_fields.json says: Megatron-Core's arguments
+    of mcore_adapter's TrainingArguments (USE_MCA=1), transformers-kt's TrainingArguments additions (use_kt)."""
+    with open(os.path.join(DATA_DIR, "switch_fields.json"), encoding="utf-8") as handle:
+        return json.load(handle)[section]["fields"]
 
 
 def property_schema(field: Field) -> dict:
@@ -170,8 +250,17 @@ def property_schema(field: Field) -> dict:
     return prop
 
 
-def json_schema(target: Target, command: str = "train", database: dict | None = None) -> dict:
-    table = FieldTable(target, command, database) if database is not None else field_table(target, command)
+def json_schema(target: Target, command: str = "train", database: dict | None = None, arguments: str = "default") -> dict:
+    table = (
+        FieldTable(target, command, database, arguments)
+        if database is not None
+        else field_table(target, command, arguments)
+    )
+    return table_schema(table)
+
+
+def table_schema(table: FieldTable) -> dict:
+    target, command = table.target, table.command
     title = {"train": "llamafactory-cli train", "infer": "llamafactory-cli chat/export/api"}[command]
     return {
         "$schema": SCHEMA_DIALECT,

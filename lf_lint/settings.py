@@ -34,6 +34,7 @@ KNOWN = {
     "gpu-memory": ("gpu_memory", float),
     "params": ("params", float),
     "accelerate-config": ("accelerate_config", str),
+    "env": ("env", list),  # ["USE_MCA=1"], or a table {USE_MCA = "1"}
 }
 
 
@@ -81,6 +82,8 @@ def load_settings(path: Path | None) -> ProjectSettings:
         if key not in KNOWN:
             raise SettingsError(f"{path}: unknown option `{key}` in [tool.lf-lint] (known: {', '.join(sorted(KNOWN))})")
         attribute, kind = KNOWN[key]
+        if key == "env" and isinstance(value, dict):
+            value = [f"{name}={'1' if v is True else '0' if v is False else v}" for name, v in value.items()]
         if kind is list and isinstance(value, str):
             value = [value]
         if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -14,12 +14,28 @@ import re
 from functools import lru_cache
 from typing import NamedTuple
 
-SUPPORTED_LLAMAFACTORY = ("0.9.2", "0.9.3", "0.9.4", "0.9.5")
+SUPPORTED_LLAMAFACTORY = ("0.9.2", "0.9.3", "0.9.4", "0.9.5", "0.9.6.dev0")
+DEFAULT_LLAMAFACTORY = "0.9.5"  # the newest on PyPI: what `pip install llamafactory` gives
 OLDEST_TRANSFORMERS = "4.45.0"
-NEWEST_TRANSFORMERS = "5.6.0"
+NEWEST_TRANSFORMERS = "5.8.1"
 
-# The newest transformers each LLaMA-Factory release allows (its wheel's Requires-Dist).
-_NEWEST_TRANSFORMERS_FOR = {"0.9.2": "4.49.0", "0.9.3": "4.52.4", "0.9.4": "4.57.1", "0.9.5": "5.6.0"}
+# LLaMA-Factory's git main, which its README installs (`git clone` + `pip install -e .`): not on PyPI, so modelled
+# as one recorded commit (release -> (commit, date)). A newer main is modelled as that commit, with a note.
+MAIN_COMMITS = {"0.9.6.dev0": ("ff6d4d12eeb035d6ce06805a5733dd7b29f2ac30", "2026-08-18")}
+
+# The newest transformers each LLaMA-Factory release allows (its Requires-Dist).
+_NEWEST_TRANSFORMERS_FOR = {"0.9.2": "4.49.0", "0.9.3": "4.52.4", "0.9.4": "4.57.1", "0.9.5": "5.6.0",
+                            "0.9.6.dev0": "5.8.0"}  # fmt: skip
+
+# The transformers releases each LLaMA-Factory release starts with: ``extras/misc.py::check_dependencies`` runs
+# ``check_version`` on them when hparams/parser.py is imported, and stops unless DISABLE_VERSION_CHECK is set.
+TRANSFORMERS_CHECK = {
+    "0.9.2": ">=4.41.2,<=4.49.0,!=4.46.0,!=4.46.1,!=4.46.2,!=4.46.3,!=4.47.0,!=4.47.1,!=4.48.0",
+    "0.9.3": ">=4.45.0,<=4.52.4,!=4.46.0,!=4.46.1,!=4.46.2,!=4.46.3,!=4.47.0,!=4.47.1,!=4.48.0,!=4.52.0",
+    "0.9.4": ">=4.51.0,<=4.57.1",
+    "0.9.5": ">=4.55.0,<=5.6.0",
+    "0.9.6.dev0": ">=4.55.0,<=5.8.0,!=4.57.0,!=5.6.0",
+}
 
 
 class VersionError(ValueError):
@@ -59,7 +75,9 @@ class Target(NamedTuple):
         return f"{major}.{minor}"
 
     def describe(self) -> str:
-        return f"LLaMA-Factory {self.llamafactory}, transformers {self.transformers}"
+        main = MAIN_COMMITS.get(self.llamafactory)
+        at = f" (main at {main[0][:9]}, {main[1]})" if main else ""
+        return f"LLaMA-Factory {self.llamafactory}{at}, transformers {self.transformers}"
 
 
 class Resolution(NamedTuple):
@@ -68,6 +86,36 @@ class Resolution(NamedTuple):
     target: Target
     source: str  # "option", "environment" or "default"
     notes: tuple[str, ...] = ()
+
+
+def releases(first: str | None = None, last: str | None = None) -> tuple[str, ...]:
+    """The supported LLaMA-Factory releases from ``first`` to ``last`` (inclusive; a feature added in ``first``
+    stays in every newer release, main included, unless ``last`` says when it went)."""
+    low = parse_version(first) if first else (0,)
+    high = parse_version(last) if last else None
+    return tuple(v for v in SUPPORTED_LLAMAFACTORY if low <= parse_version(v) and (high is None or parse_version(v) <= high))
+
+
+def satisfies(version: str, specifier: str) -> bool:
+    """``version`` against a comma-separated PEP 440 specifier of ``>=``, ``<=``, ``>``, ``<``, ``==`` and ``!=``
+    clauses (``!=4.46.*`` excludes a series), as ``check_version`` applies it to final releases."""
+    have = parse_version(version)
+    for clause in specifier.split(","):
+        clause = clause.strip()
+        op = next(o for o in (">=", "<=", "==", "!=", ">", "<") if clause.startswith(o))
+        text = clause[len(op) :].strip()
+        if text.endswith(".*"):
+            prefix = parse_version(text[:-2])[: text.count(".")]
+            same = have[: len(prefix)] == prefix
+            if (op == "!=" and same) or (op == "==" and not same):
+                return False
+            continue
+        want = parse_version(text)
+        ok = {">=": have >= want, "<=": have <= want, ">": have > want, "<": have < want, "==": have == want,
+              "!=": have != want}[op]  # fmt: skip
+        if not ok:
+            return False
+    return True
 
 
 def newest_transformers_for(llamafactory: str) -> str:
@@ -133,6 +181,57 @@ def _installed_versions() -> dict[str, str]:
     return found
 
 
+def installed_checkout_commit(distribution: str) -> str | None:
+    """The git commit of an installed distribution that was installed from a checkout (``pip install -e .``,
+    ``pip install git+...``), read from its ``direct_url.json`` and the checkout's ``.git`` without running git."""
+    import json
+    import os
+    import sys
+
+    key = _normalise(distribution)
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info") and _normalise(name.partition("-")[0]) == key:
+                try:
+                    with open(os.path.join(entry or ".", name, "direct_url.json"), encoding="utf-8") as handle:
+                        origin = json.load(handle)
+                except (OSError, ValueError):
+                    return None
+                commit = (origin.get("vcs_info") or {}).get("commit_id")
+                url = str(origin.get("url", ""))
+                return commit or (_git_head(url[len("file://") :]) if url.startswith("file://") else None)
+    return None
+
+
+def _git_head(checkout: str) -> str | None:
+    """HEAD's commit of a git checkout (a worktree's ``.git`` file names its git directory)."""
+    import os
+
+    git = os.path.join(checkout, ".git")
+    try:
+        if os.path.isfile(git):
+            with open(git, encoding="utf-8") as handle:
+                git = handle.read().strip().removeprefix("gitdir:").strip()
+        with open(os.path.join(git, "HEAD"), encoding="utf-8") as handle:
+            head = handle.read().strip()
+        if not head.startswith("ref:"):
+            return head
+        ref = head[4:].strip()
+        for root in (git, os.path.join(git, "..", "..")):  # a worktree keeps its refs in the main git directory
+            try:
+                with open(os.path.join(root, ref), encoding="utf-8") as handle:
+                    return handle.read().strip()
+            except OSError:
+                continue
+    except OSError:
+        return None
+    return None
+
+
 def _pkg_info_version(directory: str) -> str | None:
     import os
 
@@ -162,10 +261,17 @@ def resolve(llamafactory: str | None = None, transformers: str | None = None) ->
         if lf_text is not None:
             sources.append("environment")
     if lf_text is None:
-        lf_text = SUPPORTED_LLAMAFACTORY[-1]
+        lf_text = DEFAULT_LLAMAFACTORY
         sources.append("default")
     lf_model = nearest_llamafactory(lf_text)
-    if version_text(parse_version(lf_text)) != lf_model:
+    main = MAIN_COMMITS.get(lf_model)
+    if main and "environment" in sources and lf_text == lf_model:
+        commit = installed_checkout_commit("llamafactory")
+        if commit and not main[0].startswith(commit):
+            notes.append(f"the installed LLaMA-Factory main is at commit {commit[:9]}, lf-lint models main at "
+                         f"{main[0][:9]} ({main[1]}): its rules and arithmetic are that commit's, its arguments "
+                         "are read from the installed source")  # fmt: skip
+    if lf_text.strip().lstrip("v") != lf_model and version_text(parse_version(lf_text)) != lf_model:
         notes.append(
             f"LLaMA-Factory {lf_text} is not a supported release; modelling {lf_model} "
             f"(supported: {', '.join(SUPPORTED_LLAMAFACTORY)})."

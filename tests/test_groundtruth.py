@@ -24,7 +24,8 @@ import pytest
 
 from lf_lint.diagnostics import Severity
 from lf_lint.engine import LintOptions, lint_file
-from lf_lint.startup_log import explain_startup_log, parse_startup_log
+from lf_lint.log_explanation import explain_startup_log
+from lf_lint.startup_log import parse_startup_log
 from lf_lint.versions import parse_version
 
 HERE = Path(__file__).resolve().parent / "groundtruth"

@@ -7,6 +7,7 @@ import yaml
 
 from lf_lint.engine import LintOptions, lint_file
 from lf_lint.rules import ALL_RULES, BY_CODE
+from lf_lint.versions import newest_transformers_for
 
 # A minimal config LLaMA-Factory accepts; rule examples are laid over it.
 BASE = {
@@ -40,7 +41,10 @@ def _lint(example, tmp_path, name):
     for relative, content in example.files.items():
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text(content)
-    options = LintOptions(**{"count_datasets": False, "workdir": tmp_path, **DEFAULT_VERSIONS, **example.options})
+    versions = dict(DEFAULT_VERSIONS)
+    if "llamafactory_version" in example.options:  # as a lint pairs it: the newest transformers that release allows
+        versions["transformers_version"] = newest_transformers_for(example.options["llamafactory_version"])
+    options = LintOptions(**{"count_datasets": False, "workdir": tmp_path, **versions, **example.options})
     return lint_file(path, options)
 
 

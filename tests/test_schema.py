@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lf_lint.schema import FieldTable, database, json_schema, validate
-from lf_lint.versions import SUPPORTED_LLAMAFACTORY, Target, newest_transformers_for
+from lf_lint.versions import DEFAULT_LLAMAFACTORY, SUPPORTED_LLAMAFACTORY, Target, newest_transformers_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = [Target(v, newest_transformers_for(v)) for v in SUPPORTED_LLAMAFACTORY] + [
@@ -30,16 +30,16 @@ def test_schema_is_valid_2020_12(target):
 def test_shipped_editor_schemas_match_the_database(version):
     shipped = json.loads((ROOT / "schemas" / f"llamafactory-{version}.schema.json").read_text())
     assert shipped == json_schema(Target(version, newest_transformers_for(version)))
-    newest = json.loads((ROOT / "schemas" / "llamafactory.schema.json").read_text())
-    assert newest == json_schema(
-        Target(SUPPORTED_LLAMAFACTORY[-1], newest_transformers_for(SUPPORTED_LLAMAFACTORY[-1]))
+    default = json.loads((ROOT / "schemas" / "llamafactory.schema.json").read_text())
+    assert default == json_schema(
+        Target(DEFAULT_LLAMAFACTORY, newest_transformers_for(DEFAULT_LLAMAFACTORY))
     )
 
 
 def test_database_records_its_sources():
     db = database()
     assert set(db["llamafactory_releases"]) == set(SUPPORTED_LLAMAFACTORY)
-    assert db["transformers_minors"][0] == "4.45" and db["transformers_minors"][-1] == "5.6"
+    assert db["transformers_minors"][0] == "4.45" and db["transformers_minors"][-1] == "5.8"
     for meta in db["llamafactory_releases"].values():
         assert meta["extracted_with_transformers"] and meta["templates"] and meta["requires"]
 

@@ -250,6 +250,15 @@ def extract_llamafactory() -> dict:
     fields = []
     for group in groups:
         fields.extend(describe(getattr(hparams, group), group))
+    # groups only some releases parse: megatron-bridge's (USE_MEGATRON_BRIDGE=1, main) and the chat/eval parsers'
+    # kt_config (main's hparams/parser.py::_KTransformersRuntimeArguments)
+    from llamafactory.hparams import parser as parser_module
+
+    optional = {"MegatronBridgeArguments": getattr(hparams, "MegatronBridgeArguments", None),
+                "KTransformersRuntimeArguments": getattr(parser_module, "_KTransformersRuntimeArguments", None)}  # fmt: skip
+    for group, cls in optional.items():
+        if cls is not None:
+            fields.extend(describe(cls, group))
 
     from llamafactory.data import template as template_module
 

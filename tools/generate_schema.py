@@ -39,15 +39,18 @@ DATABASE = ROOT / "lf_lint" / "data" / "fields.json"
 TRANSFORMERS_RELEASES = [
     "4.45.2", "4.46.3", "4.47.1", "4.48.3", "4.49.0", "4.50.3", "4.51.3", "4.52.4",
     "4.53.3", "4.54.1", "4.55.4", "4.56.2", "4.57.6",
-    "5.0.0", "5.1.0", "5.2.0", "5.3.0", "5.4.0", "5.5.4", "5.6.0",
+    "5.0.0", "5.1.0", "5.2.0", "5.3.0", "5.4.0", "5.5.4", "5.6.0", "5.7.0", "5.8.1",
 ]  # fmt: skip
 
-# LLaMA-Factory release -> ground-truth environment (tests/groundtruth/envs.py) to import it from.
+# LLaMA-Factory release -> ground-truth environment (tests/groundtruth/envs.py) to import it from. None: not on
+# PyPI (main, as its README's git install gives it): pass the Python of an environment holding that checkout with
+# ``--release-python 0.9.6.dev0=PATH``, and record the commit in lf_lint/versions.py (MAIN_COMMITS).
 LLAMAFACTORY_RELEASES = {
     "0.9.2": "lf092-tf449",
     "0.9.3": "lf093-tf451",
     "0.9.4": "lf094-tf457",
     "0.9.5": "lf095-tf56",
+    "0.9.6.dev0": None,
 }
 
 
@@ -79,16 +82,35 @@ def dump_transformers(work: Path) -> None:
         target.write_text(json.dumps(data, indent=1, sort_keys=True))
 
 
-def dump_llamafactory(work: Path, gt_root: Path) -> None:
+def release_pythons(items: list[str]) -> dict[str, Path]:
+    """``--release-python VERSION=PATH`` options as a dict."""
+    pythons = {}
+    for item in items:
+        version, _, path = item.partition("=")
+        if not path:
+            raise SystemExit(f"--release-python takes VERSION=PATH, not {item!r}")
+        pythons[version] = Path(path)
+    return pythons
+
+
+def release_python(version: str, env_name: str | None, gt_root: Path, pythons: dict[str, Path]) -> Path:
+    """The Python that has LLaMA-Factory ``version``: the one given for it, else its ground-truth environment."""
+    if version in pythons:
+        return pythons[version]
+    if env_name is None:
+        raise SystemExit(f"LLaMA-Factory {version} is not on PyPI: give --release-python {version}=PATH")
     spec = importlib.util.spec_from_file_location("gt_envs", ROOT / "tests" / "groundtruth" / "envs.py")
     envs = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(envs)
+    return Path(envs.ensure_env(env_name, gt_root))
+
+
+def dump_llamafactory(work: Path, gt_root: Path, pythons: dict[str, Path]) -> None:
     for version, env_name in LLAMAFACTORY_RELEASES.items():
         target = work / "dumps" / f"llamafactory-{version}.json"
         if target.exists():
             continue
-        python = envs.ensure_env(env_name, gt_root)
-        data = _extract(Path(python), "llamafactory")
+        data = _extract(release_python(version, env_name, gt_root, pythons), "llamafactory")
         assert data["version"] == version, (data["version"], version)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(data, indent=1, sort_keys=True))
@@ -156,16 +178,17 @@ def write_outputs(db: dict) -> None:
 
     sys.path.insert(0, str(ROOT))
     from lf_lint import schema as schema_module
-    from lf_lint.versions import Target, newest_transformers_for
+    from lf_lint.versions import DEFAULT_LLAMAFACTORY, Target, newest_transformers_for
 
-    newest = None
+    default = None
     for lf_version in db["llamafactory_releases"]:
         target = Target(lf_version, newest_transformers_for(lf_version))
         doc = schema_module.json_schema(target, database=db)
         text = json.dumps(doc, indent=1, sort_keys=False) + "\n"
         (SCHEMAS / f"llamafactory-{lf_version}.schema.json").write_text(text)
-        newest = text
-    (SCHEMAS / "llamafactory.schema.json").write_text(newest)
+        if lf_version == DEFAULT_LLAMAFACTORY:
+            default = text
+    (SCHEMAS / "llamafactory.schema.json").write_text(default)  # the release `pip install llamafactory` gives
 
 
 def main() -> int:
@@ -177,10 +200,12 @@ def main() -> int:
         default=Path(os.environ.get("LF_LINT_GT_ROOT", Path.home() / ".cache" / "lf-lint-groundtruth")),
     )
     parser.add_argument("--only-merge", action="store_true", help="reuse the cached dumps")
+    parser.add_argument("--release-python", action="append", default=[], metavar="VERSION=PATH",
+                        help="the Python of an environment that has this LLaMA-Factory release (one not on PyPI)")  # fmt: skip
     args = parser.parse_args()
     if not args.only_merge:
         dump_transformers(args.work)
-        dump_llamafactory(args.work, args.groundtruth_root)
+        dump_llamafactory(args.work, args.groundtruth_root, release_pythons(args.release_python))
     write_outputs(merge(args.work))
     return 0
 

@@ -40,15 +40,17 @@ def main() -> int:
         type=Path,
         default=Path(os.environ.get("LF_LINT_GT_ROOT", Path.home() / ".cache" / "lf-lint-groundtruth")),
     )
+    parser.add_argument("--release-python", action="append", default=[], metavar="VERSION=PATH",
+                        help="the Python of an environment that has this LLaMA-Factory release (one not on PyPI)")  # fmt: skip
     args = parser.parse_args()
     schema_tool = _load("generate_schema", HERE / "generate_schema.py")
-    envs = _load("gt_envs", ROOT / "tests" / "groundtruth" / "envs.py")
+    pythons = schema_tool.release_pythons(args.release_python)
     # name -> field -> [{"releases": [...], "value": ...}]: a field that did not change is stored once
     templates: dict[str, dict[str, list[dict]]] = {}
     releases = list(schema_tool.LLAMAFACTORY_RELEASES)
     tool_prompts: dict[str, list[dict]] = {}  # prompt constant -> runs of releases, as for template fields
     for version, env_name in schema_tool.LLAMAFACTORY_RELEASES.items():
-        python = Path(envs.ensure_env(env_name, args.groundtruth_root))
+        python = schema_tool.release_python(version, env_name, args.groundtruth_root, pythons)
         data = schema_tool._extract(python, "templates")
         assert data["version"] == version, (data["version"], version)
         for name, value in data["tool_prompts"].items():

@@ -128,11 +128,24 @@ def transformers_table(path: Path) -> dict:
     return found[0]
 
 
+def package_reader(path: Path):
+    """A function reading a file of the package by its path inside it: from a wheel, or from a checkout's
+    ``src`` folder (a release not on PyPI, such as main)."""
+    if path.is_dir():
+        return lambda name: (path / name).read_text(encoding="utf-8")
+
+    def read(name: str) -> str:
+        with zipfile.ZipFile(path) as archive:
+            return archive.read(name).decode("utf-8")
+
+    return read
+
+
 def ppo_line(path: Path) -> int:
     """The line of ``self.info`` in extras/logging.py's info_rank0, checked to be what the PPO trainer calls."""
-    with zipfile.ZipFile(path) as archive:
-        trainer = archive.read("llamafactory/train/ppo/trainer.py").decode("utf-8")
-        helpers = ast.parse(archive.read("llamafactory/extras/logging.py").decode("utf-8"))
+    read = package_reader(path)
+    trainer = read("llamafactory/train/ppo/trainer.py")
+    helpers = ast.parse(read("llamafactory/extras/logging.py"))
     if not any(text == HEADER for text, _ in _logged(ast.parse(trainer), "info_rank0")):
         raise ValueError(f"{path.name}: the PPO trainer no longer logs its header through logger.info_rank0")
     patched = any(isinstance(node, ast.Assign) and ast.unparse(node).replace(" ", "") == "logging.Logger.info_rank0=info_rank0"
@@ -160,13 +173,17 @@ def grouped(per_release: dict[str, object]) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=Path("/tmp/lf-lint-wheels"))
+    parser.add_argument("--llamafactory-source", action="append", default=[], metavar="VERSION=DIR",
+                        help="the `src` folder of a LLaMA-Factory checkout for a release not on PyPI (main)")  # fmt: skip
     args = parser.parse_args()
+    sources = dict(item.split("=", 1) for item in args.llamafactory_source)
     low = parse_version(OLDEST_TRANSFORMERS)
     versions = [
         v for v in releases("transformers") if low <= parse_version(v) and parse_version(v)[:2] <= NEWEST_SERIES
     ]
     tables = {v: transformers_table(wheel("transformers", v, args.cache)) for v in versions}
-    ppo = {v: ppo_line(wheel("llamafactory", v, args.cache)) for v in SUPPORTED_LLAMAFACTORY}
+    ppo = {v: ppo_line(Path(sources[v]) if v in sources else wheel("llamafactory", v, args.cache))
+           for v in SUPPORTED_LLAMAFACTORY}  # fmt: skip
     data = {
         "about": "Line of each logger.info call of the Trainer's start-up block, per transformers release, read from "
         "the wheels on PyPI; releases with the same lines share an entry. llamafactory_ppo: the line every message of "

@@ -15,22 +15,14 @@ import json
 import os
 import tempfile
 import zlib
-from pathlib import Path
 
+from ..cache_paths import cache_dir
 from .files import DataFiles
 from .registry import DatasetAttr
 from .scan import Scan
 
 FORMAT = 6  # 3: token measures store exact lengths; 4: tools that are not JSON crash; 5: per-message tokens;
 # 6: images per row
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("LF_LINT_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lf-lint"
 
 
 def key(files: DataFiles, attr: DatasetAttr, processor: str, llamafactory: str, measure: bool) -> str | None:

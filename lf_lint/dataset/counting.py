@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+from ..versions import releases
 from . import selection
 from .cache import cached_scan
 from .files import DataFiles, locate, locate_in_hub_cache
@@ -33,7 +34,7 @@ STAGE = {
     "ppo": ("ppo", False),
 }
 PROCESSOR = {"pt": "pt", "sft": "sft", "rm": "rm", "kto": "kto", "ppo": "unsupervised"}
-SPLIT_BEFORE_PREPROCESSING = ("0.9.4", "0.9.5")
+SPLIT_BEFORE_PREPROCESSING = releases("0.9.4")
 FORMATS = {"0.9.2": ("alpaca", "sharegpt"), "0.9.3": ("alpaca", "sharegpt")}  # 0.9.4+: also "openai"
 
 

@@ -7,6 +7,7 @@ from . import (
     datasets,
     distributed,
     inert_options,
+    launch_switches,
     memory,
     plan,
     reading,
@@ -21,6 +22,7 @@ from .base import Context, Example, Finding, Rule
 ALL_RULES: list[Rule] = [
     *reading.RULES,
     *schema_rules.RULES,
+    *launch_switches.RULES,
     *values.RULES,
     *upstream_lf.RULES,
     *upstream_transformers.RULES,

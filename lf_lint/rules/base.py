@@ -17,7 +17,8 @@ from ..args import Args
 from ..diagnostics import Severity
 from ..launch import DeepSpeed, Launch, OutputDir, read_deepspeed, read_output_dir
 from ..loading import LoadedConfig, Span
-from ..schema import FieldTable, SchemaProblem, field_table, json_schema, validate
+from ..schema import FieldTable, SchemaProblem, field_table, table_schema, validate
+from ..switches import LaunchEnv, detect_switch
 from ..versions import Target
 
 
@@ -43,18 +44,33 @@ class Context:
         self.workdir = workdir
         self.launch = launch
         self.options: dict = {}
+        self.installed: tuple = ()  # installed_release.InstalledArguments: newer releases' arguments, from source
 
     @property
     def data(self) -> dict:
         return self.config.data or {}
 
     @cached_property
+    def launch_env(self) -> LaunchEnv:
+        """The launch environment (switches.py); a train config whose keys only make sense under one argument
+        switch is read under it (``detected``)."""
+        env = self.options.get("launch_env") or LaunchEnv.of()
+        if self.command == "train" and env.arguments(self.target) == "default":
+            env = env.with_detected(detect_switch(self.data, self.target))
+        return env
+
+    @cached_property
     def table(self) -> FieldTable:
-        return field_table(self.target, self.command)
+        use_kt = self.command == "train" and self.data.get("use_kt") is True
+        return field_table(self.target, self.command, self.launch_env.arguments(self.target, use_kt), self.installed)
+
+    def table_for(self, command: str) -> FieldTable:
+        """Another command's arguments, of the same releases."""
+        return field_table(self.target, command, "default", self.installed)
 
     @cached_property
     def schema_problems(self) -> list[SchemaProblem]:
-        return validate(self.data, json_schema(self.target, self.command), self.table)
+        return validate(self.data, table_schema(self.table), self.table)
 
     @cached_property
     def args(self) -> Args:

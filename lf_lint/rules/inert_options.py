@@ -19,24 +19,15 @@ from typing import NamedTuple, Union
 
 from ..args import Args
 from ..diagnostics import Severity
-from ..versions import SUPPORTED_LLAMAFACTORY, nearest_llamafactory, parse_version
+from ..versions import nearest_llamafactory, releases
 from .base import Context, Example, Finding, Rule
 
-
-def _releases(first: str = "0.9.2", last: str | None = None) -> tuple[str, ...]:
-    """The supported LLaMA-Factory releases from ``first`` to ``last`` (a feature added later stays in newer ones)."""
-    low, high = parse_version(first), parse_version(last) if last else None
-    return tuple(
-        v for v in SUPPORTED_LLAMAFACTORY if low <= parse_version(v) and (high is None or parse_version(v) <= high)
-    )
-
-
-ALL = _releases()
-UNTIL_093 = _releases(last="0.9.3")
-UNTIL_094 = _releases(last="0.9.4")
-FROM_093 = _releases("0.9.3")
-FROM_094 = _releases("0.9.4")
-FROM_095 = _releases("0.9.5")
+ALL = releases()
+UNTIL_093 = releases(last="0.9.3")
+UNTIL_094 = releases(last="0.9.4")
+FROM_093 = releases("0.9.3")
+FROM_094 = releases("0.9.4")
+FROM_095 = releases("0.9.5")
 
 Text = Union[str, Callable[[Args, Context], str]]  # a str.format template, or a function returning one
 

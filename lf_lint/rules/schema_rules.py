@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import os
 
 from ..diagnostics import Severity
-from ..schema import database
+from ..schema import SWITCH_GROUPS, database
 from .base import Context, Example, Finding, Rule
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
@@ -31,16 +30,6 @@ RENAMED = {
 }
 
 
-# Arguments of mcore_adapter's TrainingArguments, which LLaMA-Factory 0.9.4+ parses instead of
-# transformers' when USE_MCA=1 (examples/megatron/*.yaml); lf-lint does not model that mode.
-MCORE_ADAPTER_KEYS = frozenset({
-    "tensor_model_parallel_size", "pipeline_model_parallel_size", "sequence_parallel", "expert_model_parallel_size",
-    "virtual_pipeline_model_parallel_size", "context_parallel_size", "bias_activation_fusion", "apply_rope_fusion",
-    "use_distributed_optimizer", "overlap_param_gather", "overlap_grad_reduce", "moe_grouped_gemm",
-    "moe_token_dispatcher_type", "recompute_granularity",
-})  # fmt: skip
-
-
 def _known_elsewhere(name: str) -> str | None:
     """Where a key exists if not in the targeted versions: 'transformers 4.45-4.50', 'LLaMA-Factory 0.9.5'."""
     db = database()
@@ -48,7 +37,9 @@ def _known_elsewhere(name: str) -> str | None:
     for owner, label in (("transformers_fields", "transformers"), ("llamafactory_fields", "LLaMA-Factory")):
         variants = db[owner].get(name)
         if variants:
-            versions = [v for variant in variants if variant["init"] for v in variant["versions"]]
+            # the groups a launch switch adds (MegatronBridgeArguments) or only chat parses are not "elsewhere"
+            versions = [v for variant in variants if variant["init"] and variant.get("group") not in SWITCH_GROUPS
+                        for v in variant["versions"]]  # fmt: skip
             if versions:
                 places.append(f"{label} {_version_range(versions)}")
     return " and ".join(places) or None
@@ -69,7 +60,7 @@ def _suggest(name: str, candidates: list[str]) -> str | None:
 
 
 def _check_unknown(ctx: Context):
-    allowed_extra = os.environ.get("ALLOW_EXTRA_ARGS", "0").strip().lower() in ("true", "y", "1")
+    allowed_extra = ctx.launch_env.enabled("ALLOW_EXTRA_ARGS")
     accepted = ctx.table.accepted()
     for problem in ctx.schema_problems:
         if problem.kind != "unknown-key":
@@ -88,12 +79,20 @@ def _check_unknown(ctx: Context):
             message = f"`{name}` is a training argument; `llamafactory-cli {ctx.kind}` does not accept it"
             yield Finding(message, key=name, fix="remove it, or use this file with `llamafactory-cli train`")
             continue
+        switch = _switch_refusing(ctx, name)
+        if switch:
+            yield Finding(f"`{name}` is not an argument when LLaMA-Factory is launched with {switch}=1 (its "
+                          f"{_SWITCH_ARGUMENTS[ctx.table.arguments]} replace LLaMA-Factory's): LLaMA-Factory stops "
+                          "with `Some keys are not used by the HfArgumentParser`", key=name,
+                          fix=f"remove it, or launch without {switch}")  # fmt: skip
+            continue
         if name in RENAMED or _known_elsewhere(name):
             continue  # LF102 explains keys that were renamed or belong to other releases
         suggestion = _suggest(name, accepted)
         message = f"unknown key `{name}`"
-        if name in MCORE_ADAPTER_KEYS:
-            message += " (a Megatron-Core argument: LLaMA-Factory accepts it only under USE_MCA=1 with mcore_adapter installed)"
+        switch = _switch_accepting(ctx, name)
+        if switch:
+            message += f" ({switch})"
         if allowed_extra:
             yield Finding(
                 message + " (ignored: ALLOW_EXTRA_ARGS is set)",
@@ -109,10 +108,35 @@ def _check_unknown(ctx: Context):
         )
 
 
-def _train_only_names(ctx: Context) -> set[str]:
-    from ..schema import field_table
+_SWITCH_ARGUMENTS = {"mca": "mcore_adapter's TrainingArguments", "megatron_bridge": "arguments"}
 
-    return set(field_table(ctx.target, "train").accepted())
+
+def _switch_refusing(ctx: Context, name: str) -> str | None:
+    """The launch switch the config is read under, when the key is an argument without it (a Seq2Seq argument or
+    one of LLaMA-Factory's own TrainingArguments under USE_MCA)."""
+    from ..schema import field_table
+    from ..switches import ARGUMENT_SWITCHES
+
+    if ctx.command != "train" or ctx.table.arguments == "default" or name not in field_table(ctx.target, "train"):
+        return None
+    return next(switch for switch, (variant, _) in ARGUMENT_SWITCHES.items() if variant == ctx.table.arguments)
+
+
+def _switch_accepting(ctx: Context, name: str) -> str | None:
+    """Which launch switch's arguments accept a key the config is not read under (switches.py)."""
+    from ..schema import field_table
+    from ..switches import ARGUMENT_SWITCHES
+
+    if ctx.command != "train":
+        return None
+    for switch, (variant, first) in ARGUMENT_SWITCHES.items():
+        if variant != ctx.table.arguments and ctx.target.lf >= first and name in field_table(ctx.target, "train", variant):
+            return f"an argument LLaMA-Factory accepts only when launched with {switch}=1"
+    return None
+
+
+def _train_only_names(ctx: Context) -> set[str]:
+    return set(ctx.table_for("train").accepted())
 
 
 UNKNOWN_KEY = Rule(
@@ -142,15 +166,15 @@ def _check_renamed(ctx: Context):
         field = ctx.table.get(name)
         if field is not None and not field.init:
             continue
-        if ctx.command == "infer" and name in _train_only_names(ctx):
-            continue  # LF101 says it is a training argument
+        if (ctx.command == "infer" and name in _train_only_names(ctx)) or _switch_refusing(ctx, name):
+            continue  # LF101 says it is a training argument, or not one under the launch switch
         elsewhere = _known_elsewhere(name)
         replacement = RENAMED.get(name)
         if replacement is None and elsewhere is None:
             continue
         if replacement is not None and replacement not in ctx.table:
             replacement = None
-        parts = [f"`{name}` is not an argument of {ctx.target.describe()}"]
+        parts = [f"`{name}` is not an argument of {ctx.table.describe()}"]
         if elsewhere:
             parts.append(f"it exists in {elsewhere}")
         message = "; ".join(parts)

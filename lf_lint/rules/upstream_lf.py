@@ -13,13 +13,14 @@ from collections.abc import Callable
 from ..args import Args
 from ..diagnostics import Severity
 from ..launch import fsdp_loads_on_cpu
+from ..versions import releases
 from .base import Context, Example, Finding, Rule
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
-ALL = ("0.9.2", "0.9.3", "0.9.4", "0.9.5")
-FROM_093 = ("0.9.3", "0.9.4", "0.9.5")
-FROM_094 = ("0.9.4", "0.9.5")
-UNTIL_094 = ("0.9.2", "0.9.3", "0.9.4")
+ALL = releases()
+FROM_093 = releases("0.9.3")
+FROM_094 = releases("0.9.4")
+UNTIL_094 = releases(last="0.9.4")
 
 
 def _range(versions: tuple[str, ...]) -> str:
@@ -507,7 +508,7 @@ def _ppo_problem(a: Args, ctx: Context) -> tuple[str, str] | None:
         return "PPO training does not support evaluation, use the SFT stage to evaluate models.", "do_train"
     if a.shift_attn:
         return "PPO training is incompatible with S^2-Attn.", "shift_attn"
-    if a.reward_model_type == "lora" and a.use_kt and ctx.target.llamafactory == "0.9.5":
+    if a.reward_model_type == "lora" and a.use_kt and ctx.target.lf >= (0, 9, 5):
         return "KTransformers does not support lora reward model.", "use_kt"
     if a.reward_model_type == "lora" and a.use_unsloth:
         return "Unsloth does not support lora reward model.", "use_unsloth"
@@ -689,7 +690,7 @@ def _zero3_problem(a: Args, ctx: Context) -> tuple[str, str] | None:
         return "`pure_bf16` is incompatible with DeepSpeed ZeRO-3.", "pure_bf16"
     if a.use_unsloth:
         return "Unsloth is incompatible with DeepSpeed ZeRO-3.", "use_unsloth"
-    if a.use_kt and ctx.target.llamafactory == "0.9.5":
+    if a.use_kt and ctx.target.lf >= (0, 9, 5):
         return "KTransformers is incompatible with DeepSpeed ZeRO-3.", "use_kt"
     return None
 
@@ -810,7 +811,7 @@ TRACKIO_PROJECT = lf_rule(
     what="Reports Trackio logging without the `project` it requires.",
     why="LLaMA-Factory 0.9.5 validates the Trackio arguments at start-up.",
     upstream="hparams/parser.py::_verify_trackio_args",
-    versions=("0.9.5",),
+    versions=releases("0.9.5"),
     when=lambda a, ctx: "trackio" in a.report_to and (ctx.target.tf < (4, 57) or not a.project),
     message=lambda ctx: (
         "AttributeError: 'TrainingArguments' object has no attribute 'project' (the `project` argument "
@@ -1215,8 +1216,41 @@ PPO_TRL = lf_rule(
     use_instead=Example("stage: ppo\nreward_model: saves/rm\nreport_to: none", options=PPO_EXAMPLE_VERSIONS),
 )
 
+def _refused_transformers(a: Args, ctx: Context) -> bool:
+    from ..versions import TRANSFORMERS_CHECK, nearest_llamafactory, satisfies
+
+    required = TRANSFORMERS_CHECK[nearest_llamafactory(ctx.target.llamafactory)]
+    return not ctx.launch_env.enabled("DISABLE_VERSION_CHECK") and not satisfies(ctx.target.transformers, required)
+
+
+def _version_message(ctx: Context) -> str:
+    from ..versions import TRANSFORMERS_CHECK, nearest_llamafactory
+
+    requirement = "transformers" + TRANSFORMERS_CHECK[nearest_llamafactory(ctx.target.llamafactory)]
+    return (f"ImportError: {requirement} is required for a normal functioning of this module, but found "
+            f"transformers=={ctx.target.transformers}.")  # fmt: skip
+
+
+VERSION_CHECK = lf_rule(
+    "LF295",
+    "transformers-version-refused",
+    summary="A transformers release the LLaMA-Factory release refuses to start with.",
+    what="Compares the targeted transformers release with the range LLaMA-Factory checks when it starts "
+    "(`check_dependencies`), unless `DISABLE_VERSION_CHECK=1` is set in the launch environment (or `--env`).",
+    why="LLaMA-Factory's main branch allows transformers 4.55-5.8.0 but not 4.57.0 or 5.6.0; 0.9.5 allows "
+    "4.55-5.6.0. Every `llamafactory-cli` command stops at import with an ImportError on any other release.",
+    upstream="extras/misc.py::check_dependencies, run when hparams/parser.py is imported",
+    when=_refused_transformers,
+    message=_version_message,
+    key=None,
+    fix="install a transformers release the range allows, or set DISABLE_VERSION_CHECK=1 to skip the check",
+    example=Example("", options={"llamafactory_version": "0.9.6.dev0", "transformers_version": "5.6.0"}),
+    use_instead=Example("", options={"llamafactory_version": "0.9.6.dev0", "transformers_version": "5.8.0"}),
+    applies_to=("train", "infer"),
+)
+
 RULES = [
-    MISSING_MODEL, PIXEL_BOUNDS, EXPORT_QUANT_DATASET, SPLIT_SPECIAL_TOKENS,
+    VERSION_CHECK, MISSING_MODEL, PIXEL_BOUNDS, EXPORT_QUANT_DATASET, SPLIT_SPECIAL_TOKENS,
     VAL_SIZE_WITHOUT_DATASET, VAL_SIZE_WITH_EVAL_DATASET, INTERLEAVE_WITH_CONCAT, INTERLEAVE_LENGTH,
     STREAMING_VAL_SIZE, STREAMING_MAX_SAMPLES, MASK_HISTORY_TRAIN_ON_PROMPT,
     QUANT_BITS, QUANT_METHOD_BITS, QUANT_SHARDED, PPO_REWARD_MODEL, PPO_REWARD_TYPE, DPO_LABEL_SMOOTHING, LLAMA_PRO_FULL, LORA_WITH_MEMORY_OPTIMIZERS,
