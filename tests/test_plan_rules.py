@@ -99,3 +99,16 @@ def test_findings_that_do_not_rest_on_the_count_keep_their_severity(project):
     _, lines = lint(project, PT_ESTIMATED + "save_steps: 100000\n", "--transformers-version", "4.57.1")
     (interval,) = [f for f in findings(lines, "LF502") if "save_steps" in f]
     assert "[info]" in interval and "(the example count is an estimate:" in interval
+
+
+@pytest.mark.parametrize("extra", ["", "val_size: 0.1\neval_strategy: steps\neval_steps: 0.2\n", "packing: true\n",
+                                   "max_steps: 30\nwarmup_ratio: 0.1\n", "dataloader_drop_last: true\nmax_samples: 37\n"])  # fmt: skip
+def test_main_on_transformers_5_8_plans_as_0_9_5_on_5_6(project, extra):
+    """LLaMA-Factory main's data pipeline is 0.9.5's and transformers 5.8's Trainer is 5.6's: the same plan."""
+    from lf_lint import predict_steps
+
+    config = SFT.replace("max_samples: 10\n", "") + "per_device_train_batch_size: 2\ngradient_accumulation_steps: 3\n" + extra
+    (project / "cfg.yaml").write_text(config)
+    plans = [predict_steps(str(project / "cfg.yaml"), workdir=project, num_gpus=2, llamafactory_version=lf,
+                           transformers_version=tf).to_dict() for lf, tf in (("0.9.5", "5.6.0"), ("0.9.6.dev0", "5.8.0"))]  # fmt: skip
+    assert plans[0] == plans[1]

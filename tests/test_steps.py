@@ -164,3 +164,20 @@ def test_consistent_releases_train_exactly_the_printed_steps(n, b, ga, world, ep
     assert p.total_steps == math.ceil(epochs * upe)
     if float(epochs).is_integer():
         assert p.epochs_trained == epochs
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(0, 5000), b=st.integers(1, 16), ga=st.integers(1, 16), world=st.integers(1, 16),
+       epochs=st.sampled_from([1, 2.5, 3, 0.3]), drop_last=st.booleans(), max_steps=st.sampled_from([-1, 0, 7, 100]))
+def test_transformers_5_7_and_5_8_count_as_5_6(n, b, ga, world, epochs, drop_last, max_steps):
+    """transformers 5.7.0-5.8.1 keep 5.6.0's trainer.py and its helpers byte for byte (README "Fidelity"): the same
+    arithmetic, so main on 5.8.0 plans as 0.9.5 on 5.6.0."""
+    inputs = StepInputs(num_examples=n, per_device_batch=b, accumulation=ga, world_size=world, num_train_epochs=epochs,
+                        drop_last=drop_last, max_steps=max_steps)  # fmt: skip
+    results = []
+    for version in ((5, 6, 0), (5, 7, 0), (5, 8, 0), (5, 8, 1)):
+        try:
+            results.append(plan_steps(inputs, version))
+        except StepError as exc:
+            results.append(str(exc))
+    assert all(r == results[0] for r in results)

@@ -177,3 +177,13 @@ def test_an_installed_main_at_another_commit_is_modelled_as_the_recorded_one(mon
     (note,) = resolution.notes
     assert "main is at commit fedcba987" in note and "ff6d4d12e" in note and "installed source" in note
     assert "main at ff6d4d12e, 2026-08-18" in resolution.target.describe()
+
+
+def test_use_kt_on_main_takes_transformers_kt_arguments():
+    """Main's KTransformers set-up runs on transformers-kt, whose TrainingArguments take `kt_config`
+    (data/switch_fields.json, read from its wheel); without use_kt, or on 0.9.5, the key is refused."""
+    kt = {**BASE, "finetuning_type": "lora", "use_kt": True, "kt_cpu_activation": "retain",
+          "kt_config": {"kt_backend": "AMXBF16", "kt_num_threads": 96}}  # fmt: skip
+    assert not {"LF101", "LF102"} & set(codes(kt, **MAIN))
+    assert {"LF101", "LF102"} & set(codes({**kt, "use_kt": False}, **MAIN))
+    assert {"LF101", "LF102"} & set(codes(kt, llamafactory_version="0.9.5"))
