@@ -90,7 +90,9 @@ def lint_case(case: dict, versions: dict, tmp: Path, exact_python: str | None = 
     config.write_text(case["config"])
     options = LintOptions(
         llamafactory_version=versions["llamafactory"], transformers_version=versions["transformers"],
-        workdir=workdir, overrides=tuple(case.get("overrides", ())), env=case.get("launch_env", {}),
+        workdir=workdir, overrides=tuple(case.get("overrides", ())),
+        # the real run's environment: gt_environ disables LLaMA-Factory's version check (lf095-tf58 runs 0.9.5 on 5.8)
+        env={"DISABLE_VERSION_CHECK": "1", **case.get("launch_env", {})},
         num_gpus=case.get("num_gpus", None if case.get("launch_env") else 1),  # the runner's process count, stated
         exact=exact_python is not None, exact_python=exact_python,
     )  # fmt: skip
