@@ -210,6 +210,19 @@ def configs(draw) -> dict:
     if stage == "ppo":
         config.update(reward_model="saves/rm", reward_model_type=draw(st.sampled_from(["lora", "full", "api"])),
                       ppo_buffer_size=draw(maybe(st.sampled_from([1, 2]))))  # fmt: skip
+    if draw(st.integers(0, 4)) == 0:  # a Megatron launch's keys (mcore_adapter's or megatron-bridge's)
+        config.update(tensor_model_parallel_size=draw(st.sampled_from([1, 2, 4])),
+                      pipeline_model_parallel_size=draw(st.sampled_from([1, 2, 3])),
+                      expert_model_parallel_size=draw(maybe(st.sampled_from([1, 2]))),
+                      sequence_parallel=draw(maybe(st.booleans())),
+                      use_distributed_optimizer=draw(maybe(st.booleans())),
+                      overlap_param_gather=draw(maybe(st.booleans())),
+                      mixed_precision=draw(st.sampled_from([None, "bf16_mixed"])),
+                      moe_token_dispatcher_type=draw(st.sampled_from([None, "alltoall"])))  # fmt: skip
+    if draw(st.integers(0, 9)) == 0:
+        config.update(use_kt=True, kt_cpu_activation="retain", kt_config={"kt_backend": "AMXBF16"})
+    if draw(st.integers(0, 9)) == 0:
+        config.update(ray_num_workers=draw(st.sampled_from([1, 4])))
     return {key: value for key, value in config.items() if value is not None}
 
 
@@ -221,8 +234,12 @@ def launches(draw) -> list[str]:
         argv += ["--nnodes", str(draw(st.sampled_from([1, 2, 4])))]
     if draw(st.integers(0, 9)) == 0:
         argv += ["--accelerate-config", draw(st.sampled_from(["accelerate_fsdp.yaml", "accelerate_deepspeed.yaml"]))]
-    argv += ["--llamafactory-version", draw(st.sampled_from(["0.9.2", "0.9.3", "0.9.4", "0.9.5"]))]
-    argv += ["--transformers-version", draw(st.sampled_from(["4.45.2", "4.49.0", "4.51.3", "4.55.4", "4.57.1", "5.6.0"]))]
+    argv += ["--llamafactory-version", draw(st.sampled_from(["0.9.2", "0.9.3", "0.9.4", "0.9.5", "0.9.6.dev0"]))]
+    argv += ["--transformers-version",
+             draw(st.sampled_from(["4.45.2", "4.49.0", "4.51.3", "4.55.4", "4.57.1", "5.6.0", "5.8.0"]))]  # fmt: skip
+    for variable in draw(st.lists(st.sampled_from(["USE_MCA=1", "USE_MEGATRON_BRIDGE=1", "DISABLE_VERSION_CHECK=1",
+                                                   "USE_RAY=1", "ALLOW_EXTRA_ARGS=1"]), max_size=2, unique=True)):  # fmt: skip
+        argv += ["--env", variable]
     data = draw(st.sampled_from(["counted", "counted", "counted", "given", "none"]))
     if data == "given":
         argv += ["--num-examples", str(draw(st.sampled_from([0, 1, 7, 1000, 52000])))]
@@ -244,9 +261,10 @@ def _cli(*argv: str) -> tuple[int, str]:
 
 def _api_options(argv: list[str], workdir: Path) -> dict:
     """The API's keyword arguments for the same launch."""
-    options = dict(zip(argv[::2], argv[1::2]))
+    options = dict(zip(argv[::2], argv[1::2]))  # every option takes one value
+    env = dict(argv[i + 1].split("=", 1) for i in range(0, len(argv), 2) if argv[i] == "--env")
     kwargs = {"num_gpus": int(options["--num-gpus"]), "llamafactory_version": options["--llamafactory-version"],
-              "transformers_version": options["--transformers-version"], "workdir": workdir}  # fmt: skip
+              "transformers_version": options["--transformers-version"], "workdir": workdir, "env": env}  # fmt: skip
     if "--nnodes" in options:
         kwargs["nnodes"] = int(options["--nnodes"])
     if "--num-examples" in options:
