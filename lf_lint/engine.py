@@ -146,6 +146,7 @@ def make_context(config: LoadedConfig, options: LintOptions, resolution: Resolut
     ctx.installed = options.installed(resolution.target)
     ctx.options.update(
         launch_env=options.launch_env(),
+        transformers_release=resolution.transformers_release or resolution.target.transformers,
         command=command,
         count_datasets=options.count_datasets and config.data is not None,
         num_examples=options.num_examples,

@@ -86,6 +86,7 @@ class Resolution(NamedTuple):
     target: Target
     source: str  # "option", "environment" or "default"
     notes: tuple[str, ...] = ()
+    transformers_release: str | None = None  # the release asked for or installed, before clamping to a modelled one
 
 
 def releases(first: str | None = None, last: str | None = None) -> tuple[str, ...]:
@@ -295,4 +296,4 @@ def resolve(llamafactory: str | None = None, transformers: str | None = None) ->
         )
 
     source = "option" if "option" in sources else "environment" if "environment" in sources else "default"
-    return Resolution(Target(lf_model, tf_model), source, tuple(notes))
+    return Resolution(Target(lf_model, tf_model), source, tuple(notes), version_text(parse_version(tf_text)))

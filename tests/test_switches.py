@@ -187,3 +187,10 @@ def test_use_kt_on_main_takes_transformers_kt_arguments():
     assert not {"LF101", "LF102"} & set(codes(kt, **MAIN))
     assert {"LF101", "LF102"} & set(codes({**kt, "use_kt": False}, **MAIN))
     assert {"LF101", "LF102"} & set(codes(kt, llamafactory_version="0.9.5"))
+
+
+def test_the_version_check_sees_the_release_itself_not_the_modelled_one():
+    """transformers 5.23 is modelled as 5.8 (its arguments read from its source when installed), but main's
+    start-up check refuses 5.23 itself."""
+    (message,) = codes(BASE, llamafactory_version="0.9.6.dev0", transformers_version="5.23.0")["LF295"]
+    assert "found transformers==5.23.0" in message

@@ -1220,7 +1220,12 @@ def _refused_transformers(a: Args, ctx: Context) -> bool:
     from ..versions import TRANSFORMERS_CHECK, nearest_llamafactory, satisfies
 
     required = TRANSFORMERS_CHECK[nearest_llamafactory(ctx.target.llamafactory)]
-    return not ctx.launch_env.enabled("DISABLE_VERSION_CHECK") and not satisfies(ctx.target.transformers, required)
+    return not ctx.launch_env.enabled("DISABLE_VERSION_CHECK") and not satisfies(_release(ctx), required)
+
+
+def _release(ctx: Context) -> str:
+    """The transformers release the run has (a newer one than lf-lint models is checked as itself)."""
+    return ctx.options.get("transformers_release") or ctx.target.transformers
 
 
 def _version_message(ctx: Context) -> str:
@@ -1228,7 +1233,7 @@ def _version_message(ctx: Context) -> str:
 
     requirement = "transformers" + TRANSFORMERS_CHECK[nearest_llamafactory(ctx.target.llamafactory)]
     return (f"ImportError: {requirement} is required for a normal functioning of this module, but found "
-            f"transformers=={ctx.target.transformers}.")  # fmt: skip
+            f"transformers=={_release(ctx)}.")  # fmt: skip
 
 
 VERSION_CHECK = lf_rule(
