@@ -127,12 +127,18 @@ def _decode_error(path: Path, exc: Exception, line: int | None = None) -> ReadEr
     return ReadError(f"not valid JSON ({exc})", where)
 
 
-def _json_rows(path: Path) -> Iterator[Row]:
+def json_layout(path: Path) -> tuple[str, bool]:
+    """("array" or "lines", whether the file starts with a UTF-8 byte order mark): how ``_json_rows`` reads it."""
     with open(path, "rb") as handle:
         head = handle.read(4096).lstrip()
-    if head.startswith(b"\xef\xbb\xbf"):
+    bom = head.startswith(b"\xef\xbb\xbf")
+    if bom:
         head = head[3:].lstrip()
-    if head.startswith(b"["):
+    return ("array" if head.startswith(b"[") else "lines"), bom
+
+
+def _json_rows(path: Path) -> Iterator[Row]:
+    if json_layout(path)[0] == "array":
         yield from _json_array_rows(path)
     else:
         yield from _json_lines_rows(path)
@@ -196,7 +202,12 @@ def _csv_rows(path: Path) -> Iterator[Row]:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ReadError(f"cannot be read as CSV ({exc})", str(path)) from None
     for index, record in enumerate(frame.to_dict(orient="records")):
-        yield Row(path, index, False, {k: (None if _is_nan(v) else _plain(v)) for k, v in record.items()})
+        yield Row(path, index, False, csv_row(record))
+
+
+def csv_row(record: dict) -> dict:
+    """A record of ``DataFrame.to_dict(orient="records")`` as datasets gives it: NaN is missing, values are Python's."""
+    return {k: (None if _is_nan(v) else _plain(v)) for k, v in record.items()}
 
 
 def _is_nan(value: object) -> bool:

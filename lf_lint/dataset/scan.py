@@ -3,6 +3,13 @@
 The result is small whatever the file size: a keep-bitmap (one byte per row), the number of
 rows per drop reason with the first few locations, the unified column types, and the rows the
 converter would crash on. It is what the cache stores.
+
+Two readers produce it. ``scan_rows`` is the reference: every row as a Python dict, judged by the
+converter's and the processor's rules one row at a time. A plain count (no ``measure``) first
+tries columnar.py, which reads the files as Arrow tables in blocks, keeps the rows the rules
+certainly keep with column-wise checks, and hands every other row to the same per-row judge
+(``Verdicts``); where a file holds anything the columnar reader does not model, the reference
+reads it.
 """
 
 from __future__ import annotations
@@ -47,11 +54,96 @@ def _media_count(row: dict, column: str | None) -> int:
     return 1 if value else 0
 
 
+class Verdicts:
+    """The per-row judge: what the converter and the stage's processor make of each row, fed in row order.
+
+    ``judge`` returns the row's code and remembers drop reasons (numbered in order of first appearance),
+    their first locations, crashes, and the media of kept rows. ``location`` is a string or a callable that
+    makes one (only called for a dropped or crashed row)."""
+
+    def __init__(self, attr: DatasetAttr, processor: str):
+        self.attr, self.processor = attr, processor
+        self.shape_of = SHAPERS[attr.formatting](attr)
+        self.images, self.videos_column = attr.column("images"), attr.column("videos")
+        self.reasons: dict[str, int] = {}
+        self.samples: dict[int, list] = {}
+        self.crashes: dict[int, tuple[str, str]] = {}
+        self.most_images, self.videos = 0, False
+
+    def shape(self, index: int, data: dict, location):
+        """The converter's shape of the row, or None when it crashes (recorded)."""
+        try:
+            return self.shape_of(data)
+        except Crash as exc:
+            self.crashes[index] = (_where(location), str(exc))
+            return None
+
+    def judge(self, index: int, data: dict, location, shape=None) -> int:
+        if shape is None:
+            shape = self.shape(index, data, location)
+            if shape is None:
+                return CRASHED
+        processor = self.processor
+        if processor == "pt" and shape.prompt == 0:
+            # PretrainDatasetProcessor reads _prompt[0]["content"]: an emptied (broken) row has none
+            self.crashes[index] = (
+                _where(location),
+                f"the pre-training processor needs a prompt and this row has none ({shape.note}): IndexError: list index out of range",
+            )
+            return CRASHED
+        if keeps(processor, shape):
+            problem = tools_problem(data, self.attr) if processor != "pt" else None  # kept rows meet the template
+            if problem:
+                self.crashes[index] = (_where(location), problem)
+                return CRASHED
+            self.kept_media(_media_count(data, self.images), _media_count(data, self.videos_column) > 0)
+            return KEPT
+        reason = drop_reason(processor, shape)
+        code = self.reasons.setdefault(reason, len(self.reasons))
+        seen = self.samples.setdefault(code, [])
+        if len(seen) < SAMPLES_PER_REASON:
+            seen.append((index, _where(location)))
+        return 1 + min(code, 253)
+
+    def kept_media(self, images: int, videos: bool) -> None:
+        self.most_images = max(self.most_images, images)
+        self.videos = self.videos or videos
+
+    def result(self, codes: bytes, columns: tuple, **extra) -> Scan:
+        return Scan(
+            rows=len(codes),
+            codes=codes,
+            reasons=tuple(self.reasons),
+            samples={k: tuple(v) for k, v in self.samples.items()},
+            crashes=self.crashes,
+            columns=columns,
+            most_images=self.most_images,
+            videos=self.videos,
+            **extra,
+        )
+
+
+def _where(location) -> str:
+    return location() if callable(location) else location
+
+
 def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> Scan:
-    """``measure`` also records sizes per row, for packing. True: UTF-8 bytes of the first prompt and of every
-    message. A token measure (tokens.PretrainLengths, chat_template.SupervisedLengths): the row's exact token
-    length (UNMEASURED where it cannot be encoded) and the UTF-8 bytes of every message; a measure that counts
-    per message (chat_template.SupervisedLengths) also fills ``messages``, so that the cut-off applies later."""
+    """The scan of these files: column-wise where columnar.py can read them (a plain count), else row by row."""
+    if not measure:
+        from .columnar import scan_columnar
+
+        result = scan_columnar(files, attr, processor)
+        if result is not None:
+            return result
+    return scan_rows(files, attr, processor, measure)
+
+
+def scan_rows(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> Scan:
+    """The reference scan, one row at a time. ``measure`` also records sizes per row, for packing. True: UTF-8
+    bytes of the first prompt and of every message. A token measure (tokens.PretrainLengths,
+    chat_template.SupervisedLengths): the row's exact token length (UNMEASURED where it cannot be encoded) and
+    the UTF-8 bytes of every message; a measure that counts per message (chat_template.SupervisedLengths) also
+    fills ``messages``, so that the cut-off applies later."""
     from array import array
 
     pending: list = []  # (row index, item) waiting for a token measure
@@ -71,79 +163,49 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
                 sizes[2 * index] = value
         pending.clear()
 
-    shape_of = SHAPERS[attr.formatting](attr)
+    verdicts = Verdicts(attr, processor)
     sizes = array("I")
     codes = bytearray()
-    reasons: dict[str, int] = {}
-    samples: dict[int, list] = {}
-    crashes: dict[int, tuple[str, str]] = {}
     types = ColumnTypes()
-    empty = Scan(0, b"", (), {}, {}, ())
-    most_images, videos = 0, False
     try:
         for index, row in enumerate(iter_rows(files)):
             types.add(row.data, lambda row=row: row.location)
             if measure:
                 sizes.extend(text_sizes(row.data, attr))
-            try:
-                shape = shape_of(row.data)
-            except Crash as exc:
-                crashes[index] = (row.location, str(exc))
+            location = lambda row=row: row.location  # noqa: E731
+            shape = verdicts.shape(index, row.data, location)
+            if shape is None:
                 codes.append(CRASHED)
                 continue
             if measure and measure is not True:
                 pending.append((index, measure.item(row.data, attr, keeps(processor, shape))))
                 if len(pending) >= MEASURE_BATCH:
                     flush()
-            if processor == "pt" and shape.prompt == 0:
-                # PretrainDatasetProcessor reads _prompt[0]["content"]: an emptied (broken) row has none
-                crashes[index] = (
-                    row.location,
-                    f"the pre-training processor needs a prompt and this row has none ({shape.note}): IndexError: list index out of range",
-                )
-                codes.append(CRASHED)
-                continue
-            if keeps(processor, shape):
-                problem = tools_problem(row.data, attr) if processor != "pt" else None  # kept rows meet the template
-                if problem:
-                    crashes[index] = (row.location, problem)
-                    codes.append(CRASHED)
-                    continue
-                codes.append(KEPT)
-                most_images = max(most_images, _media_count(row.data, attr.column("images")))
-                videos = videos or _media_count(row.data, attr.column("videos")) > 0
-                continue
-            reason = drop_reason(processor, shape)
-            code = reasons.setdefault(reason, len(reasons))
-            codes.append(1 + min(code, 253))
-            seen = samples.setdefault(code, [])
-            if len(seen) < SAMPLES_PER_REASON:
-                seen.append((index, row.location))
+            codes.append(verdicts.judge(index, row.data, location, shape))
         if pending:
             flush()
         if per_message:
             while len(starts) <= len(codes):
                 starts.append(len(messages))
     except ReadError as exc:
-        return empty.failed(str(exc), exc.location)
-    result = Scan(
-        rows=len(codes),
-        codes=bytes(codes),
-        reasons=tuple(reasons),
-        samples={k: tuple(v) for k, v in samples.items()},
-        crashes=crashes,
-        columns=tuple(types.kinds),
+        return Scan(0, b"", (), {}, {}, ()).failed(str(exc), exc.location)
+    result = verdicts.result(
+        bytes(codes),
+        tuple(types.kinds),
         sizes=sizes.tobytes(),
         messages=messages.tobytes(),
         message_starts=starts.tobytes(),
-        most_images=most_images,
-        videos=videos,
     )
     if types.problem is not None:
         return result.failed(types.problem.message, types.problem.location)
-    if not codes:
+    return finish(result, types.kinds, attr, processor)
+
+
+def finish(result: Scan, kinds: dict, attr: DatasetAttr, processor: str) -> Scan:
+    """The table-level checks once every row is read: the columns the converter reads, the message tags."""
+    if not result.codes:
         return result
-    missing = [c for c in required_columns(attr, processor) if c not in types]
+    missing = [c for c in required_columns(attr, processor) if c not in kinds]
     if missing:
         hint = (
             " (a `columns` block sets every column it does not list to None; list all of them)"
@@ -155,7 +217,7 @@ def scan(files: DataFiles, attr: DatasetAttr, processor: str, measure=False) -> 
             None,
         )
     if attr.formatting != "alpaca":
-        messages_kind = types.kinds.get(attr.column("messages"))
+        messages_kind = kinds.get(attr.column("messages"))
         for tag in ("role_tag", "content_tag"):
             name = attr.tag(tag)
             if name is None or not has_field(messages_kind, name):
