@@ -6,7 +6,7 @@ Exit status: 0 no errors; 1 errors found (or warnings, with ``--fail-on warning`
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,7 +27,9 @@ def _codes(values: list[str] | None) -> list[str] | None:
     return [c.strip().upper() for value in values for c in value.split(",") if c.strip()]
 
 
-def _check_parser() -> argparse.ArgumentParser:
+def _check_parser():
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="lf-lint",
         description="Pre-flight checks for LLaMA-Factory training configs.",
@@ -35,6 +37,20 @@ def _check_parser() -> argparse.ArgumentParser:
         "`lf-lint suggest CONFIG --gpu NAME`, `lf-lint gpus`. "
         "Exit status: 0 clean, 1 problems found, 2 usage or I/O error.",
     )
+    _add_check_options(parser)
+    return parser
+
+
+def _check_args(argv: list[str]):
+    """The check command's arguments: read by quick_args.py in the plain cases, else by argparse (help, errors)."""
+    from .quick_args import QuickParser
+
+    args = QuickParser(_add_check_options).parse(argv)
+    return args if args is not None else _check_parser().parse_args(argv)
+
+
+def _add_check_options(parser) -> None:
+    """The check command's options, added to an argparse.ArgumentParser (or a quick_args.QuickParser)."""
     parser.add_argument("files", nargs="*", metavar="FILE", help="config files (YAML or JSON) to check")
     parser.add_argument("--format", choices=FORMATS, help="output format (default: full)")
     parser.add_argument(
@@ -153,10 +169,9 @@ def _check_parser() -> argparse.ArgumentParser:
         "--show-settings", action="store_true", help="print the resolved settings and versions, then exit"
     )
     parser.add_argument("--version", action="version", version=f"lf-lint {__version__}")
-    return parser
 
 
-def _settings_for(args: argparse.Namespace):
+def _settings_for(args):
     from .settings import find_pyproject, load_settings
 
     if args.isolated:
@@ -167,7 +182,7 @@ def _settings_for(args: argparse.Namespace):
     return load_settings(path)
 
 
-def _options(args: argparse.Namespace, project):
+def _options(args, project):
     from .engine import LintOptions
     from .rules import BY_CODE
     from .switches import parse_assignments
@@ -210,6 +225,7 @@ def _options(args: argparse.Namespace, project):
         raise UsageError(str(exc)) from exc
     options = LintOptions(
         accelerate=accelerate,
+        env=dict(os.environ),  # read once for all the files of the run
         env_overrides=env,
         count_datasets=not args.no_datasets,
         use_cache=not args.no_cache,
@@ -265,8 +281,7 @@ def _num_examples(values: list[str]) -> tuple[int | None, dict]:
 
 
 def run_check(argv: list[str]) -> int:
-    parser = _check_parser()
-    args = parser.parse_args(argv)
+    args = _check_args(argv)
     from .settings import SettingsError
 
     try:
@@ -285,7 +300,7 @@ def run_check(argv: list[str]) -> int:
     if args.show_settings:
         return _show_settings(options, resolution, project, fmt, fail_on)
     if not args.files:
-        parser.print_usage(sys.stderr)
+        _check_parser().print_usage(sys.stderr)
         print("lf-lint: error: no config files given", file=sys.stderr)
         return EXIT_USAGE
 
@@ -356,6 +371,7 @@ def run_rule(argv: list[str]) -> int:
 
 
 def run_schema(argv: list[str]) -> int:
+    import argparse
     import json
 
     from .schema import json_schema
@@ -378,6 +394,7 @@ def run_schema(argv: list[str]) -> int:
 
 
 def run_explain_log(argv: list[str]) -> int:
+    import argparse
     import json
 
     from .log_explanation import explain_startup_log, render_report, report_to_dict
@@ -470,8 +487,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(list(sys.argv[1:] if argv is None else argv))
     except BrokenPipeError:  # `lf-lint ... | head`: the reader left; say nothing more
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
 

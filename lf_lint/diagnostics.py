@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import NamedTuple
+
+from .records import Record
 
 
 class Severity(str, Enum):
@@ -16,7 +17,7 @@ class Severity(str, Enum):
         return {"error": 2, "warning": 1, "info": 0}[self.value]
 
 
-class Diagnostic(NamedTuple):
+class Diagnostic(Record):
     """One problem (or note) found in one file.
 
     ``line``/``column`` are 1-based; ``end_line``/``end_column`` delimit the offending

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import NamedTuple
 
 from . import kinds, suppression
 from .diagnostics import Diagnostic, Severity
 from .installed_release import installed_arguments
 from .launch import Launch, resolve_launch
 from .loading import MAX_FILE_BYTES, START, LoadedConfig, load
+from .records import Record
 from .rules import ALL_RULES, Context, Finding, Rule
 from .rules.reading import INTERNAL_ERROR
 from .switches import LaunchEnv
 from .versions import Resolution, Target, installed_version, resolve
 
 
-class LintOptions(NamedTuple):
+class LintOptions(Record):
     llamafactory_version: str | None = None
     transformers_version: str | None = None
     torch_version: str | None = None  # the torch the run uses (default: the one installed here, else unknown)
@@ -70,7 +70,7 @@ class LintOptions(NamedTuple):
         return not any(suppression.matches(rule.code, s) for s in self.ignore)
 
 
-class FileResult(NamedTuple):
+class FileResult(Record):
     path: str
     resolution: Resolution
     kind: str
@@ -171,9 +171,7 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
     ctx = make_context(config, options, resolution)
     kind, command = ctx.kind, ctx.options["command"]
     findings: list[tuple[Rule, Finding]] = []
-    for rule in ALL_RULES:
-        if command not in rule.applies_to or not options.enabled(rule):
-            continue
+    for rule in _rules_for(command, options):
         if rule.needs_config and config.data is None:
             continue
         try:
@@ -195,6 +193,18 @@ def lint_config(config: LoadedConfig, options: LintOptions, resolution: Resoluti
     wanted = options.memory or ctx.options.get("gpu") is not None
     memory = _fact(lambda: ctx.memory) if command == "train" and config.data is not None and wanted else None
     return FileResult(config.path, resolution, kind, command, diagnostics, config.lines, io_failure, plan, memory)
+
+
+def _rules_for(command: str, options: LintOptions) -> list[Rule]:
+    """The rules that check a config of ``command`` under the options' selection (worked out once per process)."""
+    key = (command, tuple(options.select) if options.select is not None else None, tuple(options.ignore))
+    rules = _SELECTED.get(key)
+    if rules is None:
+        rules = _SELECTED[key] = [r for r in ALL_RULES if command in r.applies_to and options.enabled(r)]
+    return rules
+
+
+_SELECTED: dict[tuple, list[Rule]] = {}
 
 
 def _target_gpu(gpu):

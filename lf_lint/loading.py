@@ -15,24 +15,24 @@ LLaMA-Factory's ``read_args`` changed between releases (parser.py in each):
 
 We compose the document once with PyYAML (the C parser when available) using a resolver
 that copies the target's loader, construct values with PyYAML's own constructor, and
-record a span for every key and value. Nothing here imports omegaconf.
+record a span for every key and value (pyyaml_reader.py). A flat config (one ``key: value``
+per line, as LLaMA-Factory's examples are) is read with the same result without importing
+PyYAML (flat_yaml.py). Nothing here imports omegaconf.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
-from typing import NamedTuple
 
-import yaml
-
+from .flat_yaml import read_flat
+from .records import Record
 from .versions import Target
 
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a training config is a few KB; anything this big is not one
 MAX_EXPANDED_NODES = 100_000  # YAML aliases expanded beyond this are an "alias bomb"
-
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # OmegaConf 2.x ``_utils.get_yaml_loader``: YAML 1.1 floats plus exponent-only forms.
 _OMEGACONF_FLOAT = re.compile(
@@ -59,22 +59,7 @@ _YAML11_FLOAT = re.compile(
 STR_TAG = "tag:yaml.org,2002:str"
 
 
-class _PyYamlLoader(_BaseLoader):
-    """``yaml.safe_load`` semantics (LLaMA-Factory <= 0.9.3)."""
-
-
-class _OmegaConfLoader(_BaseLoader):
-    """``OmegaConf.load`` semantics (LLaMA-Factory >= 0.9.4), duplicates reported separately."""
-
-
-_OmegaConfLoader.add_implicit_resolver("tag:yaml.org,2002:float", _OMEGACONF_FLOAT, list("-+0123456789."))
-_OmegaConfLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _OmegaConfLoader.yaml_implicit_resolvers.items()
-}
-
-
-class ReaderSemantics(NamedTuple):
+class ReaderSemantics(Record):
     """How one LLaMA-Factory release turns a config file into the dict it parses."""
 
     yaml_reader: str  # "pyyaml" or "omegaconf"
@@ -85,7 +70,9 @@ class ReaderSemantics(NamedTuple):
 
     @property
     def loader(self) -> type:
-        return _OmegaConfLoader if self.yaml_reader == "omegaconf" else _PyYamlLoader
+        from .pyyaml_reader import loader_class
+
+        return loader_class(self.yaml_reader)
 
 
 # One row per LLaMA-Factory release (hparams/parser.py::read_args of that release).
@@ -98,7 +85,7 @@ READER_SEMANTICS = {
 }
 
 
-class Span(NamedTuple):
+class Span(Record):
     """A 1-based region of the source text."""
 
     line: int
@@ -107,7 +94,8 @@ class Span(NamedTuple):
     end_column: int
 
     @classmethod
-    def of_node(cls, node: yaml.Node) -> Span:
+    def of_node(cls, node) -> Span:
+        """The span of a PyYAML node."""
         start, end = node.start_mark, node.end_mark
         return cls(start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
@@ -119,7 +107,14 @@ class Span(NamedTuple):
 START = Span(1, 1, 1, 1)
 
 
-class Scalar(NamedTuple):
+def is_date(value: object) -> bool:
+    """A ``datetime.date`` or ``datetime.datetime`` (what YAML 1.1 timestamps become), asked without importing
+    datetime: no value can be one before something imported it."""
+    datetime = sys.modules.get("datetime")
+    return datetime is not None and isinstance(value, datetime.date)
+
+
+class Scalar(Record):
     """A scalar as written in the file, with what the target's reader made of it."""
 
     path: tuple
@@ -130,14 +125,14 @@ class Scalar(NamedTuple):
     span: Span
 
 
-class Duplicate(NamedTuple):
+class Duplicate(Record):
     path: tuple  # the mapping that holds the key
     key: str
     first: Span
     second: Span
 
 
-class LoadProblem(NamedTuple):
+class LoadProblem(Record):
     """The file could not be read as a config: kind is a loader rule's topic."""
 
     kind: str  # "io", "syntax", "encoding", "too-large", "alias-bomb", "not-mapping", "empty", "unsupported-value"
@@ -145,7 +140,7 @@ class LoadProblem(NamedTuple):
     span: Span = START
 
 
-class Override(NamedTuple):
+class Override(Record):
     """One ``--set key=value`` (``llamafactory-cli train cfg.yaml key=value``)."""
 
     text: str
@@ -259,8 +254,10 @@ def load(
         return config
     if fmt == "json" and semantics.json_reader == "json":
         _load_json(config)
-    else:
-        _load_yaml(config, semantics.loader)
+    elif not (fmt == "yaml" and read_flat(config, semantics.yaml_reader == "omegaconf")):
+        from .pyyaml_reader import load_yaml
+
+        load_yaml(config, semantics.loader)
     if config.data is not None and overrides:
         _apply_overrides(config, overrides)
     return config
@@ -273,82 +270,15 @@ def load_mapping(
     ``run_exp(args=dict)`` takes them; positions come from a YAML rendering of the mapping."""
     import copy
 
+    from .pyyaml_reader import dump, record_mapping_positions
+
     semantics = READER_SEMANTICS[target.llamafactory]
-    text = yaml.safe_dump(mapping, sort_keys=False, allow_unicode=True)
-    config = LoadedConfig(name, text, "yaml", semantics)
+    config = LoadedConfig(name, dump(mapping), "yaml", semantics)
     config.data = copy.deepcopy(mapping)
-    loader = _PyYamlLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None:
-            _record_positions(node, (), config, set(), record_scalars=False)
-    finally:
-        loader.dispose()
+    record_mapping_positions(config)
     if overrides:
         _apply_overrides(config, overrides)
     return config
-
-
-def _problem_from_yaml_error(exc: yaml.YAMLError) -> LoadProblem:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    span = Span.at(mark.line + 1, mark.column + 1) if mark is not None else START
-    if isinstance(exc, yaml.reader.ReaderError):
-        return LoadProblem("encoding", f"unreadable character: {exc.reason}", span)
-    parts = [p for p in (getattr(exc, "context", None), getattr(exc, "problem", None)) if p]
-    message = ", ".join(parts) if parts else str(exc).splitlines()[0]
-    return LoadProblem("syntax", f"YAML syntax error: {message}", span)
-
-
-def _load_yaml(config: LoadedConfig, loader_cls: type) -> None:
-    loader = loader_cls(config.text)
-    try:
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                config.problems.append(LoadProblem("empty", "the file is empty: it sets no arguments at all"))
-                return
-            size = _expanded_size(node)
-            if size > MAX_EXPANDED_NODES:
-                config.problems.append(
-                    LoadProblem(
-                        "alias-bomb",
-                        f"YAML aliases expand this document to more than {MAX_EXPANDED_NODES:,} values "
-                        "(an 'alias bomb'); LLaMA-Factory would hang copying it",
-                        Span.of_node(node),
-                    )
-                )
-                return
-            _find_duplicates(node, (), config)
-            data = loader.construct_document(node)
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        problem = _problem_from_yaml_error(exc)
-        config.problems.append(LoadProblem(problem.kind, problem.message, _clamp(problem.span, config.text)))
-        return
-    except RecursionError:
-        config.problems.append(LoadProblem("syntax", "the document is nested too deeply to be a config"))
-        return
-    if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a single {type(data).__name__} value"
-        config.problems.append(
-            LoadProblem(
-                "not-mapping",
-                f"the top level is {kind}; a config must be a mapping of argument names to values",
-                Span.of_node(node),
-            )
-        )
-        return
-    config.data = data
-    _record_positions(node, (), config, set())
-
-
-def _clamp(span: Span, text: str) -> Span:
-    """Errors at the end of the stream point after the last line; show them at its end instead."""
-    lines = text.splitlines() or [""]
-    if span.line <= len(lines):
-        return span
-    return Span.at(len(lines), len(lines[-1]) + 1)
 
 
 def _load_json(config: LoadedConfig) -> None:
@@ -374,115 +304,9 @@ def _load_json(config: LoadedConfig) -> None:
         config.problems.append(LoadProblem("not-mapping", "the top level of the JSON is not an object"))
         return
     config.data = data
-    loader = _PyYamlLoader(config.text)
-    try:
-        node = loader.get_single_node()
-        if node is not None and _expanded_size(node) <= MAX_EXPANDED_NODES:
-            _find_duplicates(node, (), config)
-            _record_positions(node, (), config, set(), record_scalars=False)
-    except yaml.YAMLError:
-        pass  # valid JSON that PyYAML cannot compose: values are right, positions fall back to line 1
-    finally:
-        loader.dispose()
+    from .pyyaml_reader import record_json_positions
 
-
-def _expanded_size(root: yaml.Node) -> int:
-    """Number of values the document has once aliases are expanded (computed without expanding)."""
-    memo: dict[int, int] = {}
-    # iterative post-order so deep documents cannot exhaust the stack
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    on_path: set[int] = set()
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        if done:
-            on_path.discard(key)
-            children = _children(node)
-            memo[key] = min(1 + sum(memo.get(id(c), 1) for c in children), MAX_EXPANDED_NODES + 1)
-            continue
-        if key in memo:
-            continue
-        if key in on_path:  # a recursive alias expands without end
-            memo[key] = MAX_EXPANDED_NODES + 1
-            continue
-        on_path.add(key)
-        stack.append((node, True))
-        stack.extend((c, False) for c in _children(node) if id(c) not in memo)
-    return memo[id(root)]
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _find_duplicates(node: yaml.Node, path: tuple, config: LoadedConfig, depth: int = 0) -> None:
-    # OmegaConf's loader compares the keys of each mapping's own entries (before '<<' merges),
-    # and only keys that resolved to plain strings.
-    if depth > 64:
-        return
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, yaml.Node] = {}
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == STR_TAG:
-                if key_node.value in seen:
-                    config.duplicates.append(
-                        Duplicate(path, key_node.value, Span.of_node(seen[key_node.value]), Span.of_node(key_node))
-                    )
-                seen[key_node.value] = key_node
-                _find_duplicates(value_node, path + (key_node.value,), config, depth + 1)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _find_duplicates(item, path + (index,), config, depth + 1)
-
-
-def _scalar_key(node: yaml.Node) -> object:
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag == STR_TAG:
-            return node.value
-        try:
-            return _PyYamlLoader("").construct_object(node)
-        except yaml.YAMLError:
-            return node.value
-    return None
-
-
-def _record_positions(
-    node: yaml.Node, path: tuple, config: LoadedConfig, seen: set, record_scalars: bool = True
-) -> None:
-    """Spans of every value (and key) below ``node``; shared (aliased) nodes are visited once."""
-    stack = [(node, path)]
-    while stack:
-        current, current_path = stack.pop()
-        config.value_spans.setdefault(current_path, Span.of_node(current))
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            for key_node, value_node in current.value:
-                key = _scalar_key(key_node)
-                if key is None:
-                    continue
-                child = current_path + (key,)
-                config.key_spans[child] = Span.of_node(key_node)  # the last duplicate wins, like the value
-                config.value_spans.pop(child, None)
-                stack.append((value_node, child))
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend((item, current_path + (i,)) for i, item in enumerate(current.value))
-        elif record_scalars and isinstance(current, yaml.ScalarNode):
-            config.scalars.append(
-                Scalar(
-                    current_path,
-                    current.value,
-                    current.style in (None, ""),
-                    current.tag,
-                    _value_at(config.data, current_path),
-                    Span.of_node(current),
-                )
-            )
+    record_json_positions(config)
 
 
 def _value_at(data: object, path: tuple) -> object:
@@ -503,16 +327,21 @@ def parse_override(text: str, semantics: ReaderSemantics) -> Override:
     if index == -1:
         return Override(text, text, None)
     key, raw = text[:index], text[index + 1 :]
-    value = yaml.load(raw, Loader=_OmegaConfLoader) if raw else None
-    return Override(text, key, value)
+    if not raw:
+        return Override(text, key, None)
+    from .pyyaml_reader import load_value
+
+    return Override(text, key, load_value(raw, "omegaconf"))
 
 
 def _apply_overrides(config: LoadedConfig, tokens: list[str]) -> None:
+    from .pyyaml_reader import YAMLError, problem_from_yaml_error
+
     for token in tokens:
         try:
             override = parse_override(token, config.semantics)
-        except yaml.YAMLError as exc:
-            problem = _problem_from_yaml_error(exc)
+        except YAMLError as exc:
+            problem = problem_from_yaml_error(exc)
             config.problems.append(LoadProblem("override", f"--set {token}: {problem.message}"))
             continue
         config.overrides.append(override)

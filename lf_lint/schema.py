@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
-from typing import NamedTuple
+from functools import cache, lru_cache
 
 from .datafiles import DATA_DIR
+from .records import Record
 from .versions import Target
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -72,7 +72,7 @@ LIST_OR_COMMA_STRING = frozenset({
 })  # fmt: skip
 
 
-class Field(NamedTuple):
+class Field(Record):
     name: str
     group: str
     owner: str  # "llamafactory" or "transformers"
@@ -89,12 +89,81 @@ class Field(NamedTuple):
 
 
 DATABASE_PATH = os.path.join(DATA_DIR, "fields.json")
+# One table per release, cut from fields.json by tools/generate_schema.py (``release_tables``): a lint reads the two
+# its target needs (about 60 KB) instead of the whole database.
+TABLES_DIR = os.path.join(DATA_DIR, "fields")
 
 
 @lru_cache(maxsize=1)
 def database() -> dict:
     with open(DATABASE_PATH, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def release_tables(db: dict) -> dict[str, dict]:
+    """The tables shipped in data/fields/, by file name: each LLaMA-Factory release's fields and facts (templates,
+    tool formats, ...) and each transformers minor's fields and scheduler arguments, as fields.json has them."""
+    tables = {}
+    for version, meta in db["llamafactory_releases"].items():
+        tables[f"llamafactory-{version}.json"] = {
+            "release": meta,
+            "fields": _release_rows(db["llamafactory_fields"], version),
+        }
+    for minor in db["transformers_minors"]:
+        tables[f"transformers-{minor}.json"] = {
+            "scheduler_kwargs": db["transformers_scheduler_kwargs"].get(minor, {}),
+            "fields": _release_rows(db["transformers_fields"], minor),
+        }
+    tables["field-releases.json"] = {
+        owner: _field_releases(db[owner]) for owner in ("transformers_fields", "llamafactory_fields")
+    }
+    return tables
+
+
+def _field_releases(fields: dict[str, list[dict]]) -> dict[str, list[str]]:
+    """The releases in which each field is an argument a config may set, outside the groups of launch switches."""
+    releases = {}
+    for name, variants in fields.items():
+        versions = [v for variant in variants if variant["init"] and variant.get("group") not in SWITCH_GROUPS
+                    for v in variant["versions"]]  # fmt: skip
+        if versions:
+            releases[name] = versions
+    return releases
+
+
+def _release_rows(fields: dict[str, list[dict]], version: str) -> dict[str, dict]:
+    """The definition (a fields.json variant, without its versions) of every field one release has."""
+    rows = {}
+    for name, variants in fields.items():
+        variant = _pick(variants, version)
+        if variant is not None:
+            rows[name] = {k: v for k, v in variant.items() if k != "versions"}
+    return rows
+
+
+def release_table(owner: str, version: str) -> dict:
+    """data/fields/<owner>-<version>.json (``owner``: "llamafactory" or "transformers", ``version``: a release or a
+    transformers minor); empty for a version fields.json does not have."""
+    return _shipped_table(f"{owner}-{version}.json")
+
+
+def field_releases(owner: str) -> dict[str, list[str]]:
+    """``owner`` ("transformers_fields" or "llamafactory_fields") -> field -> the releases where a config may set it."""
+    return _shipped_table("field-releases.json")[owner]
+
+
+@cache
+def _shipped_table(name: str) -> dict:
+    try:
+        with open(os.path.join(TABLES_DIR, name), encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return {"fields": {}}
+
+
+def release_facts(llamafactory: str) -> dict:
+    """What fields.json records about a LLaMA-Factory release: templates, tool formats, requirements."""
+    return release_table("llamafactory", llamafactory)["release"]
 
 
 # Every group lf-lint models; an installed release's parser may list others (installed_release.py).
@@ -119,7 +188,6 @@ class FieldTable:
         (installed_release.InstalledArguments): an installed release newer than the target, whose source's
         fields replace its owner's: fields the target knows keep their definition, new ones take the source's,
         and, when the source was read completely, fields it no longer has are gone."""
-        db = db if db is not None else database()
         self.target = target
         self.command = command
         self.arguments = arguments
@@ -127,19 +195,22 @@ class FieldTable:
         groups = TRAIN_VARIANT_GROUPS[arguments] if command == "train" else COMMAND_GROUPS[command]
         self.groups = groups
         fields: dict[str, Field] = {}
-        tf_minor = target.tf_minor
+        if db is None:
+            tf_rows = release_table("transformers", target.tf_minor)["fields"]
+            lf_rows = release_table("llamafactory", target.llamafactory)["fields"]
+        else:
+            tf_rows = _release_rows(db["transformers_fields"], target.tf_minor)
+            lf_rows = _release_rows(db["llamafactory_fields"], target.llamafactory)
         if command == "train":
-            for name, variants in db["transformers_fields"].items():
-                variant = _pick(variants, tf_minor)
-                if variant is not None and not (arguments == "mca" and name in SEQ2SEQ_ONLY):
-                    fields[name] = _field(name, variant, "transformers")
+            for name, row in tf_rows.items():
+                if not (arguments == "mca" and name in SEQ2SEQ_ONLY):
+                    fields[name] = _field(name, row, "transformers")
         if arguments in SWITCH_FIELDS:  # the fields a switch adds that no PyPI release of LLaMA-Factory has
             for name, variant in switch_fields(SWITCH_FIELDS[arguments]).items():
                 fields[name] = _field(name, variant, SWITCH_FIELDS[arguments])
-        for name, variants in db["llamafactory_fields"].items():
-            variant = _pick(variants, target.llamafactory)
-            if variant is not None and variant["group"] in groups:
-                fields[name] = _field(name, variant, "llamafactory")  # LF re-declarations win
+        for name, row in lf_rows.items():
+            if row["group"] in groups:
+                fields[name] = _field(name, row, "llamafactory")  # LF re-declarations win
         self.gone: dict[str, Field] = {}  # the target's fields an installed newer release no longer has
         self.added: dict[str, list[str]] = {}  # owner -> fields only an installed newer release has
         for source in installed:
@@ -147,6 +218,10 @@ class FieldTable:
             gone, self.added[source.owner] = _lay_over(fields, rows, source.owner, source.complete)
             self.gone.update(gone)
         self.fields = fields
+        # worked out on first use: a table does not change once made (field_table makes each once per process)
+        self._accepted: tuple[str, ...] | None = None
+        self._defaults: dict[str, object] = {}
+        self._properties: dict[str, dict] = {}
 
     def describe(self) -> str:
         """Whose arguments these are: the target's, or an installed newer release's."""
@@ -164,12 +239,22 @@ class FieldTable:
         return self.fields.get(name)
 
     def accepted(self) -> list[str]:
-        return sorted(n for n, f in self.fields.items() if f.init)
+        if self._accepted is None:
+            self._accepted = tuple(sorted(n for n, f in self.fields.items() if f.init))
+        return list(self._accepted)
 
     def default(self, name: str) -> object:
         """The default of a field (of one a newer installed release dropped too: rules stay the target's)."""
-        field = self.fields.get(name) or self.gone.get(name)
-        return field.default if field is not None and field.has_default else None
+        if name not in self._defaults:
+            field = self.fields.get(name) or self.gone.get(name)
+            self._defaults[name] = field.default if field is not None and field.has_default else None
+        return self._defaults[name]
+
+    def property_of(self, name: str) -> dict:
+        """The JSON Schema property of an accepted field (``property_schema``)."""
+        if name not in self._properties:
+            self._properties[name] = property_schema(self.fields[name])
+        return self._properties[name]
 
 
 def _lay_over(fields: dict[str, Field], rows: dict[str, dict], owner: str, complete: bool) -> tuple[dict, list]:
@@ -204,23 +289,31 @@ def _field(name: str, variant: dict, owner: str) -> Field:
         types = sorted([*types, "boolean"])
     choices = variant.get("choices")
     return Field(
-        name=name,
-        group=variant["group"],
-        owner=owner,
-        json_types=tuple(types) if types else None,
-        choices=tuple(choices) if choices is not None else None,
-        default=variant.get("default"),
-        help=variant.get("help"),
-        init=variant["init"],
-        python_type=variant["type"],
+        name,
+        variant["group"],
+        owner,
+        tuple(types) if types else None,
+        tuple(choices) if choices is not None else None,
+        variant.get("default"),
+        variant.get("help"),
+        variant["init"],
+        variant["type"],
     )
 
 
-@lru_cache(maxsize=16)
 def field_table(
     target: Target, command: str = "train", arguments: str = "default", installed: tuple = ()
 ) -> FieldTable:
+    """The FieldTable of a command's arguments, made once per process (however the arguments are passed)."""
+    return _field_table(target, command, arguments, installed)
+
+
+@lru_cache(maxsize=16)
+def _field_table(target: Target, command: str, arguments: str, installed: tuple) -> FieldTable:
     return FieldTable(target, command, arguments=arguments, installed=installed)
+
+
+field_table.cache_clear = _field_table.cache_clear  # type: ignore[attr-defined]
 
 
 # argument set -> the section of data/switch_fields.json (tools/generate_switch_fields.py) its extra fields are in
@@ -259,6 +352,12 @@ def json_schema(target: Target, command: str = "train", database: dict | None = 
     return table_schema(table)
 
 
+def table_problems(data: dict, table: FieldTable) -> list[SchemaProblem]:
+    """``validate(data, table_schema(table), table)``, making the schema's properties of the config's keys only."""
+    properties = {key: table.property_of(key) for key in data if isinstance(key, str) and key in table}
+    return validate(data, {"properties": properties}, table)
+
+
 def table_schema(table: FieldTable) -> dict:
     target, command = table.target, table.command
     title = {"train": "llamafactory-cli train", "infer": "llamafactory-cli chat/export/api"}[command]
@@ -279,7 +378,7 @@ def table_schema(table: FieldTable) -> dict:
 # --------------------------------------------------------------------------- validation
 
 
-class SchemaProblem(NamedTuple):
+class SchemaProblem(Record):
     kind: str  # "unknown-key", "type", "enum", "range"
     key: str
     value: object

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NamedTuple
+
+from .records import Record
 
 
 class SettingsError(ValueError):
@@ -38,7 +39,7 @@ KNOWN = {
 }
 
 
-class ProjectSettings(NamedTuple):
+class ProjectSettings(Record):
     path: Path | None
     values: dict
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import NamedTuple
 
+from .records import Record
 from .versions import Target
 
 # the argument set each switch parses a train config with (schema.TRAIN_VARIANT_GROUPS), and the first
@@ -38,7 +38,7 @@ def enabled(env: Mapping[str, str], name: str) -> bool:
     return str(env.get(name, "0")).strip().lower() in ("true", "y", "1")
 
 
-class LaunchEnv(NamedTuple):
+class LaunchEnv(Record):
     """The environment the run is launched with, and how the train arguments are parsed under it."""
 
     variables: Mapping[str, str]
@@ -84,7 +84,8 @@ def detect_switch(config: Mapping, target: Target) -> str | None:
     from .schema import field_table
 
     keys = {key for key in config if isinstance(key, str)}
-    unknown = keys - set(field_table(target, "train").accepted())
+    default = field_table(target, "train")
+    unknown = {key for key in keys if key not in default}
     if not unknown:
         return None
     best, explained = None, 0

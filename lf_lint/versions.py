@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import NamedTuple
+
+from .records import Record
 
 SUPPORTED_LLAMAFACTORY = ("0.9.2", "0.9.3", "0.9.4", "0.9.5", "0.9.6.dev0")
 DEFAULT_LLAMAFACTORY = "0.9.5"  # the newest on PyPI: what `pip install llamafactory` gives
@@ -44,7 +45,12 @@ class VersionError(ValueError):
 
 def parse_version(text: str) -> tuple[int, ...]:
     """``"4.57.1"`` -> ``(4, 57, 1)``; pre-release and local tails are ignored (``0.9.6.dev0`` -> ``(0, 9, 6)``)."""
-    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(text))
+    return _parse_version(str(text))
+
+
+@lru_cache(maxsize=256)  # rules ask for the same few versions over and over (Target.lf, Target.tf)
+def _parse_version(text: str) -> tuple[int, ...]:
+    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", text)
     if not match:
         raise VersionError(f"not a version number: {text!r}")
     parts = tuple(int(p) for p in match.group(1).split("."))
@@ -55,7 +61,7 @@ def version_text(version: tuple[int, ...]) -> str:
     return ".".join(str(p) for p in version)
 
 
-class Target(NamedTuple):
+class Target(Record):
     """The LLaMA-Factory and transformers releases whose behaviour is modelled."""
 
     llamafactory: str
@@ -80,7 +86,7 @@ class Target(NamedTuple):
         return f"LLaMA-Factory {self.llamafactory}{at}, transformers {self.transformers}"
 
 
-class Resolution(NamedTuple):
+class Resolution(Record):
     """A target plus how it was chosen, for the 'versions modelled' line and notes."""
 
     target: Target

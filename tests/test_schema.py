@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lf_lint.schema import FieldTable, database, json_schema, validate
+from lf_lint.schema import (
+    TABLES_DIR,
+    FieldTable,
+    database,
+    field_table,
+    json_schema,
+    release_tables,
+    table_problems,
+    validate,
+)
 from lf_lint.versions import DEFAULT_LLAMAFACTORY, SUPPORTED_LLAMAFACTORY, Target, newest_transformers_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +43,26 @@ def test_shipped_editor_schemas_match_the_database(version):
     assert default == json_schema(
         Target(DEFAULT_LLAMAFACTORY, newest_transformers_for(DEFAULT_LLAMAFACTORY))
     )
+
+
+def test_shipped_release_tables_match_the_database():
+    """lf_lint/data/fields/ is fields.json cut per release (python tools/generate_schema.py --only-tables)."""
+    expected = release_tables(database())
+    shipped = {path.name: json.loads(path.read_text(encoding="utf-8")) for path in Path(TABLES_DIR).glob("*.json")}
+    assert set(shipped) == set(expected)
+    for name, table in expected.items():
+        assert shipped[name] == table, name
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=str)
+@pytest.mark.parametrize("arguments", ["default", "mca", "megatron_bridge", "kt"])
+def test_tables_from_the_shipped_files_equal_those_from_the_database(target, arguments):
+    for command in ("train", "infer"):
+        if command == "infer" and arguments != "default":
+            continue
+        shipped = FieldTable(target, command, arguments=arguments)
+        assert shipped.fields == FieldTable(target, command, database(), arguments).fields
+        assert list(shipped.fields) == list(FieldTable(target, command, database(), arguments).fields)
 
 
 def test_database_records_its_sources():
@@ -78,3 +107,5 @@ def test_fast_validator_agrees_with_jsonschema(config, target):
         else:
             reference_failures.add(error.absolute_path[0])
     assert fast_failures == reference_failures
+    table = field_table(target)
+    assert table_problems(config, table) == validate(config, schema, table)  # the lint's shortcut

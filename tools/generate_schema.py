@@ -10,13 +10,14 @@ Steps:
    tests/groundtruth/envs.py and dump LF's five train groups, its templates,
    tool formats and dependency pins.
 3. Merge the dumps into ``lf_lint/data/fields.json`` (one entry per field, with the
-   versions it exists in; the linter reads it at run time) and write one editor schema per LLaMA-Factory release
-   (``schemas/llamafactory-<v>.schema.json``, paired with the newest transformers
+   versions it exists in), cut it into one table per release in ``lf_lint/data/fields/`` (what a lint reads at
+   run time: the two tables of its target instead of the whole database) and write one editor schema per
+   LLaMA-Factory release (``schemas/llamafactory-<v>.schema.json``, paired with the newest transformers
    that release allows) plus ``schemas/llamafactory.schema.json`` for the newest.
 
 Dumps are cached in ``--work`` (``<work>/dumps/*.json``), so ``--only-merge``
-rebuilds the outputs without reinstalling anything. When LLaMA-Factory or
-transformers releases, add the version below and rerun.
+rebuilds the outputs without reinstalling anything; ``--only-tables`` rewrites the per-release tables from the
+shipped fields.json. When LLaMA-Factory or transformers releases, add the version below and rerun.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
 EXTRACTOR = ROOT / "tools" / "extract_fields.py"
 DATABASE = ROOT / "lf_lint" / "data" / "fields.json"
+TABLES = ROOT / "lf_lint" / "data" / "fields"
 
 # The newest patch of every minor release in lf-lint's supported range. A minor's
 # field set is taken from its newest patch (patches do not add arguments).
@@ -172,9 +174,22 @@ def merge(work: Path) -> dict:
     }
 
 
+def write_tables(db: dict) -> None:
+    """The per-release tables (lf_lint.schema.release_tables), one small JSON file each."""
+    sys.path.insert(0, str(ROOT))
+    from lf_lint.schema import release_tables
+
+    TABLES.mkdir(exist_ok=True)
+    for old in TABLES.glob("*.json"):
+        old.unlink()
+    for name, table in release_tables(db).items():
+        (TABLES / name).write_text(json.dumps(table, indent=0, sort_keys=True) + "\n")
+
+
 def write_outputs(db: dict) -> None:
     SCHEMAS.mkdir(exist_ok=True)
     DATABASE.write_text(json.dumps(db, indent=1, sort_keys=True) + "\n")
+    write_tables(db)
 
     sys.path.insert(0, str(ROOT))
     from lf_lint import schema as schema_module
@@ -200,9 +215,13 @@ def main() -> int:
         default=Path(os.environ.get("LF_LINT_GT_ROOT", Path.home() / ".cache" / "lf-lint-groundtruth")),
     )
     parser.add_argument("--only-merge", action="store_true", help="reuse the cached dumps")
+    parser.add_argument("--only-tables", action="store_true", help="rewrite lf_lint/data/fields/ from fields.json")
     parser.add_argument("--release-python", action="append", default=[], metavar="VERSION=PATH",
                         help="the Python of an environment that has this LLaMA-Factory release (one not on PyPI)")  # fmt: skip
     args = parser.parse_args()
+    if args.only_tables:
+        write_tables(json.loads(DATABASE.read_text()))
+        return 0
     if not args.only_merge:
         dump_transformers(args.work)
         dump_llamafactory(args.work, args.groundtruth_root, release_pythons(args.release_python))

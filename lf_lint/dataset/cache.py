@@ -5,6 +5,12 @@ entry's settings that change how rows are read and judged, the processor, and th
 LLaMA-Factory release. Entries are JSON (the per-row codes zlib-compressed), written
 atomically so parallel pre-commit runs can share the cache. It lives outside the config
 repository: ``$LF_LINT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lf-lint``, else ``~/.cache/lf-lint``.
+
+Beside the scans it keeps what counting.py made of them (``load_counts``/``store_counts``): the counts
+of one set of datasets under one set of arguments, so that a config whose datasets and counting
+arguments did not change is counted without NumPy (its import costs more than the rest of a lint).
+Scans are also kept in memory for the rest of the process: a run over many configs that share
+datasets reads each entry once.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ import base64
 import hashlib
 import json
 import os
-import tempfile
 import zlib
+from functools import lru_cache
 
 from ..cache_paths import cache_dir
 from .files import DataFiles
@@ -72,6 +78,8 @@ def load(digest: str) -> Scan | None:
 
 
 def store(digest: str, scan: Scan) -> None:
+    import tempfile  # only when something is written: it imports shutil, random and the compression modules
+
     folder = cache_dir() / "scans"
     data = {
         "rows": scan.rows,
@@ -105,13 +113,93 @@ def cached_scan(
     scanner,
     use_cache: bool = True,
     measure: bool = False,
+    keys: list | None = None,
 ) -> Scan:
+    """The scan of ``files``, from the cache when it has one; ``keys`` (a list) gets the scan's cache key (None
+    when uncached)."""
     digest = key(files, attr, processor, llamafactory, measure) if use_cache else None
+    if keys is not None:
+        keys.append(digest)
     if digest is not None:
-        hit = load(digest)
+        hit = _LOADED.get((cache_dir(), digest)) or load(digest)
         if hit is not None:
+            _remember(_LOADED, (cache_dir(), digest), hit)
             return hit
     result = scanner(files, attr, processor, measure)
     if digest is not None:
         store(digest, result)
+        _remember(_LOADED, (cache_dir(), digest), result)
     return result
+
+
+# the last entries this process read or wrote, by (cache directory, key): a key names one content of one set of files
+_LOADED: dict[tuple, Scan] = {}
+_COUNTS: dict[tuple, dict] = {}
+_KEPT = 32
+
+
+def _remember(memory: dict, where: tuple, value) -> None:
+    memory.pop(where, None)
+    memory[where] = value
+    while len(memory) > _KEPT:
+        del memory[next(iter(memory))]
+
+
+# --------------------------------------------------------------------------- counts
+
+COUNTS_FORMAT = 1
+
+
+def counts_key(parts: list) -> str | None:
+    """The key of counting.py's result for ``parts`` (JSON-able facts it was computed from), with the identity of
+    the code that computes it; None when a part cannot be written as JSON."""
+    try:
+        text = json.dumps([COUNTS_FORMAT, code_identity(), parts], sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_identity() -> list:
+    """lf-lint's version and the size and modification time of the modules counts depend on: an edited or upgraded
+    lf-lint never takes counts made by another."""
+    from .. import __version__
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = [os.path.join(here, n) for n in sorted(os.listdir(here)) if n.endswith(".py")]
+    paths.append(os.path.join(os.path.dirname(here), "versions.py"))
+    identity: list = [__version__]
+    for path in paths:
+        stat = os.stat(path)
+        identity.append([os.path.basename(path), stat.st_size, stat.st_mtime_ns])
+    return identity
+
+
+def load_counts(digest: str) -> dict | None:
+    """The record ``store_counts`` kept under ``digest`` (in this process, or on disk), or None."""
+    record = _COUNTS.get((cache_dir(), digest))
+    if record is None:
+        try:
+            with open(cache_dir() / "counts" / f"{digest}.json", encoding="utf-8") as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            return None  # missing or damaged: count again
+        if not isinstance(record, dict):
+            return None
+    _remember(_COUNTS, (cache_dir(), digest), record)
+    return record
+
+
+def store_counts(digest: str, record: dict) -> None:
+    import tempfile
+
+    _remember(_COUNTS, (cache_dir(), digest), record)
+    folder = cache_dir() / "counts"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
+            json.dump(record, handle)
+        os.replace(handle.name, folder / f"{digest}.json")
+    except OSError:
+        pass

@@ -13,11 +13,12 @@ the model's local tokenizer, else estimates with their basis; everything else is
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
 from ..versions import releases
-from . import selection
+from . import cache, selection
 from .cache import cached_scan
 from .files import DataFiles, locate, locate_in_hub_cache
 from .registry import DatasetAttr, Registry, dataset_dir_path, read_registry, resolve
@@ -57,8 +58,27 @@ class Source(NamedTuple):
     files: DataFiles | None
     scan: Scan | None
     rows: int | None  # rows in the files (None: unknown)
-    selected: object  # numpy index array into the rows after num_samples/max_samples (None: unknown)
+    selected: object  # numpy index array into the rows after num_samples/max_samples (None: unknown; Drawn from the
+    # counts cache)
     basis: str  # how the rows were counted, or why they could not be
+
+
+TO_DRAW = "to draw"  # Source.selected of a dataset whose rows are known, before _Builder.draw
+
+
+class Drawn:
+    """Source.selected from the counts cache (cache.load_counts): how many rows an earlier run drew, not which."""
+
+    __slots__ = ("count",)
+
+    def __init__(self, count: int):
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __repr__(self) -> str:
+        return f"Drawn({self.count})"
 
 
 class DropSummary(NamedTuple):
@@ -91,6 +111,7 @@ class Counts(NamedTuple):
     checked: object = None  # exact.ExactCount when --exact asked LLaMA-Factory itself
     own: tuple | None = None  # (num_examples, num_eval_examples, exact) lf-lint counted before --exact
     eval_each: bool = False  # every eval dataset is evaluated apart (evaluates_each_dataset)
+    datasets: tuple | None = None  # per_dataset(), when the counts come from the cache
 
     def most_images(self) -> int | None:
         """The most images one training example carries, when every training dataset was read and none has
@@ -101,6 +122,8 @@ class Counts(NamedTuple):
         return max(scan.most_images for scan in scans)
 
     def per_dataset(self) -> tuple[DatasetCount, ...]:
+        if self.datasets is not None:
+            return self.datasets
         out = []
         for source in self.sources:
             selected = len(source.selected) if source.selected is not None else None
@@ -144,6 +167,7 @@ class _Builder:
         self.processor = PROCESSOR[self.get_dataset_stage]
         self.problems: list[Problem] = []
         self.rng = None
+        self.scan_keys: list[str | None] = []  # the cache key of every scan read before the counts cache is asked
 
     def _global_rng(self):
         if self.rng is None:
@@ -219,13 +243,20 @@ class _Builder:
                 )
             )
             return Source(attr.name, role, attr, files, result, 0, None, "no rows")
-        np = selection.numpy()
-        indexes = np.arange(result.rows)
-        if attr.num_samples is not None and not self.args.streaming:
-            indexes = self._global_rng().num_samples(result.rows, int(attr.num_samples))
-        indexes = selection.truncate(indexes, self.args.max_samples if isinstance(self.args.max_samples, int) else None)
         where = files.paths[0] if len(files.paths) == 1 else f"{len(files.paths)} files in {files.paths[0].parent}"
-        return Source(attr.name, role, attr, files, result, result.rows, indexes, f"{result.rows:,} rows in {where}")
+        return Source(attr.name, role, attr, files, result, result.rows, TO_DRAW, f"{result.rows:,} rows in {where}")
+
+    def draw(self, sources: list[Source]) -> list[Source]:
+        """The rows num_samples and max_samples select from each dataset, drawn in the order LLaMA-Factory loads
+        them (call it for the train datasets, then the eval ones)."""
+        return [s._replace(selected=self._select(s.rows, s.attr)) if s.selected is TO_DRAW else s for s in sources]
+
+    def _select(self, rows: int, attr: DatasetAttr):
+        np = selection.numpy()
+        indexes = np.arange(rows)
+        if attr.num_samples is not None and not self.args.streaming:
+            indexes = self._global_rng().num_samples(rows, int(attr.num_samples))
+        return selection.truncate(indexes, self.args.max_samples if isinstance(self.args.max_samples, int) else None)
 
     def scan(self, files: DataFiles, attr: DatasetAttr, processor: str) -> Scan:
         return cached_scan(
@@ -236,19 +267,13 @@ class _Builder:
             scan,
             self.use_cache,
             measure=(self.measure or True) if self.packing else False,
+            keys=self.scan_keys,
         )
 
     def _given(self, attr: DatasetAttr, role: str, rows: int) -> Source:
         """Rows given with --num-examples NAME=N: every row counts as valid."""
-        from .scan import Scan
-
-        np = selection.numpy()
-        indexes = np.arange(rows)
-        if attr.num_samples is not None and not self.args.streaming:
-            indexes = self._global_rng().num_samples(rows, int(attr.num_samples))
-        indexes = selection.truncate(indexes, self.args.max_samples if isinstance(self.args.max_samples, int) else None)
         given = Scan(rows, bytes(rows), (), {}, {}, ())
-        return Source(attr.name, role, attr, None, given, rows, indexes, f"{rows:,} rows given with --num-examples")
+        return Source(attr.name, role, attr, None, given, rows, TO_DRAW, f"{rows:,} rows given with --num-examples")
 
     def _processor_for(self, role: str) -> str:
         if role == "eval" and self.processor == "sft" and self.args.predict_with_generate:
@@ -347,6 +372,19 @@ def count_examples(
         builder.problems.append(Problem("registry", registry.problem))
     train = builder.sources(train_names or [], "train", registry)
     evals = builder.sources(eval_names or [], "eval", registry)
+    digest = _counts_key(builder, target, stage, given_rows or {}, train + evals)
+    record = cache.load_counts(digest) if digest is not None else None
+    cached = _cached_counts(record, args, train + evals) if record is not None else None
+    if cached is not None:
+        return cached
+    builder.args = read = _ReadArguments(args)  # the arguments counting reads from here on, for the counts cache
+    counts = _count(read, target, builder, builder.draw(train), builder.draw(evals), eval_names)
+    if digest is not None and not builder.packing:
+        _store_counts(digest, read, counts)
+    return counts
+
+
+def _count(args, target, builder: _Builder, train: list[Source], evals: list[Source], eval_names) -> Counts:
     problems = builder.problems
     seed = args.seed if isinstance(args.seed, int) and not isinstance(args.seed, bool) else 42
     _crashes(train + evals, problems)
@@ -458,3 +496,102 @@ def _basis(train: list[Source], merged, val_size: float) -> str:
     if val_size > 1e-6:
         text += f"; val_size {val_size} split off"
     return text
+
+
+# --------------------------------------------------------------------------- the counts cache
+# Counting draws with NumPy, whose import costs more than the rest of a lint. What it made of one set of datasets
+# (the scans' cache keys, their registry entries, the stage, the release) under the argument values it read is kept
+# in the cache (cache.store_counts); a later count with the same datasets takes it when every one of those values
+# is still the same. Packed counts (token lengths) are not kept. Whatever else counting comes to depend on must be
+# read through ``args`` (recorded) or be part of _counts_key; an edit of lf_lint/dataset/ discards what was kept.
+
+
+class _ReadArguments:
+    """The config's arguments as counting reads them: every value read (and every ``get(name)``-style call) is
+    recorded in ``read`` as ``(name, call arguments or None) -> value``."""
+
+    def __init__(self, args):
+        self._args = args
+        self.read: dict[tuple, object] = {}
+
+    def __getattr__(self, name: str):
+        value = getattr(self._args, name)
+        if not callable(value):
+            self.read[(name, None)] = value
+            return value
+
+        def call(*arguments):
+            result = value(*arguments)
+            self.read[(name, arguments)] = result
+            return result
+
+        return call
+
+
+def _counts_key(builder: _Builder, target, stage: str, given_rows: dict, sources: list[Source]) -> str | None:
+    if not builder.use_cache or builder.packing or None in builder.scan_keys:
+        return None
+    datasets = [[s.name, s.role, s.attr, _file_names(s.files), s.rows, s.basis, s.selected is TO_DRAW] for s in sources]
+    facts = [list(target), stage, builder.processor, sorted(given_rows.items()), builder.scan_keys, datasets,
+             builder.problems]  # fmt: skip
+    return cache.counts_key(facts)
+
+
+def _file_names(files: DataFiles | None) -> list | None:
+    return None if files is None else [[str(path) for path in files.paths], files.builder, files.problem]
+
+
+def _value_text(value: object) -> str:
+    return json.dumps(value, sort_keys=True)  # true, 1 and 1.0 stay apart
+
+
+def _store_counts(digest: str, read: _ReadArguments, counts: Counts) -> None:
+    try:
+        arguments = [[name, call, _value_text(value)] for (name, call), value in read.read.items()]
+    except (TypeError, ValueError):
+        return  # a value JSON cannot hold (a date): not kept
+    record = {
+        "arguments": arguments,
+        "counts": {
+            "selected": [len(s.selected) if s.selected is not None else None for s in counts.sources],
+            "num_examples": counts.num_examples,
+            "num_eval_examples": counts.num_eval_examples,
+            "merged_rows": counts.merged_rows,
+            "exact": counts.exact,
+            "basis": counts.basis,
+            "problems": [list(p) for p in counts.problems],
+            "drops": [[d.dataset, d.reason, d.count, list(d.locations)] for d in counts.drops],
+            "eval_each": counts.eval_each,
+            "datasets": [list(d) for d in counts.per_dataset()],
+        },
+    }
+    try:
+        json.dumps(record)
+    except (TypeError, ValueError):
+        return  # a count JSON cannot hold (a NumPy number): not kept
+    cache.store_counts(digest, record)
+
+
+def _cached_counts(record: dict, args, sources: list[Source]) -> Counts | None:
+    """The counts ``record`` keeps, when ``args`` has the values they were made with; None otherwise."""
+    try:
+        for name, call, text in record["arguments"]:
+            value = getattr(args, name)
+            if _value_text(value(*call) if call is not None else value) != text:
+                return None
+        saved = record["counts"]
+        if len(saved["selected"]) != len(sources):
+            return None
+        drawn = []
+        for source, count in zip(sources, saved["selected"]):
+            if (count is None) != (source.selected is not TO_DRAW):
+                return None
+            drawn.append(source._replace(selected=None if count is None else Drawn(count)))
+        return Counts(
+            tuple(drawn), saved["num_examples"], saved["num_eval_examples"], saved["merged_rows"], saved["exact"],
+            saved["basis"], tuple(Problem(*p) for p in saved["problems"]),
+            tuple(DropSummary(d[0], d[1], d[2], tuple(d[3])) for d in saved["drops"]),
+            eval_each=saved["eval_each"], datasets=tuple(DatasetCount(*d) for d in saved["datasets"]),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # another layout, or an argument that cannot be read the same way: count again

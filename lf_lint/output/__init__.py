@@ -1,15 +1,20 @@
-"""One renderer per output format; each turns lint results into text and computes nothing."""
+"""One renderer per output format; each turns lint results into text and computes nothing.
+
+``RENDERERS[fmt]`` imports only the renderer asked for.
+"""
 
 from __future__ import annotations
 
-from . import concise, full, github, json_format, sarif
+_MODULES = {"full": "full", "concise": "concise", "json": "json_format", "github": "github", "sarif": "sarif"}
 
-RENDERERS = {
-    "full": full.render,
-    "concise": concise.render,
-    "json": json_format.render,
-    "github": github.render,
-    "sarif": sarif.render,
-}
+
+class _Renderers(dict):
+    def __missing__(self, fmt: str):
+        render = __import__(f"{__name__}.{_MODULES[fmt]}", fromlist=["render"]).render
+        self[fmt] = render
+        return render
+
+
+RENDERERS = _Renderers()
 
 __all__ = ["RENDERERS"]

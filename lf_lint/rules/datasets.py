@@ -51,11 +51,11 @@ def _problems(ctx: Context, rule: str):
 
 
 def _check_unregistered(ctx: Context):
-    from ..dataset.registry import read_registry
-
     registry = None
     for problem in _problems(ctx, "unregistered"):
         if registry is None:
+            from ..dataset.registry import read_registry
+
             registry = read_registry(ctx.args.dataset_dir if ctx.args.dataset_dir is not None else "data", ctx.workdir)
         names = sorted(registry.entries or {})
         name = problem.dataset or ""

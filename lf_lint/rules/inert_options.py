@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import NamedTuple, Union
+from typing import Union
 
 from ..args import Args
 from ..diagnostics import Severity
+from ..records import Record
 from ..versions import nearest_llamafactory, releases
 from .base import Context, Example, Finding, Rule
 
@@ -32,7 +33,7 @@ FROM_095 = releases("0.9.5")
 Text = Union[str, Callable[[Args, Context], str]]  # a str.format template, or a function returning one
 
 
-class Need(NamedTuple):
+class Need(Record):
     """A condition an option needs to take effect. The texts are ``str.format`` templates over ``a`` (the
     config's values), ``key`` (the option) and ``lf`` (the release), or functions of (args, context) that
     return such a template."""
@@ -44,7 +45,7 @@ class Need(NamedTuple):
     fix: Text
 
 
-class Inert(NamedTuple):
+class Inert(Record):
     """One row of the table: what an option needs in some releases, and where LLaMA-Factory reads it."""
 
     needs: tuple[Need, ...]

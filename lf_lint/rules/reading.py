@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime
 import re
 
 from ..diagnostics import Severity
-from ..loading import _YAML11_FLOAT, STR_TAG, Span
+from ..loading import _YAML11_FLOAT, STR_TAG, Span, is_date
 from .base import Context, Example, Finding, Rule
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
@@ -262,7 +261,7 @@ def _check_dates(ctx: Context):
         return
     through_omegaconf = ctx.config.semantics.through_omegaconf
     for scalar in ctx.config.scalars:
-        if isinstance(scalar.value, (datetime.date, datetime.datetime)):
+        if is_date(scalar.value):
             if through_omegaconf:
                 message = (
                     f"`{scalar.text}` is read as a date by PyYAML, and LLaMA-Factory {ctx.target.llamafactory} then "

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
-
 from ..diagnostics import Severity
-from ..schema import SWITCH_GROUPS, database
+from ..loading import is_date
+from ..schema import field_releases
 from .base import Context, Example, Finding, Rule
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
@@ -32,16 +31,12 @@ RENAMED = {
 
 def _known_elsewhere(name: str) -> str | None:
     """Where a key exists if not in the targeted versions: 'transformers 4.45-4.50', 'LLaMA-Factory 0.9.5'."""
-    db = database()
     places = []
     for owner, label in (("transformers_fields", "transformers"), ("llamafactory_fields", "LLaMA-Factory")):
-        variants = db[owner].get(name)
-        if variants:
-            # the groups a launch switch adds (MegatronBridgeArguments) or only chat parses are not "elsewhere"
-            versions = [v for variant in variants if variant["init"] and variant.get("group") not in SWITCH_GROUPS
-                        for v in variant["versions"]]  # fmt: skip
-            if versions:
-                places.append(f"{label} {_version_range(versions)}")
+        # the groups a launch switch adds (MegatronBridgeArguments) or only chat parses are not "elsewhere"
+        versions = field_releases(owner).get(name)
+        if versions:
+            places.append(f"{label} {_version_range(versions)}")
     return " and ".join(places) or None
 
 
@@ -61,7 +56,6 @@ def _suggest(name: str, candidates: list[str]) -> str | None:
 
 def _check_unknown(ctx: Context):
     allowed_extra = ctx.launch_env.enabled("ALLOW_EXTRA_ARGS")
-    accepted = ctx.table.accepted()
     for problem in ctx.schema_problems:
         if problem.kind != "unknown-key":
             continue
@@ -88,7 +82,7 @@ def _check_unknown(ctx: Context):
             continue
         if name in RENAMED or _known_elsewhere(name):
             continue  # LF102 explains keys that were renamed or belong to other releases
-        suggestion = _suggest(name, accepted)
+        suggestion = _suggest(name, ctx.table.accepted())
         message = f"unknown key `{name}`"
         switch = _switch_accepting(ctx, name)
         if switch:
@@ -219,7 +213,7 @@ def _check_types(ctx: Context):
         value = problem.value
         if pyyaml and (problem.key,) in exponent_strings and _is_exponent_text(value):
             continue  # LF007 explains YAML 1.1's exponent floats
-        if isinstance(value, (datetime.date, datetime.datetime)):
+        if is_date(value):
             continue  # LF010 explains YAML 1.1's dates
         if value is None and problem.field is not None and problem.field.json_types == ("boolean",):
             yield Finding(

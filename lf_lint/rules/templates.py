@@ -8,7 +8,7 @@ the tokenizer and before preprocessing; the template names of each release come 
 from __future__ import annotations
 
 from ..diagnostics import Severity
-from ..schema import database
+from ..schema import database, release_facts
 from .base import Context, Example, Finding, Rule
 from .schema_rules import _suggest
 
@@ -16,7 +16,7 @@ ERROR = Severity.ERROR
 
 
 def _templates(ctx: Context) -> dict:
-    return database()["llamafactory_releases"][ctx.target.llamafactory]["templates"]
+    return release_facts(ctx.target.llamafactory)["templates"]
 
 
 def _check_template(ctx: Context):
@@ -66,7 +66,7 @@ def _check_tool_format(ctx: Context):
     name = ctx.args.tool_format
     if not isinstance(name, str):
         return
-    formats = database()["llamafactory_releases"][ctx.target.llamafactory]["tool_formats"] or []
+    formats = release_facts(ctx.target.llamafactory)["tool_formats"] or []
     if formats and name not in formats:
         suggestion = _suggest(name, formats)
         yield Finding(

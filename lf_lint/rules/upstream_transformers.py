@@ -634,7 +634,7 @@ EMPTY_CACHE_STEPS = Rule(
 
 
 def _scheduler_kwargs(ctx: Context):
-    from ..schema import database
+    from ..schema import release_table
 
     kwargs = ctx.args.raw("lr_scheduler_kwargs") if ctx.args.is_set("lr_scheduler_kwargs") else None
     if isinstance(kwargs, str) and kwargs.lstrip().startswith("{"):
@@ -647,7 +647,7 @@ def _scheduler_kwargs(ctx: Context):
     if not isinstance(kwargs, dict) or not kwargs:
         return
     scheduler = str(ctx.args.lr_scheduler_type)
-    accepted_by = database().get("transformers_scheduler_kwargs", {}).get(ctx.target.tf_minor, {})
+    accepted_by = release_table("transformers", ctx.target.tf_minor).get("scheduler_kwargs", {})
     if scheduler not in accepted_by:
         return
     accepted = accepted_by[scheduler]
