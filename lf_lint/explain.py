@@ -20,7 +20,11 @@ def trainer_block(plan: Plan) -> list[str]:
     """The lines the Trainer logs as ``***** Running training *****``."""
     s = plan.steps
     if s is None:
-        return [f"Step plan: not available: {plan.problem}"]
+        return [f"Step plan ({plan.trainer}): not available: {plan.problem}"]
+    if plan.trainer == "megatron-bridge":
+        from .explain_megatron import bridge_block
+
+        return bridge_block(plan) + _derived(plan)
     approx = "" if plan.exact else "  (estimate)"
     ppo = plan.trainer == "PPOTrainer"  # LLaMA-Factory's own loop logs its block in its own words
     lines = [
@@ -32,6 +36,10 @@ def trainer_block(plan: Plan) -> list[str]:
         each = " (each eval dataset is evaluated apart: eval_on_each_dataset)" if plan.eval_per_dataset else ""
         lines.append(f"  Num eval examples = {_n(plan.num_eval_examples)}{each}")
         lines += _per_dataset(plan, "eval")
+    if plan.layout is not None:
+        from .explain_megatron import layout_line
+
+        lines.append(layout_line(plan))
     lines += [
         f"  Num Epochs = {_n(s.epochs_printed)}",
         f"  Instantaneous batch size per device = {_n(s.per_device_train_batch_size)}",
@@ -50,7 +58,11 @@ def trainer_block(plan: Plan) -> list[str]:
         )
     if not plan.exact:
         lines.append(f"  Basis: {plan.basis}")
-    return lines
+    return lines + _derived(plan)
+
+
+def _derived(plan: Plan) -> list[str]:
+    return [f"  Derived from the source of {plan.derived_from} (not run here)"] if plan.derived_from else []
 
 
 def _per_dataset(plan: Plan, role: str) -> list[str]:
@@ -79,6 +91,10 @@ def explain_plan(plan: Plan) -> str:
     s = plan.steps
     if s is None:
         return f"No step plan: {plan.problem}\n"
+    if plan.layout is not None:
+        from .explain_megatron import explain_megatron
+
+        return "\n".join(explain_megatron(plan)) + "\n"
     rules = behaviour(plan.target.tf)
     tf = plan.target.transformers
     b, ga, w = s.per_device_train_batch_size, s.gradient_accumulation_steps, s.world_size

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import NamedTuple
+
+from .records import Record
 
 
-class Launch(NamedTuple):
+class Launch(Record):
     nproc_per_node: int
     nnodes: int
-    source: str  # "option", "environment", "assumed" or "accelerate"
+    source: str  # "option", "environment", "assumed", "accelerate", "ray" (ray_num_workers) or "ray-default"
     force_torchrun: bool = False
     ray_workers: int | None = None
     accelerate: AccelerateConfig | None = None  # `accelerate launch --config_file`
@@ -36,7 +37,7 @@ class Launch(NamedTuple):
 
     def describe(self) -> str:
         how = {"option": "", "environment": " (from the environment)", "assumed": " (assumed; set --num-gpus)",
-               "accelerate": " (from the accelerate config)"}[self.source]  # fmt: skip
+               "accelerate": " (from the accelerate config)", "ray": " (ray_num_workers)", "ray-default": " (USE_RAY=1, ray_num_workers unset)"}[self.source]  # fmt: skip
         if self.ray_workers is not None:
             return f"{self.ray_workers} Ray worker(s){how}"
         if self.nnodes > 1:
@@ -85,7 +86,7 @@ def resolve_launch(
     env = dict(os.environ) if env is None else env
     force = _truthy(env, "FORCE_TORCHRUN")
     if _truthy(env, "USE_RAY"):
-        return Launch(1, 1, "environment", force, ray_num_workers or 1)
+        return Launch(1, 1, "ray" if ray_num_workers else "ray-default", force, ray_num_workers or 1)
     if num_gpus is not None or nnodes is not None:
         return Launch(num_gpus or 1, nnodes or _env_int(env, "NNODES") or 1, "option", force, accelerate=accelerate)
     if accelerate is not None:
@@ -104,7 +105,7 @@ def resolve_launch(
     return Launch(1, nodes, "assumed" if nodes == 1 else "environment", force)
 
 
-class DeepSpeed(NamedTuple):
+class DeepSpeed(Record):
     """The ``deepspeed`` argument, read the way transformers' HfDeepSpeedConfig reads it."""
 
     source: str | None  # the path as written, or None for an inline dict
@@ -143,7 +144,7 @@ WEIGHT_FILES = (
 )  # fmt: skip
 
 
-class OutputDir(NamedTuple):
+class OutputDir(Record):
     """What is already in ``output_dir`` (relative to the launch directory)."""
 
     path: Path
@@ -211,7 +212,7 @@ def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
 _SHARDING = {"1": "full_shard", "2": "shard_grad_op", "3": "no_shard", "4": "hybrid_shard", "5": "hybrid_shard_zero2"}
 
 
-class AccelerateConfig(NamedTuple):
+class AccelerateConfig(Record):
     """An ``accelerate launch --config_file`` YAML (what ``accelerate config`` writes): the processes, and FSDP or
     DeepSpeed as the Trainer then sets them up from accelerate's environment."""
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .args import Args
 from .launch import Launch
+from .megatron_steps import BRIDGE_STAGES, MCA_STAGES, SOURCES, bridge_examples, bridge_steps, mca_steps
+from .parallel_layout import ParallelLayout
 from .steps import StepError, StepInputs, StepPlan, behaviour, plan_steps, warmup
 from .versions import Target
 
@@ -36,9 +38,16 @@ class Plan(NamedTuple):
     exact: bool
     basis: str
     problem: str | None = None
-    trainer: str = "Trainer"  # "Trainer" or "PPOTrainer"
+    trainer: str = "Trainer"  # "Trainer", "PPOTrainer", "McaTrainer" or "megatron-bridge"
     datasets: tuple = ()  # counting.DatasetCount per name in `dataset:` and `eval_dataset:`
     eval_per_dataset: bool = False  # eval_on_each_dataset: each eval dataset is evaluated (and printed) apart
+    layout: ParallelLayout | None = None  # the Megatron launches' parallel layout (parallel_layout.py)
+    derived_from: str | None = None  # the source the arithmetic was read from, where nothing could be run
+
+    @property
+    def data_parallel_size(self) -> int | None:
+        """Processes that read different data: the world size, or what Megatron's layout leaves of it."""
+        return self.layout.data_parallel if self.layout is not None else self.launch.world_size
 
     # --- convenience -------------------------------------------------------------------------
 
@@ -61,6 +70,9 @@ class Plan(NamedTuple):
             "trainer": self.trainer,
             "datasets": [d._asdict() for d in self.datasets],
             "eval_on_each_dataset": self.eval_per_dataset,
+            "data_parallel_size": self.data_parallel_size,
+            "parallel_layout": self.layout.to_dict() if self.layout is not None else None,
+            "derived_from": self.derived_from,
         }
         if s is None:
             data["problem"] = self.problem
@@ -219,9 +231,23 @@ def _every(interval: float, total: int) -> tuple[int, ...]:
 
 
 def build_plan(
-    args: Args, counts: Counts | None, launch: Launch, target: Target, num_examples: int | None = None
+    args: Args,
+    counts: Counts | None,
+    launch: Launch,
+    target: Target,
+    num_examples: int | None = None,
+    layout: ParallelLayout | None = None,
+    extra: dict | None = None,
 ) -> Plan:
+    """``layout``: the parallel layout of a Megatron launch (``read_layout``), whose engine then runs the loop;
+    ``extra``: megatron-bridge's ``extra_config`` overrides."""
     stage = args.stage
+    if layout is not None and stage in (MCA_STAGES if layout.engine == "mca" else BRIDGE_STAGES):
+        return megatron_plan(args, counts, launch, target, num_examples, layout, extra or {})
+    if layout is not None and layout.engine == "megatron_bridge":
+        problem = "LLaMA-Factory stops with: Megatron Bridge only supports the `pt` and `sft` stages."
+        return Plan(target, launch, stage, None, None, None, False, "no dataset", problem, layout.trainer, (), False,
+                    layout, SOURCES[layout.engine])  # fmt: skip
     trainer = "PPOTrainer" if stage == "ppo" else "Trainer"
     exact = counts.exact if counts is not None else False
     basis = counts.basis if counts is not None else "no dataset"
@@ -254,3 +280,41 @@ def build_plan(
     if streaming:
         n, exact, basis = steps.num_examples, True, "streaming: the Trainer prints total batch x max_steps"
     return Plan(target, launch, stage, steps, n, n_eval, exact, basis, None, trainer, datasets, per_dataset)
+
+
+def megatron_plan(args, counts, launch, target, num_examples, layout: ParallelLayout, extra: dict) -> Plan:
+    """The plan of ``USE_MCA=1`` (McaTrainer) and ``USE_MEGATRON_BRIDGE=1`` runs (megatron_steps.py)."""
+    stage, bridge = args.stage, layout.engine == "megatron_bridge"
+    if bridge:
+        n, n_eval, exact, basis = bridge_examples(counts, args)
+    else:
+        n = counts.num_examples if counts is not None else None
+        n_eval = counts.num_eval_examples if counts is not None else None
+        exact, basis = (counts.exact, counts.basis) if counts is not None else (False, "no dataset")
+    if num_examples is not None:
+        n, exact, basis = num_examples, True, f"{num_examples:,} examples given with --num-examples"
+    datasets = counts.per_dataset() if counts is not None else ()
+    per_dataset = counts.eval_each if counts is not None else False
+
+    def plan(steps, problem=None, counted=exact):
+        return Plan(target, launch, stage, steps, n, n_eval, counted, basis, problem, layout.trainer, datasets,
+                    per_dataset, layout, SOURCES[layout.engine])  # fmt: skip
+
+    if not args.trains:
+        return plan(None, "the config does not train (do_train is not set)")
+    streaming = bool(args.streaming)
+    if n is None and not streaming:
+        return plan(None, f"the number of training examples is unknown ({basis}); give it with --num-examples", False)
+    inputs = step_inputs(args, None if streaming else n, launch, target)
+    try:
+        if bridge:
+            parallel = layout.tensor * layout.pipeline * layout.context * layout.expert
+            validates = bool(args.eval_dataset) or _number(args.val_size, 0) > 1e-6
+            steps = bridge_steps(inputs, layout, target.tf, parallel, validates, extra)
+        else:
+            steps = mca_steps(inputs, layout, target.tf)
+    except StepError as exc:  # the message names who stops
+        return plan(None, str(exc))
+    if streaming:
+        n, exact, basis = steps.num_examples, True, "streaming: McaTrainer prints total batch x max_steps"
+    return plan(steps)._replace(num_examples=n, exact=exact, basis=basis)

@@ -18,8 +18,10 @@ UNDERUSE_TARGET = 0.80  # a suggested micro-batch leaves a fifth of the card fre
 
 
 def margin(inputs: MemoryInputs) -> float:
-    """The share of the card kept free: the estimate is less certain with 4-bit weights and ZeRO-3."""
-    return 0.15 if (inputs.quantized_params or inputs.zero_stage == 3 or inputs.fsdp) else 0.10
+    """The share of the card kept free: the estimate is less certain with 4-bit weights, ZeRO-3 and FSDP, and for
+    Megatron launches (derived from the source, not measured on LLaMA-Factory runs)."""
+    uncertain = inputs.quantized_params or inputs.zero_stage == 3 or inputs.fsdp or inputs.megatron is not None
+    return 0.15 if uncertain else 0.10
 
 
 class Verdict(NamedTuple):
@@ -149,6 +151,10 @@ def training_time(
     flops = tokens * per_token
     offload = inputs.offload_optimizer or inputs.offload_params
     util = utilisation(batch * inputs.seq_len, inputs.method, bool(inputs.quantized_params), offload)
+    if inputs.megatron is not None:  # the pipeline's bubble
+        from .megatron import pipeline_efficiency
+
+        util *= pipeline_efficiency(inputs.megatron)
     throughput = max(1, inputs.world_size) * gpu.tflops * 1e12
     seconds = flops / (throughput * util)
     evaluated = ""
@@ -248,14 +254,15 @@ def loading_remedies(inputs: MemoryInputs, gpu: Gpu, variant) -> list[tuple[str,
 
 
 def bigger_batch(
-    inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, variant
+    inputs: MemoryInputs, batch: int, accumulation: int, gpu: Gpu, variant, min_accumulation: int = 1
 ) -> tuple[int, int, float] | None:
     """(micro-batch, accumulation, GiB): the largest micro-batch that divides the examples per step and stays
-    under 80% of the card, when it is at least twice the current one."""
+    under 80% of the card, when it is at least twice the current one (and leaves ``min_accumulation``: a pipeline
+    needs micro-batches to fill its stages)."""
     room = largest_batch(inputs, batch, gpu)
     per_step = batch * accumulation
     for candidate in range(min(room, per_step), batch, -1):
-        if per_step % candidate == 0 and candidate >= 2 * batch:
+        if per_step % candidate == 0 and candidate >= 2 * batch and per_step // candidate >= min_accumulation:
             split = {"per_device_train_batch_size": candidate, "gradient_accumulation_steps": per_step // candidate}
             return candidate, per_step // candidate, estimate(variant(split)).device / GIB
     return None

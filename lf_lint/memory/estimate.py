@@ -91,6 +91,8 @@ class MemoryInputs(NamedTuple):
     optimizer_name: str = "adamw"
     sharding: str = ""  # how the processes share the model, in words (llamafactory.py)
     notes: tuple[str, ...] = ()
+    # a Megatron launch (USE_MCA, USE_MEGATRON_BRIDGE): megatron.MegatronSetup, estimated stage by stage there
+    megatron: object = None
 
 
 class MemoryEstimate(NamedTuple):
@@ -163,6 +165,10 @@ def saved_activations(x: MemoryInputs) -> float:
 
 
 def estimate(inputs: MemoryInputs) -> MemoryEstimate:
+    if inputs.megatron is not None:  # a pipeline stage holds its own layers and micro-batches: megatron.py
+        from .megatron import megatron_estimate
+
+        return megatron_estimate(inputs)
     x, shape = inputs, inputs.shape
     world = max(1, x.world_size)
     shard3 = world if (x.zero_stage == 3 or x.fsdp) else 1

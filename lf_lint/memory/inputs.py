@@ -10,6 +10,11 @@ Each phase of a run computes its own part of the inputs, and each value has one 
 * ``_loading``: the whole model on every GPU before DeepSpeed ZeRO-0/1/2 or FSDP shrinks it (loading.py);
 * ``_evaluation``: the eval batch's forward or generation (evaluation.py).
 
+A Megatron launch (``USE_MCA=1``, ``USE_MEGATRON_BRIDGE=1``) takes its own path (``layout``): Megatron-Core, not
+the Trainer, holds the model, and a pipeline stage keeps its own layers, micro-batches in flight and logits, which
+these phases (one process, the whole model) cannot express. megatron_config.py reads the config into a
+``MegatronSetup`` that ``estimate`` hands to megatron.py.
+
 What each argument means (trainable parameters, optimizer bytes, sequence length) is in llamafactory.py.
 """
 
@@ -149,9 +154,16 @@ def build_inputs(
     deepspeed,
     images: int | None = None,
     launch: Launch | None = None,
+    layout=None,
 ) -> MemoryInputs:
     """``images``: the most images one training example carries, when the data was read; ``launch`` how the
-    processes start (by default ``world_size`` processes under torchrun)."""
+    processes start (by default ``world_size`` processes under torchrun); ``layout`` the parallel layout of a
+    Megatron launch (``parallel_layout.read_layout``; megatron_config.py raises ``LayoutError`` when it leaves no
+    data-parallel size)."""
+    if layout is not None:
+        from .megatron_config import megatron_inputs
+
+        return megatron_inputs(args, model, layout)
     run = _run(args, model, target, world_size, deepspeed, launch)
     weights = _weights(run)
     parameters = _parameters(run)

@@ -23,13 +23,13 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 from ..datafiles import read_json
 from ..hub_cache import snapshot
+from ..records import Record
 
 
-class Moe(NamedTuple):
+class Moe(Record):
     experts: int
     top_k: int
     expert_intermediate: int
@@ -39,7 +39,7 @@ class Moe(NamedTuple):
     router_extra: int = 0  # a router's parameters beside its projection (Gemma 4: a scale per hidden unit and expert)
 
 
-class Linear(NamedTuple):
+class Linear(Record):
     """One kind of nn.Linear in a decoder layer (name as the module is called, LoRA's suffix match)."""
 
     name: str
@@ -56,7 +56,7 @@ class Linear(NamedTuple):
         return self.per_layer * (self.d_in * self.d_out + (self.d_out if self.bias else 0))
 
 
-class Mixer(NamedTuple):
+class Mixer(Record):
     """The token mixer of some decoder layers, where it is not the shape's own attention: a Gated DeltaNet
     (``linear_attention``: Qwen3-Next, Qwen3.5) or attention of another width (``attention``: Gemma 4's
     full-attention layers, with a 512-wide head and keys that serve as values)."""
@@ -73,7 +73,7 @@ class Mixer(NamedTuple):
         return sum(m.params for m in self.linears) + self.other
 
 
-class Vision(NamedTuple):
+class Vision(Record):
     """A vision-language model's vision encoder as LLaMA-Factory splits it (``model_utils/visual.py``,
     ``COMPOSITE_MODELS``, 0.9.5): the tower (``vision_model_keys``: patch and position embeddings, the numbered
     blocks, Qwen3-VL's numbered deepstack mergers) and the projector (``projector_keys``: the merger)."""
@@ -108,7 +108,7 @@ class Vision(NamedTuple):
         return self.tower + self.merger
 
 
-class Shape(NamedTuple):
+class Shape(Record):
     """What memory and FLOPs depend on (Hugging Face config.json terms)."""
 
     model_type: str
@@ -131,7 +131,7 @@ class Shape(NamedTuple):
     mixers: tuple[Mixer, ...] = ()  # other token mixers in some layers (their layers skip the attention above)
 
 
-class ModelInfo(NamedTuple):
+class ModelInfo(Record):
     """A shape and where it came from (``source``), or only a parameter count when no shape is known."""
 
     name: str

@@ -9,6 +9,7 @@ from .estimate import GIB, MemoryEstimate, MemoryInputs, estimate
 from .gpus import Gpu
 from .inputs import build_inputs
 from .llamafactory import batch_and_accumulation
+from .megatron_config import LayoutError
 from .model import ModelInfo
 
 _SAME = object()
@@ -24,6 +25,8 @@ class Variant(NamedTuple):
     launch: object
     deepspeed: object
     images: int | None = None
+    engine: str | None = None  # a Megatron launch's arguments ("mca", "megatron_bridge"): its layout is read anew
+    workdir: object = None
 
     def __repr__(self) -> str:
         from ..summary import bracket
@@ -34,7 +37,15 @@ class Variant(NamedTuple):
         chosen = self.deepspeed if deepspeed is _SAME else deepspeed
         args = self.args.with_values(overrides or {})
         return build_inputs(args, self.model, self.target, self.launch.world_size, chosen, images=self.images,
-                            launch=self.launch)  # fmt: skip
+                            launch=self.launch, layout=self.layout(args))  # fmt: skip
+
+    def layout(self, args=None):
+        """The parallel layout of a Megatron launch with ``args`` (default: the config's), else None."""
+        if self.engine is None:
+            return None
+        from ..parallel_layout import read_layout
+
+        return read_layout(args if args is not None else self.args, self.engine, self.launch, self.workdir)
 
 
 class MemoryReport(NamedTuple):
@@ -79,6 +90,10 @@ class MemoryReport(NamedTuple):
             notes=list(est.notes),
             estimate=True,
         )
+        if self.inputs.megatron is not None:
+            from .megatron import stage_peaks
+
+            data["stages_gib"] = [round(b / GIB, 2) for b in stage_peaks(self.inputs)]
         if self.time is not None:
             data["time"] = {"hours": round(self.time.hours, 2), "flops": self.time.flops, "utilisation": round(self.time.utilisation, 3),
                             "assumptions": self.time.assumptions}  # fmt: skip
@@ -165,7 +180,12 @@ def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
         args = args.with_values(launched.fsdp_arguments())
     # a vision encoder's work is bounded by the images of the data, when lf-lint read every training dataset
     images = ctx.counts.most_images() if model.shape.vision is not None and ctx.counts is not None else None
-    inputs = build_inputs(args, model, ctx.target, ctx.launch.world_size, deepspeed, images=images, launch=ctx.launch)
+    layout = ctx.parallel_layout
+    try:
+        inputs = build_inputs(args, model, ctx.target, ctx.launch.world_size, deepspeed, images=images,
+                              launch=ctx.launch, layout=layout)  # fmt: skip
+    except LayoutError as exc:
+        return MemoryReport(model, None, None, gpu, None, None, None, str(exc))
     est = estimate(inputs)
     judged = verdict(est, inputs, gpu) if gpu is not None else None
     batch = batch_and_accumulation(args)[0]
@@ -180,5 +200,6 @@ def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
         if time is not None and evaluations(args, plan) and not plan.num_eval_examples:
             time = time._replace(assumptions=f"{time.assumptions}; the {evaluations(args, plan)} evaluations not "
                                  "counted (the eval set's size is unknown)")  # fmt: skip
+    engine = layout.engine if layout is not None else None
     return MemoryReport(model, inputs, est, gpu, judged, biggest, time,
-                        variant=Variant(args, model, ctx.target, ctx.launch, deepspeed, images))  # fmt: skip
+                        variant=Variant(args, model, ctx.target, ctx.launch, deepspeed, images, engine, ctx.workdir))  # fmt: skip

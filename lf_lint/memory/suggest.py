@@ -21,6 +21,15 @@ class Choice(NamedTuple):
     current: bool
 
 
+class LayoutChoice(NamedTuple):
+    """Another parallel layout of a Megatron launch, with the same examples per step (megatron_advice.py)."""
+
+    layout: str  # e.g. "TP 2 (SP) x PP 4 x CP 1, EP 2"
+    change: str  # in YAML terms
+    need_gib: float
+    fits: bool
+
+
 class Suggestion(NamedTuple):
     """The splits of the examples per optimizer step into micro-batch x accumulation on a GPU, best first."""
 
@@ -32,6 +41,8 @@ class Suggestion(NamedTuple):
     floor: str | None = None  # a peak no split changes (an evaluation, loading), in words
     path: str = ""  # the config
     gpu: str = ""  # the GPU's name
+    data_parallel: int | None = None  # a Megatron launch's data-parallel size: the split is per data-parallel rank
+    layouts: tuple[LayoutChoice, ...] = ()  # a Megatron launch's other parallel layouts, fitting ones first
 
     @property
     def best(self) -> Choice | None:
@@ -47,7 +58,8 @@ class Suggestion(NamedTuple):
         """The JSON output of ``lf-lint suggest --format json``."""
         data = self._asdict()
         path, gpu = data.pop("path"), data.pop("gpu")
-        return {"path": path, "gpu": gpu, **data, "choices": [c._asdict() for c in self.choices]}
+        return {"path": path, "gpu": gpu, **data, "choices": [c._asdict() for c in self.choices],
+                "layouts": [c._asdict() for c in self.layouts]}  # fmt: skip
 
     def __repr__(self) -> str:
         from ..summary import bracket, plural
@@ -60,6 +72,9 @@ class Suggestion(NamedTuple):
             least = min(self.choices, key=lambda c: c.need_gib)
             text = f"none fits {self.capacity_gib:g} GiB; the least, batch {least.batch} x accum {least.accumulation}, "
             text += f"needs {least.need_gib:.1f} GiB"
+            fitting = [c for c in self.layouts if c.fits]
+            if fitting:
+                text += f"; {len(fitting)} other parallel layout(s) fit, e.g. {fitting[0].layout}"
         else:
             hours = f", {duration(best.hours)}" if best.hours is not None else ""
             text = f"best batch {best.batch} x accum {best.accumulation} ({best.need_gib:.1f} GiB{hours})"
@@ -76,6 +91,8 @@ class Suggestion(NamedTuple):
                    f"{self.gpu} ({self.capacity_gib:g} GiB)")  # fmt: skip
         header = ("batch", "accumulation", "est. GiB", "fits", "total steps", "est. time", "")
         notes = [f"no suggestion: {self.problem}"] if self.problem else []
+        notes += [f"layout {c.layout}: {c.need_gib:.1f} GiB ({'fits' if c.fits else 'does not fit'}): {c.change}"
+                  for c in self.layouts]  # fmt: skip
         return table(caption, map(_cells, self.choices), header, notes + ([self.floor] if self.floor else []))
 
 
@@ -109,6 +126,8 @@ def suggest(ctx, target_batch: int | None = None) -> Suggestion:
 
 def _splits(ctx, gpu, target_batch: int | None) -> Suggestion:
     report = ctx.memory
+    if report is not None and report.inputs is not None and report.inputs.megatron is not None and ctx.args.trains:
+        return _megatron_splits(ctx, gpu, target_batch)
     a, world = ctx.args, ctx.launch.world_size
     batch, accumulation = batch_and_accumulation(a)
     total = target_batch or batch * accumulation * world
@@ -154,6 +173,57 @@ def _splits(ctx, gpu, target_batch: int | None) -> Suggestion:
     return Suggestion(total, world, gpu.memory_gib, tuple(choices), floor=floor)
 
 
+def _megatron_splits(ctx, gpu, target_batch: int | None) -> Suggestion:
+    """A Megatron launch splits the examples per step over its data-parallel ranks (McaTrainer: b x GA per rank;
+    megatron-bridge: LLaMA-Factory's global batch, whose GA also counts expert parallelism), then lists other
+    layouts (megatron_advice.py)."""
+    from .megatron_advice import examples_per_step, layout_choices
+
+    report = ctx.memory
+    layout = report.variant.layout()
+    world, dp = layout.world_size, layout.data_parallel
+    total = target_batch or examples_per_step(ctx.args, layout)
+    if total % dp:
+        return Suggestion(total, world, gpu.memory_gib, (), f"{total} examples per step cannot be split over "
+                          f"{dp} data-parallel ranks", data_parallel=dp)  # fmt: skip
+    per_rank = total // dp
+    batch, accumulation = batch_and_accumulation(ctx.args)
+    safe = gpu.memory_gib * (1 - margin(report.inputs))
+    share = report.inputs.trainable_params / max(1, report.inputs.total_params)
+    experts = layout.expert if layout.engine == "megatron_bridge" else 1  # LLaMA-Factory divides by EP too
+    choices = []
+    for micro in (d for d in range(1, per_rank + 1) if per_rank % d == 0):
+        split = {"per_device_train_batch_size": micro, "gradient_accumulation_steps": per_rank // micro * experts}
+        inputs = report.variant(split)
+        need = estimate(inputs).device / GIB
+        steps = _megatron_steps(ctx, split)
+        hours = None
+        if steps is not None:
+            timing = training_time(inputs, gpu, steps * total, micro, share, *evaluated_samples(ctx.args, ctx.plan))
+            hours = timing.hours if timing else None
+        current = (micro, split["gradient_accumulation_steps"]) == (batch, accumulation)
+        choices.append(Choice(micro, split["gradient_accumulation_steps"], need, need <= safe, steps, hours, current))
+    choices.sort(key=lambda c: (not c.fits, c.hours if c.hours is not None else 0.0, c.accumulation))
+    layouts = tuple(LayoutChoice(e.proposal.layout, e.proposal.change, e.need_gib, e.fits)
+                    for e in layout_choices(report, gpu))  # fmt: skip
+    return Suggestion(total, world, gpu.memory_gib, tuple(choices), data_parallel=dp, layouts=layouts)
+
+
+def _megatron_steps(ctx, split: dict) -> int | None:
+    """Total steps of the Megatron engine's own loop with another split (megatron_steps.py)."""
+    plan = ctx.plan
+    if plan is None or plan.steps is None:
+        return None
+    from ..megatron_steps import bridge_extra_config
+    from ..plan import build_plan
+
+    args = ctx.args.with_values(split)
+    layout = ctx.memory.variant.layout(args)
+    extra = bridge_extra_config(args, ctx.workdir)[0] if layout.engine == "megatron_bridge" else {}
+    changed = build_plan(args, ctx.counts, ctx.launch, ctx.target, ctx.options.get("num_examples"), layout, extra)
+    return changed.steps.total_steps if changed.steps is not None else None
+
+
 def _not_training(report, gpu) -> str:
     """Why a config that only evaluates or predicts has no split to choose, and the eval batch that fits."""
     args = report.variant.args
@@ -181,10 +251,16 @@ def _total_steps(ctx, plan, micro: int, accumulation: int) -> int | None:
         return None
 
 
+def _current_batch(suggestion: Suggestion) -> str:
+    current = suggestion.current
+    return str(current.batch) if current is not None else "of the config"
+
+
 def render_suggestion(suggestion: Suggestion) -> str:
     path, gpu_name = suggestion.path, suggestion.gpu
-    head = (f"{path}: {suggestion.target_batch:,} examples per optimizer step on {suggestion.world_size} process(es), "
-            f"{gpu_name} ({suggestion.capacity_gib:g} GiB)")  # fmt: skip
+    ranks = f" (data-parallel size {suggestion.data_parallel})" if suggestion.data_parallel else ""
+    head = (f"{path}: {suggestion.target_batch:,} examples per optimizer step on {suggestion.world_size} process(es)"
+            f"{ranks}, {gpu_name} ({suggestion.capacity_gib:g} GiB)")  # fmt: skip
     if suggestion.problem:
         return f"{path} on the {gpu_name} ({suggestion.capacity_gib:g} GiB): no suggestion: {suggestion.problem}\n"
     lines = [
@@ -201,6 +277,11 @@ def render_suggestion(suggestion: Suggestion) -> str:
         )
     if suggestion.floor:
         lines.append(f"  ({suggestion.floor})")
+    if suggestion.layouts:
+        lines.append(f"  other layouts at per_device_train_batch_size {_current_batch(suggestion)} (the same examples "
+                     "per step):")  # fmt: skip
+        for c in suggestion.layouts:
+            lines.append(f"    {c.layout:<28} {c.need_gib:>6.1f} GiB  {'fits' if c.fits else 'no':>4}  {c.change}")
     lines.append("  (memory and time are estimates: the longest batch at cutoff_len; time at an assumed utilisation; "
                  "give --num-examples or let lf-lint count the data for steps and time)")  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -11,18 +11,18 @@ import json
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
 
 from ..args import Args
 from ..diagnostics import Severity
 from ..launch import DeepSpeed, Launch, OutputDir, read_deepspeed, read_output_dir
 from ..loading import LoadedConfig, Span
-from ..schema import FieldTable, SchemaProblem, field_table, table_schema, validate
+from ..records import Record
+from ..schema import FieldTable, SchemaProblem, field_table, table_problems
 from ..switches import LaunchEnv, detect_switch
 from ..versions import Target
 
 
-class Finding(NamedTuple):
+class Finding(Record):
     """One problem a rule found. ``key`` is the config path it concerns (a str for a top-level key)."""
 
     message: str
@@ -42,7 +42,7 @@ class Context:
         self.command = command  # "train" or "infer": whose arguments the config is checked against
         self.kind = kind  # what the file looks like: "train", "export", "chat", ...
         self.workdir = workdir
-        self.launch = launch
+        self.given_launch = launch  # as the options and environment give it (``launch`` adds the config's Ray workers)
         self.options: dict = {}
         self.installed: tuple = ()  # installed_release.InstalledArguments: newer releases' arguments, from source
 
@@ -60,6 +60,21 @@ class Context:
         return env
 
     @cached_property
+    def launch(self) -> Launch:
+        """The launch; under ``USE_RAY=1`` its world is the config's ``ray_num_workers`` (default 1): LLaMA-Factory
+        starts that many Ray workers of one process and one device each and gives them ``WORLD_SIZE`` (main
+        ff6d4d12e and 0.9.5 ``train/tuner.py::_ray_training_function``; 0.9.2-0.9.4 Ray Train's
+        ``ScalingConfig(num_workers=ray_num_workers)``, where ``resources_per_worker`` gives a worker more devices
+        but not more processes)."""
+        launch = self.given_launch
+        if launch.ray_workers is None or self.command != "train":
+            return launch
+        workers = self.data.get("ray_num_workers")  # read by get_ray_args whatever the train arguments are
+        if isinstance(workers, int) and not isinstance(workers, bool) and workers >= 1:
+            return launch._replace(ray_workers=workers, source="ray")
+        return launch
+
+    @cached_property
     def table(self) -> FieldTable:
         use_kt = self.command == "train" and self.data.get("use_kt") is True
         return field_table(self.target, self.command, self.launch_env.arguments(self.target, use_kt), self.installed)
@@ -70,7 +85,7 @@ class Context:
 
     @cached_property
     def schema_problems(self) -> list[SchemaProblem]:
-        return validate(self.data, table_schema(self.table), self.table)
+        return table_problems(self.data, self.table)
 
     @cached_property
     def args(self) -> Args:
@@ -119,9 +134,10 @@ class Context:
         if self.command != "train" or not self.options.get("count_datasets", True):
             return None
         from ..dataset.counting import count_examples
+        from ..megatron_steps import engine_dataset_args
 
         counts = count_examples(
-            self.args, self.target, self.workdir, self.args.stage,
+            engine_dataset_args(self.args, self.table.arguments), self.target, self.workdir, self.args.stage,
             self.options.get("num_examples_per_dataset") or {}, self.options.get("use_cache", True),
         )  # fmt: skip
         if not self.options.get("exact"):
@@ -156,9 +172,20 @@ class Context:
         total = self.options.get("num_examples")
         if self.counts is None and total is None:
             return None
+        from ..megatron_steps import bridge_extra_config
         from ..plan import build_plan
 
-        return build_plan(self.args, self.counts, self.launch, self.target, total)
+        extra = bridge_extra_config(self.args, self.workdir)[0] if self.table.arguments == "megatron_bridge" else {}
+        return build_plan(self.args, self.counts, self.launch, self.target, total, self.parallel_layout, extra)
+
+    @cached_property
+    def parallel_layout(self):
+        """parallel_layout.ParallelLayout of a Megatron launch (USE_MCA, USE_MEGATRON_BRIDGE), else None."""
+        if self.command != "train":
+            return None
+        from ..parallel_layout import read_layout
+
+        return read_layout(self.args, self.table.arguments, self.launch, self.workdir)
 
     @cached_property
     def memory(self):
@@ -174,7 +201,7 @@ class Context:
         return self.deepspeed is not None and self.deepspeed.zero3
 
 
-class Example(NamedTuple):
+class Example(Record):
     """A config snippet, laid over a minimal valid config unless ``complete``."""
 
     yaml: str
@@ -183,7 +210,7 @@ class Example(NamedTuple):
     files: dict = {}  # files beside the config the example needs (path -> text), e.g. a model folder
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     code: str
     name: str
     severity: Severity

@@ -47,13 +47,22 @@ def _check_oom(ctx: Context):
     from ..memory.llamafactory import LIGER_MODEL_TYPES
 
     liger = ctx.args.stage in ("pt", "sft") and report.model.shape.model_type in LIGER_MODEL_TYPES
-    fixes = remedies(report.inputs, batch, accumulation, report.gpu, liger, report.variant)
+    megatron = report.inputs.megatron is not None
+    if megatron:  # layouts, the distributed optimizer, recomputation (megatron_advice.py)
+        from ..memory.megatron_advice import megatron_remedies
+
+        fixes = megatron_remedies(report, report.gpu)
+    else:
+        fixes = remedies(report.inputs, batch, accumulation, report.gpu, liger, report.variant)
     sharded = report.inputs.zero_stage == 3 or report.inputs.fsdp
     fix = (
         "; or ".join(f"{r.change} -> est. {r.need_gib:.1f} GiB" for r in fixes)
         if fixes
         else "a larger card"
         if not ctx.args.trains
+        else "more GPUs (more data-parallel ranks for the distributed optimizer, room for more tensor or pipeline "
+        "parallelism), or a larger card"
+        if megatron
         else f"train on more GPUs{'' if sharded else ' with ZeRO-3'}, or a larger card"
     )
     if report.estimate.phase == "model loading":
@@ -95,7 +104,10 @@ OUT_OF_MEMORY = Rule(
     "the changes that would make it fit. Under DeepSpeed ZeRO-0/1/2 and FSDP the peak can come before training: "
     "every process loads the whole model onto its GPU and LLaMA-Factory casts the trainable weights to fp32 there, "
     "before DeepSpeed casts them back or FSDP shards them; and an evaluation (`eval_strategy`, `do_eval`) runs "
-    "`per_device_eval_batch_size` sequences at once, whose logits count whole.",
+    "`per_device_eval_batch_size` sequences at once, whose logits count whole. Under `USE_MCA=1` and "
+    "`USE_MEGATRON_BRIDGE=1` the estimate is Megatron-Core's, pipeline stage by stage (tensor, pipeline, context and "
+    "expert parallelism, the distributed optimizer, recomputation, micro-batches in flight), and the changes include "
+    "other parallel layouts that Megatron-Core accepts, with the same examples per step.",
     why="An out-of-memory error comes after the model has loaded, often on the longest batch minutes into the "
     "run, on a GPU that is paid for by the hour; one while loading ZeRO-2 or FSDP on many GPUs surprises most, as "
     "the sharded training would fit. So does one at the first evaluation: the Trainer's default eval batch is 8 "
@@ -172,12 +184,19 @@ def _check_tight(ctx: Context):
             fix="lower per_device_eval_batch_size",
         )
         return
+    fix = "lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the examples per step), or enable_liger_kernel"
+    setup = report.inputs.megatron
+    if setup is not None:
+        changes = ["lower per_device_train_batch_size (and raise gradient_accumulation_steps)"]
+        changes += ["use_distributed_optimizer: true"] if not setup.distributed_optimizer else []
+        changes += ["recompute_granularity: full"] if setup.recompute != "full" else []
+        fix = ", ".join(changes) + ", or more tensor or pipeline parallelism (lf-lint suggest lists layouts that fit)"
     yield Finding(
         f"estimated peak {v.need_gib:.1f} GiB per GPU is within {v.margin:.0%} of the {report.gpu.name}'s "
         f"{v.capacity_gib:g} GiB: the longest batch or evaluation may run out of memory",
         key=_batch_key(ctx),
         at="value",
-        fix="lower per_device_train_batch_size (raise gradient_accumulation_steps to keep the examples per step), or enable_liger_kernel",
+        fix=fix,
     )
 
 
@@ -186,8 +205,8 @@ TIGHT = Rule(
     name="memory-tight",
     severity=WARNING,
     summary="The estimated peak memory per GPU is close to the target GPU's capacity.",
-    what="Reports an estimate within the safety margin of the GPU (10%, 15% with 4-bit weights or ZeRO-3/FSDP, "
-    "where estimates are less certain).",
+    what="Reports an estimate within the safety margin of the GPU (10%, 15% with 4-bit weights, ZeRO-3/FSDP or a "
+    "Megatron launch, where estimates are less certain).",
     why="Fragmentation, a longer batch than usual or the evaluation loop can push a run that almost fits over the edge.",
     example=Example(
         "model_name_or_path: meta-llama/Meta-Llama-3-8B\nper_device_train_batch_size: 6\ncutoff_len: 2048\nbf16: true",
@@ -214,12 +233,12 @@ def _check_underused(ctx: Context):
     batch, accumulation = batch_and_accumulation(ctx.args)
     v = report.verdict
     if accumulation > 1:
-        better = bigger_batch(report.inputs, batch, accumulation, report.gpu, report.variant)
+        better = bigger_batch(report.inputs, batch, accumulation, report.gpu, report.variant, _fill_pipeline(ctx))
         if better is None:
             return
         new_batch, new_accumulation, need = better
         steps = _steps_with(ctx, new_batch, new_accumulation)
-        same = f"same {batch * accumulation * ctx.launch.world_size:,} examples per optimizer step"
+        same = f"same {_examples_per_step(ctx, batch, accumulation):,} examples per optimizer step"
         step_text = f", {steps} steps" if steps else ""
         yield Finding(
             f"the micro-batch uses about {_training_gib(report):.0f} of {v.capacity_gib:g} GiB: per_device_train_batch_size {batch} -> {new_batch} and "
@@ -259,6 +278,25 @@ def _eval_batch_underused(ctx: Context, report):
                   f"per_device_eval_batch_size {current}; {size} (est. {need:.0f} GiB) runs {size // current}x fewer, "
                   "larger batches, which is faster", key="per_device_eval_batch_size" if a.is_set("per_device_eval_batch_size")
                   else "model_name_or_path", at="value", fix=f"per_device_eval_batch_size: {size}", severity=INFO)  # fmt: skip
+
+
+def _fill_pipeline(ctx: Context) -> int:
+    """The accumulation a Megatron pipeline needs to keep its bubble small: 2 x PP micro-batches (megatron-bridge's
+    GA counts EP as well), 1 without a pipeline."""
+    layout = ctx.parallel_layout
+    if layout is None or layout.pipeline == 1:
+        return 1
+    return 2 * layout.pipeline * (layout.expert if layout.engine == "megatron_bridge" else 1)
+
+
+def _examples_per_step(ctx: Context, batch: int, accumulation: int) -> int:
+    """Over all processes: b x GA x world under the Trainer, the data-parallel ranks' under Megatron."""
+    layout = ctx.parallel_layout
+    if layout is not None and layout.data_parallel:
+        from ..memory.megatron_advice import examples_per_step
+
+        return examples_per_step(ctx.args, layout)
+    return batch * accumulation * ctx.launch.world_size
 
 
 def _training_gib(report) -> float:

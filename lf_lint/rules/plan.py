@@ -20,6 +20,13 @@ def _steps(ctx: Context):
     return plan.steps if plan is not None else None
 
 
+def _trainer_steps(ctx: Context):
+    """The steps of a Hugging Face Trainer loop (LLaMA-Factory's own PPO loop included); the Megatron loops' data
+    loaders and updates are checked by LF267 (launch_switches.py)."""
+    plan = ctx.plan
+    return plan.steps if plan is not None and plan.layout is None else None
+
+
 def on_plan(check, *, rests_on: str = "examples"):
     """A plan rule's check. ``rests_on`` says what its findings depend on: "examples" (the example count), "total"
     (the total steps alone, which a positive ``max_steps`` fixes whatever the count) or "settings" (the config alone,
@@ -45,7 +52,7 @@ def on_plan(check, *, rests_on: str = "examples"):
 
 def _check_no_plan(ctx: Context):
     plan = ctx.plan
-    if plan is None or not plan.num_examples:  # no count, or none at all (LF4xx: no valid examples)
+    if plan is None or not plan.num_examples or plan.layout is not None:  # no count (LF4xx); Megatron: LF267
         return
     a, world = ctx.args, ctx.launch.world_size
     batch = a.per_device_train_batch_size
@@ -90,7 +97,7 @@ def _check_intervals(ctx: Context):
             key="save_steps" if a.is_set("save_steps") else "output_dir",
             at="value",
             fix=f"save_steps: {max(1, total // 4):,} (four checkpoints)"
-            + ("" if ctx.plan.trainer == "PPOTrainer" else ", or a ratio such as 0.25"),
+            + ("" if ctx.plan.trainer in ("PPOTrainer", "megatron-bridge") else ", or a ratio such as 0.25"),
         )
     if a.eval_strategy == "steps" and steps.eval_steps and steps.eval_steps > total:
         yield Finding(f"eval_steps {steps.eval_steps:,} is beyond the last step ({total:,}): the run is never evaluated"
@@ -141,7 +148,7 @@ WARMUP_LONG = Rule(
 
 
 def _check_accumulation(ctx: Context):
-    steps = _steps(ctx)
+    steps = _trainer_steps(ctx)
     if steps is None or steps.batches_per_epoch is None or steps.batches_per_epoch == 0:
         return
     ga, length = steps.gradient_accumulation_steps, steps.batches_per_epoch
@@ -169,7 +176,7 @@ ACCUMULATION = Rule(
 
 
 def _check_real_updates(ctx: Context):
-    steps = _steps(ctx)
+    steps = _trainer_steps(ctx)
     if steps is None or not steps.batches_per_epoch:  # an empty data loader is LF501's
         return
     tf = ctx.target.transformers
@@ -220,9 +227,13 @@ def _check_max_steps(ctx: Context):
     a = ctx.args
     if steps is None or not (isinstance(a.max_steps, int) and a.max_steps > 0) or not a.is_set("num_train_epochs"):
         return
-    if steps.batches_per_epoch:
+    if ctx.plan.trainer == "megatron-bridge":  # no start-up block; max_steps becomes train_iters
         yield Finding(f"max_steps {a.max_steps:,} overrides num_train_epochs {a.num_train_epochs:g}: the run covers "
-                      f"{a.max_steps / steps.update_steps_per_epoch:.3g} epochs (the Trainer prints Num Epochs = {steps.epochs_printed:,})",
+                      f"{steps.epochs_trained:.3g} passes over the data", key="num_train_epochs", at="value",
+                      fix="remove one of the two")  # fmt: skip
+    elif steps.batches_per_epoch:
+        yield Finding(f"max_steps {a.max_steps:,} overrides num_train_epochs {a.num_train_epochs:g}: the run covers "
+                      f"{a.max_steps / steps.update_steps_per_epoch:.3g} epochs (the {ctx.plan.trainer} prints Num Epochs = {steps.epochs_printed:,})",
                       key="num_train_epochs", at="value", fix="remove one of the two")  # fmt: skip
 
 
