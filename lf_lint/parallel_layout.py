@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
 
 from .launch import Launch
+from .records import Record
 
 SIZES = ("tensor_model_parallel_size", "pipeline_model_parallel_size", "context_parallel_size",
          "expert_model_parallel_size")  # fmt: skip
@@ -35,7 +35,7 @@ SHORT = {"tensor_model_parallel_size": "TP", "pipeline_model_parallel_size": "PP
 ENGINES = {"mca": "McaTrainer", "megatron_bridge": "megatron-bridge"}
 
 
-class ParallelLayout(NamedTuple):
+class ParallelLayout(Record):
     """The parallel layout of a Megatron run, as Megatron-Core will initialise it."""
 
     engine: str  # "mca" (mcore_adapter's McaTrainer) or "megatron_bridge"

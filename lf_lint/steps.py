@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import NamedTuple
+
+from .records import Record
 
 
-class TrainerBehaviour(NamedTuple):
+class TrainerBehaviour(Record):
     """How one range of transformers releases turns arguments into steps."""
 
     first: tuple  # first release of the range (major, minor)
@@ -51,7 +52,7 @@ def behaviour(transformers: tuple) -> TrainerBehaviour:
     return chosen
 
 
-class StepInputs(NamedTuple):
+class StepInputs(Record):
     """The arguments the step arithmetic reads (values as the Trainer holds them)."""
 
     num_examples: int | None  # None: an iterable (streaming) dataset without a length
@@ -74,7 +75,7 @@ class StepInputs(NamedTuple):
     save_steps: float = 500
 
 
-class StepPlan(NamedTuple):
+class StepPlan(Record):
     """What the Trainer resolves at the start of training, and what the run then does."""
 
     num_examples: int  # printed "Num examples" (streaming: total batch x max_steps)
@@ -189,7 +190,7 @@ def _sync_points(length: int, consumed: int, ga: int, rules: TrainerBehaviour, c
     return points
 
 
-class _Run(NamedTuple):
+class _Run(Record):
     updates: int
     epoch_float: float
     epoch_ends: tuple[int, ...]  # global step at the end of each epoch entered (on_epoch_end)

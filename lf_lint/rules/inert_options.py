@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Union
 
 from ..args import Args
 from ..diagnostics import Severity
@@ -30,7 +29,7 @@ FROM_093 = releases("0.9.3")
 FROM_094 = releases("0.9.4")
 FROM_095 = releases("0.9.5")
 
-Text = Union[str, Callable[[Args, Context], str]]  # a str.format template, or a function returning one
+Text = "str | Callable[[Args, Context], str]"  # a str.format template, or a function returning one
 
 
 class Need(Record):

@@ -3,11 +3,10 @@ Megatron launches refuse before training starts."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from ..diagnostics import Severity
 from ..loading import Span
 from ..parallel_layout import SIZES
+from ..records import Record
 from ..schema import field_table
 from ..switches import ARGUMENT_SWITCHES
 from .base import Context, Example, Finding, Rule
@@ -264,9 +263,12 @@ MEGATRON_LAYOUT = Rule(
 def _check_model_split(ctx: Context):
     """megatron-core 0.16.1 TransformerConfig.__post_init__ (heads, query groups, experts), transformer_block.py::
     get_num_layers_to_build (layers per pipeline stage), moe/moe_layer.py (experts per expert-parallel rank)."""
-    lay, info = ctx.parallel_layout, ctx.model_info
+    lay = ctx.parallel_layout
+    if lay is None or lay.invalid:
+        return
+    info = ctx.model_info
     shape = info.shape if info is not None else None
-    if lay is None or lay.invalid or shape is None:
+    if shape is None:
         return
     model = f"{info.name} ({info.source.split(' (')[0]})"
     if shape.heads % lay.tensor:
@@ -322,7 +324,7 @@ MEGATRON_MODEL_SPLIT = Rule(
 )
 
 
-class _Micro(NamedTuple):
+class _Micro(Record):
     count: int | None  # micro-batches per optimizer step (None: the global batch does not split)
     global_batch: int
     micro_batch: int
