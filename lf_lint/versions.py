@@ -157,6 +157,24 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
+def _metadata_dirs():
+    """(normalised project name, version text, folder) of every ``*.dist-info`` / ``*.egg-info`` on ``sys.path``,
+    in import order: the version is the one in the folder's name, or empty."""
+    import os
+    import sys
+
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            stem, dot, suffix = name.rpartition(".")
+            if suffix in ("dist-info", "egg-info") and dot:
+                project, _, rest = stem.partition("-")
+                yield _normalise(project), rest.split("-")[0], os.path.join(entry or ".", name)
+
+
 @lru_cache(maxsize=1)
 def _installed_versions() -> dict[str, str]:
     """Versions of the installed distributions, from their ``*.dist-info`` / ``*.egg-info`` names.
@@ -165,24 +183,10 @@ def _installed_versions() -> dict[str, str]:
     name ``<name>-<version>.dist-info`` on ``sys.path`` carries the same information. The
     first entry on ``sys.path`` wins, as for imports.
     """
-    import os
-    import sys
-
     found: dict[str, str] = {}
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            stem, dot, suffix = name.rpartition(".")
-            if suffix not in ("dist-info", "egg-info") or not dot:
-                continue
-            project, _, rest = stem.partition("-")
-            key = _normalise(project)
-            if key in found:
-                continue
-            version = rest.split("-")[0] or _pkg_info_version(os.path.join(entry or ".", name))
+    for key, version, folder in _metadata_dirs():
+        if key not in found:
+            version = version or _pkg_info_version(folder)
             if version:
                 found[key] = version
     return found
@@ -193,25 +197,19 @@ def installed_checkout_commit(distribution: str) -> str | None:
     ``pip install git+...``), read from its ``direct_url.json`` and the checkout's ``.git`` without running git."""
     import json
     import os
-    import sys
 
     key = _normalise(distribution)
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(".dist-info") and _normalise(name.partition("-")[0]) == key:
-                try:
-                    with open(os.path.join(entry or ".", name, "direct_url.json"), encoding="utf-8") as handle:
-                        origin = json.load(handle)
-                except (OSError, ValueError):
-                    return None
-                commit = (origin.get("vcs_info") or {}).get("commit_id")
-                url = str(origin.get("url", ""))
-                return commit or (_git_head(url[len("file://") :]) if url.startswith("file://") else None)
-    return None
+    folder = next((f for k, _, f in _metadata_dirs() if k == key and f.endswith(".dist-info")), None)
+    if folder is None:
+        return None
+    try:
+        with open(os.path.join(folder, "direct_url.json"), encoding="utf-8") as handle:
+            origin = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    commit = (origin.get("vcs_info") or {}).get("commit_id")
+    url = str(origin.get("url", ""))
+    return commit or (_git_head(url[len("file://") :]) if url.startswith("file://") else None)
 
 
 def _git_head(checkout: str) -> str | None:
