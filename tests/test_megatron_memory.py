@@ -16,6 +16,7 @@ import json
 import re
 
 import pytest
+from megatron_examples import QWEN3_MOE
 
 from lf_lint import LfLintError, estimate_memory
 from lf_lint.cli import main
@@ -46,16 +47,7 @@ QWEN3_30B_A3B = {"model_type": "qwen3_moe", "architectures": ["Qwen3MoeForCausal
                  "intermediate_size": 6144, "moe_intermediate_size": 768, "num_experts": 128,
                  "num_experts_per_tok": 8, "vocab_size": 151936, "tie_word_embeddings": False,
                  "decoder_sparse_step": 1, "mlp_only_layers": [], "rms_norm_eps": 1e-6}  # fmt: skip
-# examples/megatron/qwen3_moe_full.yaml (main ff6d4d12e), launched on 8 GPUs
-QWEN3_MOE_EXAMPLE = {"do_train": True, "stage": "sft", "finetuning_type": "full", "dataset": "alpaca_en_demo",
-                     "preprocessing_num_workers": 8, "cutoff_len": 4096, "template": "qwen3_nothink",
-                     "output_dir": "saves/mca/qwen3_moe_full", "per_device_train_batch_size": 1,
-                     "gradient_accumulation_steps": 8, "num_train_epochs": 2, "learning_rate": 3e-6, "logging_steps": 1,
-                     "save_steps": 100, "lr_scheduler_type": "constant", "bf16": True, "tensor_model_parallel_size": 1,
-                     "sequence_parallel": False, "pipeline_model_parallel_size": 4, "bias_activation_fusion": True,
-                     "apply_rope_fusion": True, "use_distributed_optimizer": True, "overlap_param_gather": True,
-                     "overlap_grad_reduce": True, "moe_grouped_gemm": True, "moe_token_dispatcher_type": "alltoall",
-                     "expert_model_parallel_size": 2, "recompute_granularity": "full"}  # fmt: skip
+
 
 
 @pytest.fixture
@@ -124,7 +116,7 @@ def test_llama3_8b_tp2_pp2_bytes_per_gpu_by_part(models, distributed):
 
 def test_the_megatron_example_fits_8_x_80gb(models):
     """examples/megatron/qwen3_moe_full.yaml: "GPU memory: 8 * 78GB" (nvidia-smi on 80 GB cards)."""
-    config = {**QWEN3_MOE_EXAMPLE, "model_name_or_path": str(models / "qwen3-30b-a3b")}
+    config = {**QWEN3_MOE, "model_name_or_path": str(models / "qwen3-30b-a3b")}
     report = report_for(config, MCA, 8, models)
     last = stages_of(report)[-1]
     h, vocab = 2048, 151936
@@ -279,7 +271,7 @@ def config_args(report):
 
 
 def test_a_tight_megatron_estimate_points_at_megatron_remedies(models):
-    config = {**QWEN3_MOE_EXAMPLE, "model_name_or_path": str(models / "qwen3-30b-a3b")}
+    config = {**QWEN3_MOE, "model_name_or_path": str(models / "qwen3-30b-a3b")}
     found = [d for d in lint_with_gpu(config, "H100", 8, MCA, models) if d["code"] == "LF602"]
     fix = found[0]["fix"]
     assert len(found) == 1 and "pipeline parallelism" in fix and "liger" not in fix

@@ -78,8 +78,6 @@ def load(digest: str) -> Scan | None:
 
 
 def store(digest: str, scan: Scan) -> None:
-    import tempfile  # only when something is written: it imports shutil, random and the compression modules
-
     folder = cache_dir() / "scans"
     data = {
         "rows": scan.rows,
@@ -96,6 +94,13 @@ def store(digest: str, scan: Scan) -> None:
         "most_images": scan.most_images,
         "videos": scan.videos,
     }
+    _write_atomically(folder, digest, data)
+
+
+def _write_atomically(folder, digest: str, data: dict) -> None:
+    """``folder/<digest>.json``, written whole or not at all (a concurrent reader never sees half a file)."""
+    import tempfile  # only when something is written: it imports shutil, random and the compression modules
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
@@ -192,14 +197,5 @@ def load_counts(digest: str) -> dict | None:
 
 
 def store_counts(digest: str, record: dict) -> None:
-    import tempfile
-
     _remember(_COUNTS, (cache_dir(), digest), record)
-    folder = cache_dir() / "counts"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
-            json.dump(record, handle)
-        os.replace(handle.name, folder / f"{digest}.json")
-    except OSError:
-        pass
+    _write_atomically(cache_dir() / "counts", digest, record)
