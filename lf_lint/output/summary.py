@@ -14,7 +14,7 @@ def versions_line(results: list[FileResult]) -> str:
     seen = []
     for result in results:
         resolution = result.resolution
-        text = f"{resolution.target.describe()} ({'installed' if resolution.source == 'environment' else 'from options' if resolution.source == 'option' else 'newest supported; none installed'})"
+        text = f"{resolution.target.describe()} ({'installed' if resolution.source == 'environment' else 'from options' if resolution.source == 'option' else 'the newest release on PyPI; none installed'})"
         if text not in seen:
             seen.append(text)
         for note in resolution.notes:
