@@ -257,3 +257,16 @@ def test_qwen35_patch_embedding_is_a_conv3d(tmp_path, monkeypatch):
 
     assert "LF275" in codes("Qwen/Qwen3.5-9B") and "LF275" in codes("Qwen/Qwen3.5-35B-A3B")
     assert "LF275" not in codes("google/gemma-4-31B-it")
+
+
+def test_families_of_main_without_a_published_shape_are_named():
+    """MiniCPM 5, Hy-MT2, MOSS-VL, ... are in LLaMA-Factory main's model list with no config.json lf-lint could read:
+    estimated from the size in the name, saying which family it is, or not at all when the name has no size."""
+    from lf_lint import LfLintError, estimate_memory
+
+    base = {"stage": "sft", "do_train": True, "finetuning_type": "lora", "dataset": "d", "output_dir": "o", "bf16": True}
+    hy = estimate_memory({**base, "model_name_or_path": "tencent/Hy-MT2-7B"}, llamafactory_version="0.9.6.dev0")
+    assert hy.model.params == 7_000_000_000 and hy.model.confidence == "low"
+    assert hy.model.source.startswith("Hy-MT2, in LLaMA-Factory main's model list (no published config.json found)")
+    with pytest.raises(LfLintError, match="MOSS-VL, in LLaMA-Factory main's model list .* give --params"):
+        estimate_memory({**base, "model_name_or_path": "OpenMOSS-Team/MOSS-VL-Instruct-0708"})

@@ -774,12 +774,24 @@ def find_model(
         )
     if params:
         return _given(params, name, after)
+    known = without_shape().get(name.lower().rstrip("/"))
+    family = f"{known['family']}, in LLaMA-Factory main's model list ({known['why']}); " if known else ""
     match = _SIZE.search(name.split("/")[-1].replace("x", " x "))
     if match and not re.search(r"\d+\s*x\s*\d", name.lower()):
         value = float(match.group(1)) * (1e9 if match.group(2).lower() == "b" else 1e6)
         shape, assumed = _stand_in(value)
-        return ModelInfo(name, shape, int(value), f"the size in the name ({match.group(0)}); {assumed}{after}", "low")
+        return ModelInfo(name, shape, int(value), f"{family}the size in the name ({match.group(0)}); {assumed}{after}",
+                         "low")  # fmt: skip
+    if known:  # a family lf-lint knows by name only, and no size to go by
+        return ModelInfo(name, None, 0, f"{family}no size in its name: give --params or a local config.json", "low")
     return None
+
+
+@lru_cache(maxsize=1)
+def without_shape() -> dict[str, dict]:
+    """Families of LLaMA-Factory main's model list that lf-lint knows by hub id only (models.json ``without_shape``)."""
+    return {hub_id.lower(): entry for entry in read_json("models.json")["without_shape"]["families"]
+            for hub_id in entry["hub_ids"]}  # fmt: skip
 
 
 def _unreadable(path: Path, exc: Exception) -> str:

@@ -169,7 +169,7 @@ def memory_report(ctx, gpu: Gpu | None) -> MemoryReport:
                             f"no shape known for model {args.model_name_or_path!r}: point model_name_or_path at a local folder "
                             "with config.json, or give --params (e.g. --params 7e9)")  # fmt: skip
     if model.shape is None:
-        return MemoryReport(model, None, None, gpu, None, None, None, "the model's layer shape is unknown")
+        return MemoryReport(model, None, None, gpu, None, None, None, f"the model's layer shape is unknown: {model.source}")
     deepspeed = ctx.deepspeed  # the YAML's, or the one `accelerate launch --config_file` sets up
     if deepspeed is not None and deepspeed.launcher and deepspeed.problem:
         return MemoryReport(model, None, None, gpu, None, None, None,
