@@ -268,5 +268,5 @@ def test_families_of_main_without_a_published_shape_are_named():
     hy = estimate_memory({**base, "model_name_or_path": "tencent/Hy-MT2-7B"}, llamafactory_version="0.9.6.dev0")
     assert hy.model.params == 7_000_000_000 and hy.model.confidence == "low"
     assert hy.model.source.startswith("Hy-MT2, in LLaMA-Factory main's model list (no published config.json found)")
-    with pytest.raises(LfLintError, match="MOSS-VL, in LLaMA-Factory main's model list .* give --params"):
+    with pytest.raises(LfLintError, match=r"MOSS-VL, in LLaMA-Factory main's model list .* give --params"):
         estimate_memory({**base, "model_name_or_path": "OpenMOSS-Team/MOSS-VL-Instruct-0708"})
