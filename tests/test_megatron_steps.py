@@ -328,8 +328,7 @@ def test_megatron_bridge_reads_intervals_and_warmup_literally():
 
 @pytest.mark.parametrize(
     "env, change, code, message",
-    [(MCA, {"sequence_parallel": True}, "LF265", "Cannot use sequence parallelism without tensor parallelism"),
-     (BRIDGE, {"sequence_parallel": True}, "LF265", "`sequence_parallel` requires `tensor_model_parallel_size` > 1."),
+    [(BRIDGE, {"sequence_parallel": True}, "LF265", "`sequence_parallel` requires `tensor_model_parallel_size` > 1."),
      (MCA, {"virtual_pipeline_model_parallel_size": 2}, "LF265", "should be greater than 1 with interleaved schedule"),
      (BRIDGE, {"tensor_model_parallel_size": 0}, "LF265", "`tensor_model_parallel_size` must be >= 1."),
      (BRIDGE, {"context_parallel_size": 2, "cutoff_len": 1026}, "LF265", "divisible by 2 * context parallel size"),
@@ -344,11 +343,28 @@ def test_megatron_bridge_reads_intervals_and_warmup_literally():
      (MCA, {"pipeline_model_parallel_size": 4, "virtual_pipeline_model_parallel_size": 7, "gradient_accumulation_steps": 2},
       "LF267", "should range in [PP=4 , M=2]"),
      (MCA, {"lr_scheduler_type": "polynomial"}, "LF268", "lr_scheduler_type polynomial is not supported"),
-     (MCA, {"lr_scheduler_type": "warmup_stable_decay"}, "LF268", "wsd_decay_steps is required for WSD")],
+     (MCA, {"lr_scheduler_type": "warmup_stable_decay"}, "LF268", "wsd_decay_steps is required for WSD"),
+     (BRIDGE, {"recompute_granularity": "full"}, "LF265", 'recompute_method must be "block" or "uniform"'),
+     (BRIDGE, {"recompute_granularity": "full", "recompute_method": "uniform"}, "LF265",
+      "recompute_num_layers must be between 1 and num_layers_per_pipeline_rank"),
+     (BRIDGE, {"model_name_or_path": "Qwen/Qwen3-30B-A3B", "tensor_model_parallel_size": 2}, "LF266",
+      "MoE and tensor parallelismare enabled without also enabling sequence parallelism"),
+     (MCA, {"model_name_or_path": "Qwen/Qwen3-30B-A3B", "tensor_model_parallel_size": 2}, "LF266",
+      "MoE and tensor parallelismare enabled without also enabling sequence parallelism")],
 )  # fmt: skip
 def test_refused_layouts_are_errors_that_name_the_rule(env, change, code, message):
     found = codes({**BASE, **change}, env, datasets=False)
     assert any(message in m and m.startswith("error") for m in found.get(code, [])), found
+
+
+def test_what_mcore_adapter_mends_itself_is_not_refused():
+    """mcore_adapter's McaModelConfig turns sequence parallelism off without tensor parallelism and on with tensor and
+    expert parallelism, and fills in full recompute's method and layers (ROLL 8eb27cc), before megatron-core checks."""
+    moe = {**BASE, "model_name_or_path": "Qwen/Qwen3-30B-A3B"}
+    for change in ({"sequence_parallel": True}, {"recompute_granularity": "full"},
+                   {"tensor_model_parallel_size": 2, "expert_model_parallel_size": 2}):  # fmt: skip
+        found = codes({**moe, **change}, MCA, datasets=False)
+        assert not [m for c in ("LF265", "LF266") for m in found.get(c, []) if m.startswith("error")], (change, found)
 
 
 def test_experts_that_expert_parallelism_cannot_share():

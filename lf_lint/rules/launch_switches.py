@@ -213,10 +213,11 @@ def _check_layout(ctx: Context):
             at="value", fix="a whole number of at least 1")  # fmt: skip
     if lay.invalid:
         return
-    if lay.sequence_parallel and lay.tensor <= 1:
-        message = ("ValueError: `sequence_parallel` requires `tensor_model_parallel_size` > 1." if bridge else
-                   "ValueError: Cannot use sequence parallelism without tensor parallelism")  # fmt: skip
-        yield _stops(ctx, _who(lay), message, "sequence_parallel", "sequence_parallel: false, or tensor parallelism")
+    # (mcore_adapter turns sequence parallelism off itself without tensor parallelism, with a warning:
+    # McaModelConfig.__post_init__ at ROLL 8eb27cc, before megatron-core's own check)
+    if bridge and lay.sequence_parallel and lay.tensor <= 1:
+        yield _stops(ctx, _who(lay), "ValueError: `sequence_parallel` requires `tensor_model_parallel_size` > 1.",
+                     "sequence_parallel", "sequence_parallel: false, or tensor parallelism")  # fmt: skip
     if lay.virtual_pipeline is not None and lay.pipeline <= 1:
         yield _stops(ctx, "megatron-core", "RuntimeError: pipeline-model-parallel size should be greater than 1 with "
                      "interleaved schedule", "virtual_pipeline_model_parallel_size",
@@ -228,6 +229,7 @@ def _check_layout(ctx: Context):
                      "context_parallel_size", f"cutoff_len: {cutoff - cutoff % (2 * lay.context)} (a multiple of "
                      f"2 x {lay.context}; megatron-bridge's seq_length is cutoff_len)")  # fmt: skip
     if bridge:  # the world: LLaMA-Factory's own, stricter check comes first (LF263)
+        yield from _bridge_recompute(ctx, lay)
         return
     world, experts = lay.world_size, lay.expert_tensor * lay.expert * lay.pipeline
     if world % lay.model_parallel:
@@ -240,6 +242,24 @@ def _check_layout(ctx: Context):
                      f"make expert tensor x expert x pipeline parallel sizes divide the {world} processes", on_world=True)  # fmt: skip
 
 
+def _bridge_recompute(ctx: Context, lay):
+    """megatron-core 0.16.1 TransformerConfig.__post_init__: megatron-bridge hands LLaMA-Factory's recompute settings
+    to the model provider as they are (main ff6d4d12e config_builder.py, _apply_optional_provider_attr), with no
+    defaults for the method or the layers (mcore_adapter fills in uniform, 1)."""
+    granularity, method, layers = lay.recompute_granularity, lay.recompute_method, lay.recompute_num_layers
+    if granularity == "full" and method is None:
+        yield _stops(ctx, "megatron-core", 'ValueError: Using recompute_granularity: full so recompute_method must be '
+                     '"block" or "uniform"', "recompute_granularity", "add recompute_method: uniform and "
+                     "recompute_num_layers: 1")  # fmt: skip
+    elif granularity == "full" and layers is None:
+        yield _stops(ctx, "megatron-core", "ValueError: When using recompute_granularity: full recompute_num_layers "
+                     "must be between 1 and num_layers_per_pipeline_rank", "recompute_method",
+                     "add recompute_num_layers: 1")  # fmt: skip
+    elif granularity == "selective" and layers is not None:
+        yield _stops(ctx, "megatron-core", "ValueError: When using recompute_granularity: selective "
+                     "recompute_num_layers must be None.", "recompute_num_layers", "remove recompute_num_layers")  # fmt: skip
+
+
 MEGATRON_LAYOUT = Rule(
     code="LF265",
     name="megatron-parallel-layout",
@@ -247,8 +267,10 @@ MEGATRON_LAYOUT = Rule(
     summary="A Megatron parallel layout that mcore_adapter, megatron-bridge or Megatron-Core refuses at start-up.",
     what="Under `USE_MCA=1` or `USE_MEGATRON_BRIDGE=1`, reports parallel sizes below 1, `sequence_parallel` without "
     "tensor parallelism, `virtual_pipeline_model_parallel_size` without pipeline parallelism, a `cutoff_len` that "
-    "context parallelism cannot split (megatron-bridge), and, under `USE_MCA=1`, a process count that tensor x "
-    "pipeline x context parallel sizes (or expert tensor x expert x pipeline) do not divide.",
+    "context parallelism cannot split (megatron-bridge), recompute settings Megatron-Core refuses (megatron-bridge "
+    "passes them on without defaults: `recompute_granularity: full` needs `recompute_method` and "
+    "`recompute_num_layers`), and, under `USE_MCA=1`, a process count that tensor x pipeline x context parallel sizes "
+    "(or expert tensor x expert x pipeline) do not divide.",
     why="Megatron-Core checks the layout when it initialises its process groups and model config, after the "
     "processes have started and the model is being loaded.",
     example=Example("tensor_model_parallel_size: 3", options=_MCA_8),
@@ -303,6 +325,12 @@ def _check_model_split(ctx: Context):
         yield _stops(ctx, "megatron-core", f"AssertionError (moe_layer.py: num_moe_experts % ep_size == 0): "
                      f"{model} has {shape.moe.experts} experts, which {lay.expert} expert-parallel ranks cannot share",
                      "expert_model_parallel_size", f"an expert parallel size that divides {shape.moe.experts}")  # fmt: skip
+    forced = lay.engine == "mca" and lay.expert > 1  # mcore_adapter turns it on itself with TP and EP (McaModelConfig)
+    if shape.moe is not None and lay.tensor > 1 and not lay.sequence_parallel and not forced:
+        # moe/moe_layer.py MoELayer.forward (megatron-core 0.16.1), at the first training step
+        yield _stops(ctx, "megatron-core", "ValueError: During training, performance may degrade if MoE and tensor "
+                     "parallelismare enabled without also enabling sequence parallelism.", "sequence_parallel"
+                     if ctx.args.is_set("sequence_parallel") else "tensor_model_parallel_size", "sequence_parallel: true")  # fmt: skip
 
 
 MEGATRON_MODEL_SPLIT = Rule(
