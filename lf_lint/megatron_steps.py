@@ -27,7 +27,18 @@ import sys
 from pathlib import Path
 
 from .parallel_layout import ParallelLayout
-from .steps import StepError, StepInputs, StepPlan, _checkpoints, _evaluations, _ratio, _Run, behaviour, warmup
+from .steps import (
+    StepError,
+    StepInputs,
+    StepPlan,
+    _checkpoints,
+    _evaluations,
+    _ratio,
+    _Run,
+    behaviour,
+    steps_passing_modulo,
+    warmup,
+)
 
 SOURCES = {
     "mca": "mcore_adapter's McaTrainer (alibaba/ROLL 8eb27cc) on megatron-core 0.15-0.16",
@@ -200,8 +211,8 @@ def bridge_steps(
     if inputs.eval_strategy == "steps" and not eval_value and inputs.logging_steps and inputs.logging_steps > 0:
         eval_value = inputs.logging_steps  # TrainingArguments.__post_init__
     interval = _override(extra, "train.eval_interval", eval_value or 100)
-    saves = tuple(sorted({*_every(save, total), total})) if save and total > 0 else ()
-    evals = tuple(sorted({*_every(interval, total), total})) if validates and total > 0 else ()
+    saves = tuple(sorted({*steps_passing_modulo(save, total), total})) if save and total > 0 else ()
+    evals = tuple(sorted({*steps_passing_modulo(interval, total), total})) if validates and total > 0 else ()
     passes = n and math.ceil(n / gbs)
     return StepPlan(
         num_examples=n, world_size=layout.world_size, per_device_train_batch_size=mbs,
@@ -225,16 +236,6 @@ def _override(extra: dict, key: str, value, minimum: float = 0):
     if float(given).is_integer():
         return int(given)
     return value if key.startswith("train.") and key != "train.eval_interval" else given
-
-
-def _every(interval: float, total: int) -> tuple[int, ...]:
-    """Steps s in 1..total with ``s % interval == 0``: Megatron tests the raw value, so a ratio such as 0.25
-    (a fraction of the run to the Trainer) is almost never hit."""
-    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
-        return ()
-    if float(interval).is_integer():
-        return tuple(range(int(interval), total + 1, int(interval)))
-    return tuple(s for s in range(1, min(total, 1_000_000) + 1) if s % interval == 0)
 
 
 def bridge_examples(counts, args) -> tuple[int | None, int | None, bool, str]:

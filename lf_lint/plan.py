@@ -14,7 +14,7 @@ from .args import Args
 from .launch import Launch
 from .megatron_steps import BRIDGE_STAGES, MCA_STAGES, SOURCES, bridge_examples, bridge_steps, mca_steps
 from .parallel_layout import ParallelLayout
-from .steps import StepError, StepInputs, StepPlan, behaviour, plan_steps, warmup
+from .steps import PlanTooLong, StepError, StepInputs, StepPlan, behaviour, plan_steps, steps_passing_modulo, warmup
 from .versions import Target
 
 if TYPE_CHECKING:  # the dataset package is only needed when datasets are counted
@@ -211,23 +211,13 @@ def ppo_steps(args: Args, num_examples: int, launch: Launch, target: Target) -> 
         logging_steps=logging,
         eval_steps=None,
         save_steps=save,
-        checkpoint_steps=_every(save, total),
+        checkpoint_steps=steps_passing_modulo(save, total),
         eval_steps_at=(),
         optimizer_updates=total,
         epochs_trained=round(total / length, 6) if length else 0.0,
         updates_per_epoch_in_loop=length,
         transformers_family="ppo",
     )
-
-
-def _every(interval: float, total: int) -> tuple[int, ...]:
-    """Steps s in 1..total with ``s % interval == 0``, the PPO loop's own float test (a ratio such as 0.25
-    passes at every step, 0.1 almost never)."""
-    if interval <= 0:
-        return ()
-    if float(interval).is_integer():
-        return tuple(range(int(interval), total + 1, int(interval)))
-    return tuple(s for s in range(1, min(total, 1_000_000) + 1) if s % interval == 0)
 
 
 def build_plan(
@@ -275,6 +265,8 @@ def build_plan(
             steps = ppo_steps(args, n, launch, target)
         else:
             steps = plan_steps(step_inputs(args, None if streaming else n, launch, target), target.tf)
+    except PlanTooLong as exc:
+        return without(f"not planned: {exc}", exact)
     except StepError as exc:
         return without(f"{'LLaMA-Factory' if stage == 'ppo' else 'transformers'} stops with: {exc}", exact)
     if streaming:
@@ -313,6 +305,8 @@ def megatron_plan(args, counts, launch, target, num_examples, layout: ParallelLa
             steps = bridge_steps(inputs, layout, target.tf, parallel, validates, extra)
         else:
             steps = mca_steps(inputs, layout, target.tf)
+    except PlanTooLong as exc:
+        return plan(None, f"not planned: {exc}")
     except StepError as exc:  # the message names who stops
         return plan(None, str(exc))
     if streaming:

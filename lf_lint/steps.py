@@ -112,6 +112,43 @@ class StepError(ValueError):
     """The Trainer refuses to start with these values (the message is transformers')."""
 
 
+MOST_SIMULATED = 10_000_000  # loop iterations and listed steps one plan may take (about a second)
+
+
+class PlanTooLong(StepError):
+    """A run too long to plan step by step: millions of epochs to replay or of checkpoints to list (a value that is
+    almost certainly a mistake). lf-lint gives no plan rather than a truncated one."""
+
+
+def steps_passing_modulo(interval: float, total: int) -> tuple[int, ...]:
+    """Steps s in 1..total with ``s % interval == 0``, the test loops that read the raw value make (LLaMA-Factory's
+    PPO loop, Megatron's): a ratio such as 0.25 passes at every step, 0.1 almost never."""
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or interval <= 0:
+        return ()
+    whole = float(interval).is_integer()
+    if (total // int(interval) if whole else total) > MOST_SIMULATED:
+        raise PlanTooLong(f"{total:,} steps with an interval of {interval:g}: more steps to list than lf-lint plans "
+                          f"({MOST_SIMULATED:,})")  # fmt: skip
+    if whole:
+        return tuple(range(int(interval), total + 1, int(interval)))
+    return tuple(s for s in range(1, total + 1) if s % interval == 0)
+
+
+def _check_size(inputs: StepInputs, rules: TrainerBehaviour, length: int, total: int, epochs: int) -> None:
+    """Raise PlanTooLong when simulating the loop (before 4.52: epoch by epoch, micro-batch by micro-batch) and
+    listing the epoch ends, checkpoints and evaluations would take more than MOST_SIMULATED steps."""
+    epochs = epochs if length else 0  # an empty loader: no epoch is replayed
+    per_epoch = {"cumulative": length, "chunked": length, "per-epoch": -(-length // inputs.accumulation)}
+    loop = epochs * per_epoch.get(rules.loop, 0)
+    listed = epochs if rules.loop != "consistent" else min(epochs, total)
+    for value, strategy in ((inputs.save_steps, inputs.save_strategy), (inputs.eval_steps, inputs.eval_strategy)):
+        interval = _ratio(value, total) if strategy == "steps" and value else None
+        listed += total // interval if interval and interval > 0 else 0
+    if loop + listed > MOST_SIMULATED:
+        raise PlanTooLong(f"{total:,} optimization steps over {epochs:,} epoch(s): about {loop + listed:,} loop "
+                          f"iterations and listed steps to simulate, more than lf-lint plans ({MOST_SIMULATED:,})")  # fmt: skip
+
+
 def _dataloader_length(n: int, batch: int, world: int, drop_last: bool) -> int:
     """len(train_dataloader) on one process: torch BatchSampler, then accelerate's BatchSamplerShard
     with even_batches=True (transformers 4.31+, accelerate 1.x)."""
@@ -151,6 +188,7 @@ def plan_steps(inputs: StepInputs, transformers: tuple) -> StepPlan:
                 f"args.max_steps must be set to a positive value if dataloader does not have a length, was {max_steps_arg}"
             )
         total = max_steps_arg
+        _check_size(inputs, rules, 0, total, 0)
         run = _Run(total, float("nan"), (), None)  # epochs of a stream are not known in advance
         return _finish(inputs, rules, total_batch, None, total, total, sys.maxsize, run, total * total_batch)
 
@@ -175,6 +213,7 @@ def plan_steps(inputs: StepInputs, transformers: tuple) -> StepPlan:
             (total // upe + int(total % upe > 0)) if max_steps_arg > 0 else math.ceil(inputs.num_train_epochs)
         )
         printed_examples = inputs.num_examples
+    _check_size(inputs, rules, length, total, epochs_printed)
     run = _simulate(inputs, rules, length, total, epochs_printed)
     return _finish(inputs, rules, total_batch, length, upe, total, epochs_printed, run, printed_examples)
 
@@ -232,8 +271,6 @@ def _simulate(inputs: StepInputs, rules: TrainerBehaviour, length: int, total: i
         if points:
             epoch_float = epoch + points[-1] / length
         ends.append(done)
-        if len(ends) > 1_000_000:  # a runaway plan (millions of epochs): stop counting
-            break
     return _Run(done, epoch_float, tuple(ends), per_epoch)
 
 

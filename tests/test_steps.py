@@ -181,3 +181,25 @@ def test_transformers_5_7_and_5_8_count_as_5_6(n, b, ga, world, epochs, drop_las
         except StepError as exc:
             results.append(str(exc))
     assert all(r == results[0] for r in results)
+
+
+@pytest.mark.parametrize("version", [V445, V451, V457, V5])
+def test_a_run_too_long_to_simulate_gets_no_plan_rather_than_a_truncated_one(version):
+    """A billion epochs (or checkpoints) would take minutes and gigabytes to replay and list: PlanTooLong says so,
+    quickly, instead of a truncated count."""
+    from lf_lint.steps import MOST_SIMULATED, PlanTooLong
+
+    with pytest.raises(PlanTooLong, match="more than lf-lint plans"):
+        plan(version, 1000, 1, 1, num_train_epochs=1e9)
+    with pytest.raises(PlanTooLong):
+        plan(version, 1000, 1, 1, max_steps=MOST_SIMULATED * 2, save_steps=1)
+    assert plan(version, 1000, 1, 1, num_train_epochs=1000).total_steps == 1_000_000  # a million steps still plan
+
+
+def test_a_config_too_long_to_plan_says_so(tmp_path):
+    from lf_lint.api import lint_result as api_lint
+
+    config = {"model_name_or_path": "m", "stage": "sft", "do_train": True, "dataset": "d", "output_dir": "o",
+              "bf16": True, "num_train_epochs": 1e9, "save_steps": 1}  # fmt: skip
+    result = api_lint(config, num_examples=1000, transformers_version="4.57.1")
+    assert result.plan.steps is None and result.plan.problem.startswith("not planned: ")

@@ -523,16 +523,20 @@ def _bridge_schedule(ctx: Context):
                       "passes warmup_steps on as iterations): one iteration at learning rate 0, then the peak, no "
                       "ramp", key=_set_key(ctx, "warmup_steps", "warmup_ratio"), at="value", severity=WARNING,
                       fix=f"warmup_steps: {meant} (the iterations the ratio meant)")  # fmt: skip
-    from ..megatron_steps import _every
+    from ..steps import PlanTooLong, steps_passing_modulo
 
     for name, verb in (("save_steps", "saves a checkpoint"), ("logging_steps", "logs"), ("eval_steps", "evaluates")):
         value = a.get(name)
         if not (a.is_set(name) and isinstance(value, float) and 0 < value < 1):
             continue
-        if steps is None:
+        try:
+            hits = len(steps_passing_modulo(value, steps.total_steps)) if steps is not None else None
+        except PlanTooLong:
+            hits = None
+        if hits is None:
             outcome, meant = "only where that holds exactly (every step for 0.5 or 0.25, almost never for 0.1)", "a whole number"
         else:
-            hits, total = len(_every(value, steps.total_steps)), steps.total_steps
+            total = steps.total_steps
             outcome = (f"at every one of the {total:,} iterations" if hits == total else f"{hits:,} time(s) in {total:,} "
                        "iterations" if hits else f"in none of the {total:,} iterations")  # fmt: skip
             meant = f"{name}: {max(1, round(total * value)):,}"

@@ -7,7 +7,7 @@ launch and the targeted transformers release turned into the Trainer's numbers.
 from __future__ import annotations
 
 from ..diagnostics import Severity
-from ..steps import behaviour
+from ..steps import PlanTooLong, behaviour, steps_passing_modulo
 from ..versions import Target, clamp_transformers, newest_transformers_for
 from .base import Context, Example, Finding, Rule
 from .upstream_lf import PPO_EXAMPLE_VERSIONS, _num
@@ -352,7 +352,10 @@ def _check_ppo_ratio(ctx: Context):
         if name == "save_steps":
             hits = len(steps.checkpoint_steps)
         else:
-            hits = sum(1 for s in range(1, min(steps.total_steps, 1_000_000) + 1) if s % value == 0)
+            try:
+                hits = len(steps_passing_modulo(value, steps.total_steps))
+            except PlanTooLong:
+                continue
         verb, what = ("save", "a checkpoint") if name == "save_steps" else ("log", "the loss")
         total = steps.total_steps
         if hits == total:
