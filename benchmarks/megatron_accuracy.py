@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import statistics
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from error_table import print_error_table  # noqa: E402
 
 from lf_lint import estimate_memory  # noqa: E402
 from lf_lint.memory.advice import margin  # noqa: E402
@@ -129,14 +130,7 @@ def main() -> int:
         if options.rows:
             print(f"{row['id']:<7} measured {measured:6.2f}  estimate {mine:6.2f} GiB ({row['basis']}, {row['rank']} "
                   f"rank)  {error:+6.1%}   peak stage {need:.2f} GiB")  # fmt: skip
-    print(f"{'source':<32} rows  median |err|  worst |err|")
-    everything = []
-    for source, errors in sorted(by_source.items()):
-        everything += errors
-        absolute = [abs(e) for e in errors]
-        print(f"{source:<32} {len(errors):>4}  {statistics.median(absolute):>11.1%}  {max(absolute):>10.1%}")
-    absolute = [abs(e) for e in everything]
-    print(f"{'all rows':<32} {len(everything):>4}  {statistics.median(absolute):>11.1%}  {max(absolute):>10.1%}")
+    print_error_table(by_source, "all rows", 32)
     right = sum(ok for _, ok, _, _ in verdicts)
     detail = ", ".join(f"{i}: {status} ({why})" for i, _, status, why in verdicts)
     print(f"fit / out-of-memory verdicts: {right}/{len(verdicts)} right (no LF601 on a run that fitted); {detail}")

@@ -23,13 +23,14 @@ import argparse
 import csv
 import json
 import re
-import statistics
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from error_table import print_error_table  # noqa: E402
 
 from lf_lint.memory.advice import margin  # noqa: E402
 from lf_lint.memory.deepspeed import largest_parameter, zero3_gathered, zero_layout  # noqa: E402
@@ -302,16 +303,7 @@ def main() -> int:
                 + ("" if row["length_exact"] == "yes" else "  (length is a cap)")
                 + ("  (not modelled)" if row["not_modelled"] else "")
             )
-    print(f"{'source':<28} rows  median |err|  worst |err|")
-    everything = []
-    for source, errors in sorted(by_source.items()):
-        everything += errors
-        absolute = [abs(e) for e in errors]
-        print(f"{source:<28} {len(errors):>4}  {statistics.median(absolute):>11.1%}  {max(absolute):>10.1%}")
-    absolute = [abs(e) for e in everything]
-    print(
-        f"{'all rows with exact lengths':<28} {len(everything):>4}  {statistics.median(absolute):>11.1%}  {max(absolute):>10.1%}"
-    )
+    print_error_table(by_source, "all rows with exact lengths", 28)
     held = sum(ok for _, ok in bounds)
     print(
         f"length-capped rows: the estimate bounds the measurement on {held}/{len(bounds)}"

@@ -45,13 +45,13 @@ class Diagnostic(Record):
         return (self.path, self.line, self.column, self.code)
 
     def __repr__(self) -> str:
-        from .summary import bracket, clip_path
+        from .reprs import bracket, clip_path
 
         where = f"{clip_path(self.path)}:{self.line}:{self.column}"
         return bracket("Diagnostic", f"{self.code} {self.severity.value} {where} {self.message}")
 
     def _repr_html_(self) -> str:
-        from .summary import table
+        from .reprs import table
 
         rows = [
             ("code", f"{self.code} ({self.name})"),

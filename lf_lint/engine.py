@@ -87,13 +87,13 @@ class FileResult(Record):
 
     def counts(self) -> str:
         """The diagnostics by severity, e.g. "2 errors, 1 warning, 0 notes"."""
-        from .summary import plural
+        from .reprs import plural
 
         words = ((Severity.ERROR, "error"), (Severity.WARNING, "warning"), (Severity.INFO, "note"))
         return ", ".join(plural(sum(d.severity is s for d in self.diagnostics), word) for s, word in words)
 
     def __repr__(self) -> str:
-        from .summary import bracket, clip_path
+        from .reprs import bracket, clip_path
 
         if self.io_failure:
             return bracket("LintResult", f"{clip_path(self.path, 60)}: cannot be read")
@@ -101,7 +101,7 @@ class FileResult(Record):
         return bracket("LintResult", f"{clip_path(self.path, 60)}{kind}: {self.counts()}")
 
     def _repr_html_(self) -> str:
-        from .summary import table
+        from .reprs import table
 
         rows = [(f"{d.line}:{d.column}", d.code, d.severity.value, d.message, d.fix) for d in self.diagnostics]
         facts = [

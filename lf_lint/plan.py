@@ -110,7 +110,7 @@ class Plan(NamedTuple):
         return explain_plan(self)
 
     def __repr__(self) -> str:
-        from .summary import bracket
+        from .reprs import bracket
 
         if self.steps is None:
             return bracket("Plan:", f"no step plan ({self.problem})")
@@ -125,7 +125,7 @@ class Plan(NamedTuple):
         return bracket("Plan", text, ", exact" if self.exact else ", estimate")
 
     def _repr_html_(self) -> str:
-        from .summary import table
+        from .reprs import table
 
         return table(f"Step plan: {self.target.describe()}", self.to_dict().items())
 

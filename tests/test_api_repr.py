@@ -7,7 +7,7 @@ from html import escape as html_escape
 from pathlib import Path
 
 import pytest
-from test_api import _blog
+from test_api import GOOD, _blog
 
 import lf_lint
 from lf_lint import LfLintError, estimate_memory, lint, predict_steps, suggest
@@ -20,16 +20,6 @@ from lf_lint.memory.suggest import Suggestion, render_suggestion
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_configs" / "qwen3_lora_sft.yaml"
 VERSIONS = {"llamafactory_version": "0.9.5", "transformers_version": "4.57.1"}
-GOOD = {
-    "model_name_or_path": "Qwen/Qwen3-0.6B",
-    "stage": "sft",
-    "do_train": True,
-    "finetuning_type": "lora",
-    "dataset": "identity",
-    "template": "qwen3",
-    "output_dir": "saves/x",
-    "bf16": True,
-}
 SMALL = {  # Qwen2.5-0.5B full tuning, 16 examples per step as 1 x 16
     "model_name_or_path": "Qwen/Qwen2.5-0.5B",
     "stage": "sft",

@@ -29,7 +29,7 @@ class Variant(NamedTuple):
     workdir: object = None
 
     def __repr__(self) -> str:
-        from ..summary import bracket
+        from ..reprs import bracket
 
         return bracket("Variant", f"of {self.model.name}: call it with changed arguments for their MemoryInputs")
 
@@ -100,7 +100,7 @@ class MemoryReport(NamedTuple):
         return data
 
     def __repr__(self) -> str:
-        from ..summary import bracket
+        from ..reprs import bracket
 
         if self.estimate is None:
             return bracket("Memory:", f"no estimate ({self.problem})")
@@ -112,7 +112,7 @@ class MemoryReport(NamedTuple):
         return bracket("Memory", f"{need} on {self.gpu.name}: {word} ({est.phase})")
 
     def _repr_html_(self) -> str:
-        from ..summary import table
+        from ..reprs import table
 
         return table("Memory per GPU (estimate)", _html_rows(self))
 

@@ -62,7 +62,7 @@ class Suggestion(NamedTuple):
                 "layouts": [c._asdict() for c in self.layouts]}  # fmt: skip
 
     def __repr__(self) -> str:
-        from ..summary import bracket, plural
+        from ..reprs import bracket, plural
 
         if self.problem:
             return bracket("Suggestion", f"on {self.gpu}: none ({self.problem})")
@@ -85,7 +85,7 @@ class Suggestion(NamedTuple):
         return bracket("Suggestion", head + text)
 
     def _repr_html_(self) -> str:
-        from ..summary import table
+        from ..reprs import table
 
         caption = (f"{self.path}: {self.target_batch:,} examples per optimizer step on {self.world_size} process(es), "
                    f"{self.gpu} ({self.capacity_gib:g} GiB)")  # fmt: skip

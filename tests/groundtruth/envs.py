@@ -222,23 +222,6 @@ VERSION_SETS: dict[str, dict] = {
         + ["fsspec==2025.3.0", "huggingface_hub==0.36.2", "numpy==2.4.6", "pandas==3.1.1"]
         + ["pyarrow==26.0.1", "pydantic==2.14.4", "pydantic_core==2.50.5"],
     },
-    # LLaMA-Factory 0.9.5's data pipeline and loader (unchanged on main at ff6d4d12e) under the transformers 5.8
-    # Trainer, as main runs it; LF 0.9.5 itself checks transformers <= 5.6.0 (gt_environ sets DISABLE_VERSION_CHECK)
-    "lf095-tf58": {
-        "llamafactory": "0.9.5",
-        "pins": {
-            "transformers": "5.8.0",
-            "tokenizers": "0.22.2",
-            "datasets": "4.0.0",
-            "accelerate": "1.11.0",
-            "peft": "0.18.1",
-            "trl": "0.24.0",
-        },
-        "extra": [],
-        "lock": _LOCK_COMMON
-        + ["fsspec==2025.3.0", "huggingface_hub==1.33.0", "numpy==2.4.6", "pandas==3.1.1"]
-        + ["pyarrow==26.0.1", "pydantic==2.14.4", "pydantic_core==2.50.5"],
-    },
     "lf095-tf56": {
         "llamafactory": "0.9.5",
         "pins": {
@@ -255,6 +238,12 @@ VERSION_SETS: dict[str, dict] = {
         + ["pyarrow==26.0.1", "pydantic==2.14.4", "pydantic_core==2.50.5"],
     },
 }
+
+# LLaMA-Factory 0.9.5's data pipeline and loader (unchanged on main at ff6d4d12e) under the transformers 5.8 Trainer,
+# as main runs it; LF 0.9.5 itself checks transformers <= 5.6.0 (gt_environ sets DISABLE_VERSION_CHECK)
+VERSION_SETS["lf095-tf58"] = dict(
+    VERSION_SETS["lf095-tf56"], pins=dict(VERSION_SETS["lf095-tf56"]["pins"], transformers="5.8.0")
+)
 
 SMOKE_CODE = (
     "import time; t = time.time()\n"
