@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import re
 
+from .patterns import LazyPattern
+
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]*):(?: +|$)")
 _INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]+(?:[eE][-+][0-9]+)?")  # a float to YAML 1.1 and OmegaConf alike
-_EXPONENT = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?[eE][-+]?[0-9]+")  # a float to OmegaConf only (``1e-4``)
+_EXPONENT = LazyPattern(r"[-+]?[0-9]+(?:\.[0-9]+)?[eE][-+]?[0-9]+")  # a float to OmegaConf only (``1e-4``)
 _BOOLS = {
     **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
     **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
@@ -134,7 +136,7 @@ def _numeric_to_yaml(text: str, omegaconf: bool) -> bool:
 
 
 # yaml.resolver.Resolver's int (YAML 1.1), and the start every timestamp it resolves has
-_YAML11_INT = re.compile(
+_YAML11_INT = LazyPattern(
     r"""^(?:[-+]?0b[0-1_]+
     |[-+]?0[0-7_]+
     |[-+]?(?:0|[1-9][0-9_]*)
@@ -142,7 +144,7 @@ _YAML11_INT = re.compile(
     |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$""",
     re.X,
 )
-_TIMESTAMP_START = re.compile(r"[0-9][0-9][0-9][0-9]-")
+_TIMESTAMP_START = LazyPattern(r"[0-9][0-9][0-9][0-9]-")
 
 
 def _record(config, entries: list[tuple]) -> None:

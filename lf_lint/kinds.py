@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from .patterns import LazyPattern
+
 # Keys that only LLaMA-Factory configs (v0) use; one of them makes a file "ours".
 LF_ANCHORS = frozenset({
     "model_name_or_path", "adapter_name_or_path", "stage", "finetuning_type", "dataset", "eval_dataset",
@@ -32,7 +34,7 @@ DEEPSPEED_MARKERS = frozenset(
     {"zero_optimization", "train_micro_batch_size_per_gpu", "train_batch_size", "zero_allow_untested_optimizer"}
 )
 
-_ANCHOR_LINE = re.compile(r"^\s*(?:-\s+)?[\"']?(" + "|".join(sorted(LF_ANCHORS)) + r")[\"']?\s*:", re.M)
+_ANCHOR_LINE = LazyPattern(r"^\s*(?:-\s+)?[\"']?(" + "|".join(sorted(LF_ANCHORS)) + r")[\"']?\s*:", re.M)
 
 
 def classify(data: object) -> str:

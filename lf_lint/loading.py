@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from .flat_yaml import read_flat
+from .patterns import LazyPattern
 from .records import Record
 from .versions import Target
 
@@ -47,7 +48,7 @@ _OMEGACONF_FLOAT = re.compile(
 )
 # What YAML 1.1 reads as a float; a plain scalar matching OmegaConf's regex but not this
 # one is a float for LF >= 0.9.4 and a string for LF <= 0.9.3.
-_YAML11_FLOAT = re.compile(
+_YAML11_FLOAT = LazyPattern(
     r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
     |\.[0-9_]+(?:[eE][-+][0-9]+)?
     |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*

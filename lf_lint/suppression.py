@@ -6,9 +6,9 @@ that line; ``disable-file`` silences them for the whole file, wherever it is wri
 
 from __future__ import annotations
 
-import re
+from .patterns import LazyPattern
 
-_DIRECTIVE = re.compile(r"(?:^|\s)#\s*lf-lint:\s*(disable|disable-file)\s*=\s*([A-Za-z0-9_,\s-]+?)\s*(?:#|$)")
+_DIRECTIVE = LazyPattern(r"(?:^|\s)#\s*lf-lint:\s*(disable|disable-file)\s*=\s*([A-Za-z0-9_,\s-]+?)\s*(?:#|$)")
 
 
 class Suppressions:

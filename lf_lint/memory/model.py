@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..datafiles import read_json
 from ..hub_cache import snapshot
+from ..patterns import LazyPattern
 from ..records import Record
 
 
@@ -730,7 +731,7 @@ def hf_cache_config(model_id: str, env: dict | None = None) -> Path | None:
 
 
 _QUANT_SUFFIX = re.compile(r"[-_.](gptq|awq|gguf|int4|int8|bnb-4bit|4bit|8bit|fp8)([-_.].*)?$")
-_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
+_SIZE = LazyPattern(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
 
 
 def find_model(
