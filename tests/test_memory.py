@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lf_lint import LfLintError, estimate_memory
+from lf_lint.catalogue import catalogue_entry, config_model_type
 from lf_lint.cli import main
 from lf_lint.memory.advice import bigger_batch, largest_batch, with_batch
 from lf_lint.memory.estimate import GIB, estimate, saved_activations
@@ -127,6 +128,16 @@ def test_catalogued_vision_language_models():
     qwen3 = find_model("Qwen/Qwen3-VL-30B-A3B-Instruct", NOWHERE).shape
     assert qwen3.model_type == "qwen3_vl_moe" and qwen3.moe.experts == 128 and qwen3.vision.deepstack == 3
     assert find_model("Qwen/Qwen3-VL-4B-Instruct", NOWHERE).shape.tied
+
+
+def test_the_catalogue_lookup_names_the_type_the_shape_has():
+    """LF276 reads a catalogued model's type without building its shape (catalogue.py): the same entry and type as
+    find_model, for every hub id, its last part and a quantized upload of it."""
+    for hub_id in catalogue():
+        expected = find_model(hub_id, NOWHERE).shape.model_type
+        for name in (hub_id, hub_id.upper(), f"{hub_id}-AWQ", f"{hub_id}-GPTQ-Int4"):
+            assert config_model_type(catalogue_entry(name)) == expected, name
+    assert catalogue_entry("someone/unknown-7b") is None
 
 
 def test_an_uncounted_vision_encoder_is_named(tmp_path):

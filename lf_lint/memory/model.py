@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from pathlib import Path
 
-from ..datafiles import read_json
+from ..catalogue import catalogue, catalogue_entry, without_shape
 from ..hub_cache import snapshot
 from ..patterns import LazyPattern
 from ..records import Record
@@ -712,25 +711,12 @@ def _catalogue_shape(entry: dict) -> Shape:
     )
 
 
-@lru_cache(maxsize=1)
-def catalogue() -> dict[str, dict]:
-    """Catalogue entries by lower-cased hub id (and by the id's last part, e.g. ``qwen2.5-7b-instruct``)."""
-    data = read_json("models.json")
-    by_id: dict[str, dict] = {}
-    for entry in data["models"]:
-        for hub_id in entry["hub_ids"] + entry.get("hub_ids_unverified", []):
-            by_id.setdefault(hub_id.lower(), entry)
-            by_id.setdefault(hub_id.lower().split("/")[-1], entry)
-    return by_id
-
-
 def hf_cache_config(model_id: str, env: dict | None = None) -> Path | None:
     """config.json of ``model_id`` in the local Hugging Face hub cache, if it was downloaded before."""
     found = snapshot("models", model_id, env)
     return found / "config.json" if found is not None and (found / "config.json").is_file() else None
 
 
-_QUANT_SUFFIX = re.compile(r"[-_.](gptq|awq|gguf|int4|int8|bnb-4bit|4bit|8bit|fp8)([-_.].*)?$")
 _SIZE = LazyPattern(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECASE)
 
 
@@ -755,12 +741,7 @@ def find_model(
             unread = f"config.json at {config_path} {_unreadable(config_path, exc)}"  # fall back to the catalogue
         else:
             return _from_config(name, config, shape, config_path)
-    base = _QUANT_SUFFIX.sub("", name.lower().rstrip("/").split("/")[-1])  # a quantized upload of a catalogued model
-    entry = (
-        catalogue().get(name.lower())
-        or catalogue().get(name.lower().rstrip("/").split("/")[-1])
-        or catalogue().get(base)
-    )
+    entry = catalogue_entry(name)
     after = f"; {unread}" if unread else ""
     if entry is not None:
         shape = _catalogue_shape(entry)
@@ -786,13 +767,6 @@ def find_model(
     if known:  # a family lf-lint knows by name only, and no size to go by
         return ModelInfo(name, None, 0, f"{family}no size in its name: give --params or a local config.json", "low")
     return None
-
-
-@lru_cache(maxsize=1)
-def without_shape() -> dict[str, dict]:
-    """Families of LLaMA-Factory main's model list that lf-lint knows by hub id only (models.json ``without_shape``)."""
-    return {hub_id.lower(): entry for entry in read_json("models.json")["without_shape"]["families"]
-            for hub_id in entry["hub_ids"]}  # fmt: skip
 
 
 def _unreadable(path: Path, exc: Exception) -> str:

@@ -10,6 +10,7 @@ import json
 from functools import lru_cache
 
 from ..args import split_list
+from ..catalogue import catalogue_entry, config_model_type
 from ..datafiles import read_json
 from ..diagnostics import Severity
 from ..versions import newest_transformers_for, parse_version
@@ -321,11 +322,11 @@ def _check_model_type(ctx: Context):
 
 
 def _catalogued_type(ctx: Context) -> str | None:
-    """The model type of a catalogued hub model, else None."""
-    info = ctx.model_info
-    if info is None or info.shape is None or not info.source.startswith("built-in catalogue"):
-        return None
-    return info.shape.model_type
+    """The model type of a catalogued hub model, else None (found as memory.model.find_model finds it, without
+    building its shape)."""
+    name = ctx.args.model_name_or_path
+    entry = catalogue_entry(name) if isinstance(name, str) and name else None
+    return config_model_type(entry) if entry is not None else None
 
 
 UNKNOWN_MODEL_TYPE = Rule(
