@@ -37,7 +37,7 @@ import many_configs
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_configs" / "qwen3_lora_sft.yaml"
-HEAVY = ("yaml", "numpy", "pyarrow", "datasets", "pandas", "jsonschema", "tokenizers", "omegaconf", "torch",
+HEAVY = ("yaml", "numpy", "pyarrow", "datasets", "pandas", "jsonschema", "tokenizers", "omegaconf", "torch", "pathlib",
          "transformers", "difflib", "tempfile", "argparse")  # fmt: skip
 YAMLLINT_CONFIG = "{extends: default, rules: {document-start: disable, line-length: disable}}"
 

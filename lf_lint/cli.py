@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from . import __version__
 
@@ -113,7 +112,6 @@ def _add_check_options(parser) -> None:
     )
     parser.add_argument(
         "--workdir",
-        type=Path,
         metavar="DIR",
         help="directory training is launched from; relative paths start there (default: .)",
     )
@@ -160,7 +158,6 @@ def _add_check_options(parser) -> None:
     )
     parser.add_argument(
         "--config",
-        type=Path,
         metavar="PYPROJECT",
         help="read [tool.lf-lint] from this file instead of the nearest pyproject.toml",
     )
@@ -176,8 +173,8 @@ def _settings_for(args):
 
     if args.isolated:
         return load_settings(None)
-    path = args.config if args.config is not None else find_pyproject(Path.cwd())
-    if args.config is not None and not args.config.is_file():
+    path = args.config if args.config is not None else find_pyproject(os.getcwd())
+    if args.config is not None and not os.path.isfile(args.config):
         raise UsageError(f"--config {args.config}: no such file")
     return load_settings(path)
 
@@ -216,7 +213,7 @@ def _options(args, project):
         from .launch import read_accelerate_config
 
         try:
-            accelerate = read_accelerate_config(Path(pick("accelerate_config")))
+            accelerate = read_accelerate_config(pick("accelerate_config"))
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
     try:
@@ -239,7 +236,7 @@ def _options(args, project):
         overrides=tuple(args.overrides),
         select=select,
         ignore=tuple(ignore),
-        workdir=Path(workdir) if workdir is not None else None,
+        workdir=workdir,
         num_gpus=pick("num_gpus"),
         nnodes=pick("nnodes"),
         gpu=gpu,
@@ -332,7 +329,7 @@ def _show_settings(options, resolution, project, fmt: str, fail_on: str) -> int:
         f"versions: {resolution.target.describe()} ({resolution.source})",
         *[f"  note: {note}" for note in resolution.notes],
         f"processes: {launch.describe()}",
-        f"workdir: {options.workdir or Path.cwd()}",
+        f"workdir: {options.workdir or os.getcwd()}",
         f"format: {fmt}",
         f"fail-on: {fail_on}",
         f"select: {','.join(options.select) if options.select else 'ALL'}",
@@ -416,7 +413,8 @@ def run_explain_log(argv: list[str]) -> int:
             stdin = getattr(sys.stdin, "buffer", None)  # bytes: a log in another encoding must not raise
             text, source = decode_log(stdin.read()) if stdin else sys.stdin.read(), "<stdin>"
         else:
-            text, source = decode_log(Path(args.log).read_bytes()), args.log
+            with open(args.log, "rb") as handle:
+                text, source = decode_log(handle.read()), args.log
         report = explain_startup_log(parse_startup_log(text))
     except OSError as exc:
         print(f"lf-lint: error: {args.log}: {exc.strerror or exc}", file=sys.stderr)

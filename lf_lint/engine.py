@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from . import kinds, suppression
 from .diagnostics import Diagnostic, Severity
@@ -25,7 +24,7 @@ class LintOptions(Record):
     overrides: tuple[str, ...] = ()
     select: list[str] | None = None
     ignore: tuple[str, ...] = ()
-    workdir: Path | None = None
+    workdir: str | os.PathLike | None = None  # the folder the run is launched from (default: the current one)
     num_gpus: int | None = None
     nnodes: int | None = None
     env: dict | None = None  # the launch environment (default: this process's)
@@ -129,7 +128,7 @@ def classify(config: LoadedConfig, forced: str | None) -> tuple[str, str]:
 
 
 def lint_file(
-    path: str | Path, options: LintOptions, *, text: str | None = None, resolution: Resolution | None = None
+    path: str | os.PathLike, options: LintOptions, *, text: str | None = None, resolution: Resolution | None = None
 ) -> FileResult:
     resolution = resolution or options.resolution()
     config = load(path, resolution.target, text=text, overrides=list(options.overrides), max_bytes=options.max_bytes)
@@ -139,7 +138,7 @@ def lint_file(
 def make_context(config: LoadedConfig, options: LintOptions, resolution: Resolution) -> Context:
     """The facts about one loaded config (computed when a rule or a command first asks)."""
     kind, command = classify(config, options.command)
-    workdir = options.workdir or Path.cwd()
+    workdir = options.workdir or os.getcwd()
     ctx = Context(
         config, resolution.target, command if command != "other" else "train", kind, workdir, options.launch()
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 from .records import Record
 
@@ -147,31 +146,29 @@ WEIGHT_FILES = (
 class OutputDir(Record):
     """What is already in ``output_dir`` (relative to the launch directory)."""
 
-    path: Path
+    path: str  # as the run sees it: relative to the launch directory, ~ expanded
     exists: bool
     last_checkpoint: str | None  # transformers trainer_utils.get_last_checkpoint
     has_weights: bool
 
 
-def read_output_dir(value: object, workdir: Path) -> OutputDir | None:
+def read_output_dir(value: object, workdir: str | os.PathLike) -> OutputDir | None:
     if not isinstance(value, str):
         return None
-    path = Path(os.path.expanduser(value))
-    if not path.is_absolute():
-        path = workdir / path
+    path = os.path.join(workdir, os.path.expanduser(value))  # an absolute value stays as it is
     try:
         names = os.listdir(path)
     except (OSError, ValueError):
         return OutputDir(path, False, None, False)
     numbered = []
     for name in names:
-        if name.startswith("checkpoint-") and name[len("checkpoint-") :].isdigit() and (path / name).is_dir():
+        if name.startswith("checkpoint-") and name[len("checkpoint-") :].isdigit() and os.path.isdir(os.path.join(path, name)):
             numbered.append((int(name[len("checkpoint-") :]), name))
     last = max(numbered)[1] if numbered else None
-    return OutputDir(path, True, last, any((path / n).is_file() for n in WEIGHT_FILES))
+    return OutputDir(path, True, last, any(os.path.isfile(os.path.join(path, n)) for n in WEIGHT_FILES))
 
 
-def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
+def read_deepspeed(value: object, workdir: str | os.PathLike) -> DeepSpeed | None:
     if value is None:
         return None
     if isinstance(value, dict):
@@ -188,11 +185,9 @@ def read_deepspeed(value: object, workdir: Path) -> DeepSpeed | None:
             if isinstance(inline, dict)
             else DeepSpeed(None, None, "the inline DeepSpeed JSON must be an object")
         )
-    path = Path(value)
-    if not path.is_absolute():
-        path = workdir / path
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        with open(os.path.join(workdir, value), encoding="utf-8") as handle:
+            config = json.loads(handle.read())
     except FileNotFoundError:
         return DeepSpeed(value, None, f"DeepSpeed config {value} not found (relative paths start at {workdir})")
     except json.JSONDecodeError as exc:
@@ -242,7 +237,7 @@ class AccelerateConfig(Record):
             config["version"] = f["fsdp_version"]
         return {"fsdp": " ".join(options), "fsdp_config": config}
 
-    def deepspeed_config(self, workdir: Path) -> DeepSpeed | None:
+    def deepspeed_config(self, workdir: str | os.PathLike) -> DeepSpeed | None:
         """The DeepSpeed config this file launches with: its ``deepspeed_config_file``, or the few settings it
         names itself (``zero_stage``, offload devices), as accelerate's DeepSpeedPlugin builds them."""
         if self.distributed_type != "DEEPSPEED":
@@ -258,16 +253,18 @@ class AccelerateConfig(Record):
         return DeepSpeed(None, {"zero_optimization": section}, launcher=self.path)
 
 
-def read_accelerate_config(path: Path) -> AccelerateConfig:
+def read_accelerate_config(path: str | os.PathLike) -> AccelerateConfig:
     """Raises ``ValueError`` with the file (and line and column) when it cannot be used."""
     import yaml
 
+    path = os.fspath(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"cannot read the accelerate config {path}: {exc}") from exc
     try:
-        data = yaml.safe_load(text) if path.suffix != ".json" else json.loads(text)
+        data = yaml.safe_load(text) if not path.endswith(".json") else json.loads(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

@@ -23,9 +23,9 @@ PyYAML (flat_yaml.py). Nothing here imports omegaconf.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
-from pathlib import Path
 
 from .flat_yaml import read_flat
 from .patterns import LazyPattern
@@ -192,18 +192,18 @@ class LoadedConfig:
 # --------------------------------------------------------------------------- reading
 
 
-def read_text(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[str | None, LoadProblem | None]:
+def read_text(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> tuple[str | None, LoadProblem | None]:
     """File text decoded as UTF-8 (what ``OmegaConf.load`` and ``Path.read_text`` use), or the problem."""
-    p = Path(path)
     try:
-        if p.is_dir():
+        if os.path.isdir(path):
             return None, LoadProblem("io", f"{path} is a directory, not a config file")
-        size = p.stat().st_size
+        size = os.stat(path).st_size
         if size > max_bytes:
             return None, LoadProblem(
                 "too-large", f"file is {size:,} bytes; a training config is a few KB (limit {max_bytes:,} bytes)"
             )
-        raw = p.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read()
     except FileNotFoundError:
         return None, LoadProblem("io", f"{path}: no such file")
     except OSError as exc:
@@ -229,7 +229,7 @@ def decode(raw: bytes) -> tuple[str | None, LoadProblem | None]:
 
 
 def load(
-    path: str | Path,
+    path: str | os.PathLike,
     target: Target,
     *,
     text: str | None = None,

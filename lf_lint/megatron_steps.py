@@ -23,6 +23,7 @@ pinned by worked cases in tests/test_megatron_steps.py.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def _plan(inputs, rules, layout, length, upe, total, epochs, run, printed_exampl
     )  # fmt: skip
 
 
-def bridge_extra_config(args, workdir: Path) -> tuple[dict, str | None]:
+def bridge_extra_config(args, workdir: str | os.PathLike) -> tuple[dict, str | None]:
     """``extra_config`` as ``MegatronBridgeArguments.__post_init__`` / ``load_extra_config`` read it (main
     ff6d4d12e): a JSON object in the string, a mapping, or a JSON file; dot-paths such as ``train.train_iters``
     override the built config (``_apply_extra_overrides``). Returns (overrides, why it cannot be read)."""
@@ -144,9 +145,8 @@ def bridge_extra_config(args, workdir: Path) -> tuple[dict, str | None]:
         return {}, f"`extra_config` must be a JSON object or a path, not {value!r}"
     text = value.strip()
     if not text.startswith("{"):
-        path = Path(text).expanduser()
         try:
-            text = (path if path.is_absolute() else workdir / path).read_text(encoding="utf-8")
+            text = Path(workdir, os.path.expanduser(text)).read_text(encoding="utf-8")
         except (OSError, ValueError):
             return {}, f"`extra_config` file not found: {value}"
     try:

@@ -22,7 +22,7 @@ and every data-parallel rank still reads its own micro-batches.
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
 
 from .launch import Launch
 from .records import Record
@@ -105,7 +105,7 @@ def _whole(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
-def read_layout(args, engine: str, launch: Launch, workdir: Path) -> ParallelLayout | None:
+def read_layout(args, engine: str, launch: Launch, workdir: str | os.PathLike) -> ParallelLayout | None:
     """The layout of a config read with ``engine``'s arguments ("mca", "megatron_bridge"); None for others."""
     if engine not in ENGINES:
         return None
@@ -153,12 +153,13 @@ def read_layout(args, engine: str, launch: Launch, workdir: Path) -> ParallelLay
     )  # fmt: skip
 
 
-def _mca_checkpoint_config(model: object, workdir: Path) -> dict:
+def _mca_checkpoint_config(model: object, workdir: str | os.PathLike) -> dict:
     """The parallel sizes an mcore_adapter checkpoint folder records (``mca_config.json``), when it is local."""
     if not isinstance(model, str) or not model:
         return {}
-    path = Path(model).expanduser()
-    path = (path if path.is_absolute() else workdir / path) / "mca_config.json"
+    from pathlib import Path
+
+    path = Path(workdir, os.path.expanduser(model), "mca_config.json")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

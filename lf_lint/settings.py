@@ -7,8 +7,8 @@ The table uses the long option names with dashes (``llamafactory-version``, ``fa
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
 
 from .records import Record
 
@@ -40,27 +40,33 @@ KNOWN = {
 
 
 class ProjectSettings(Record):
-    path: Path | None
+    path: str | None
     values: dict
 
     def get(self, attribute: str, default=None):
         return self.values.get(attribute, default)
 
 
-def find_pyproject(start: Path) -> Path | None:
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        candidate = directory / "pyproject.toml"
-        if candidate.is_file():
+def find_pyproject(start: str | os.PathLike) -> str | None:
+    """The nearest pyproject.toml in ``start`` or a folder above it."""
+    directory = os.path.realpath(start)
+    while True:
+        candidate = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(candidate):
             return candidate
-    return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
-def load_settings(path: Path | None) -> ProjectSettings:
+def load_settings(path: str | os.PathLike | None) -> ProjectSettings:
     if path is None:
         return ProjectSettings(None, {})
+    path = os.fspath(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"cannot read {path}: {exc}") from exc
     if "lf-lint" not in text:
@@ -94,6 +100,6 @@ def load_settings(path: Path | None) -> ProjectSettings:
         if not isinstance(value, kind) or isinstance(value, bool):
             raise SettingsError(f"{path}: [tool.lf-lint] `{key}` must be a {kind.__name__}, not {value!r}")
         if attribute in ("workdir", "accelerate_config"):
-            value = str((path.parent / value).resolve())
+            value = os.path.realpath(os.path.join(os.path.dirname(path), value))
         values[attribute] = value
     return ProjectSettings(path, values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +129,17 @@ def test_predict_steps_explains_why_not(tmp_path):
     with pytest.raises(LfLintError, match="--num-examples"):
         predict_steps(config, workdir=tmp_path)
     assert predict_steps(config, workdir=tmp_path, num_examples={"remote": 800}).num_examples == 800
+
+
+def test_a_schema_only_lint_imports_nothing_heavy():
+    """What the first target of benchmarks/lint_speed.py rests on: a schema-only lint of a plain config imports no
+    third-party package, and not pathlib either (with urllib.parse and ipaddress, a tenth of such a lint on 3.11)."""
+    sample = Path(__file__).resolve().parent.parent / "sample_configs" / "qwen3_lora_sft.yaml"
+    heavy = ("yaml", "numpy", "pyarrow", "datasets", "jsonschema", "tokenizers", "pathlib", "argparse", "tomllib")
+    probe = (
+        "import sys, io, contextlib\nbefore = set(sys.modules)\nfrom lf_lint.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()): main(['--isolated', '--no-datasets', sys.argv[1]])\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules and m not in before))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(sample)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

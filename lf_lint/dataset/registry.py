@@ -72,12 +72,11 @@ class Registry(NamedTuple):
     problem: str | None = None
 
 
-def dataset_dir_path(dataset_dir: str, workdir: Path) -> Path:
-    path = Path(os.path.expanduser(dataset_dir))
-    return path if path.is_absolute() else workdir / path
+def dataset_dir_path(dataset_dir: str, workdir: str | os.PathLike) -> Path:
+    return Path(workdir, os.path.expanduser(dataset_dir))  # an absolute dataset_dir stays as it is
 
 
-def read_registry(dataset_dir: object, workdir: Path) -> Registry:
+def read_registry(dataset_dir: object, workdir: str | os.PathLike) -> Registry:
     if isinstance(dataset_dir, dict):
         return Registry(None, dataset_dir, "local")
     dataset_dir = str(dataset_dir if dataset_dir is not None else "data")

@@ -24,12 +24,11 @@ class Tokenized(NamedTuple):
     problem: str | None = None
 
 
-def tokenized_folder(value: object, workdir: Path) -> Path | None:
+def tokenized_folder(value: object, workdir: str | os.PathLike) -> Path | None:
     """The folder when LLaMA-Factory would load from it (``extras/misc.py::has_tokenized_data``)."""
     if not isinstance(value, str) or not value:
         return None
-    path = Path(value).expanduser()
-    path = path if path.is_absolute() else workdir / path
+    path = Path(workdir, os.path.expanduser(value))  # an absolute value stays as it is
     return path if path.is_dir() and any(os.scandir(path)) else None
 
 

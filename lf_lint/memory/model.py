@@ -20,6 +20,7 @@ softmax attention, are estimated as the shape's own attention for every layer (`
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -721,14 +722,12 @@ _SIZE = LazyPattern(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.IGNORECAS
 
 
 def find_model(
-    name: str | None, workdir: Path, params: float | None = None, env: dict | None = None
+    name: str | None, workdir: str | os.PathLike, params: float | None = None, env: dict | None = None
 ) -> ModelInfo | None:
     """The shape of ``model_name_or_path`` as far as lf-lint can know it without a download."""
     if not name:
         return _given(params, "(no model_name_or_path)") if params else None
-    local = Path(name).expanduser()
-    if not local.is_absolute():
-        local = workdir / local
+    local = Path(workdir, os.path.expanduser(name))  # an absolute name stays as it is
     config_path = local / "config.json" if local.is_dir() else None
     if config_path is None or not config_path.is_file():
         config_path = hf_cache_config(name, env)

@@ -8,9 +8,9 @@ example), which ``lf-lint rule CODE`` prints and the test suite runs.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from functools import cached_property
-from pathlib import Path
 
 from ..args import Args
 from ..diagnostics import Severity
@@ -36,7 +36,7 @@ class Finding(Record):
 class Context:
     """Everything known about one config; expensive facts are computed on first use."""
 
-    def __init__(self, config: LoadedConfig, target: Target, command: str, kind: str, workdir: Path, launch: Launch):
+    def __init__(self, config: LoadedConfig, target: Target, command: str, kind: str, workdir: str | os.PathLike, launch: Launch):
         self.config = config
         self.target = target
         self.command = command  # "train" or "infer": whose arguments the config is checked against
@@ -122,7 +122,7 @@ class Context:
         from ..memory.model import find_model
 
         name = self.args.model_name_or_path
-        return find_model(name if isinstance(name, str) else None, Path(self.workdir), self.options.get("params"))
+        return find_model(name if isinstance(name, str) else None, self.workdir, self.options.get("params"))
 
     @cached_property
     def output_dir(self) -> OutputDir | None:

@@ -8,6 +8,7 @@ and knows the releases in which the check exists. Conditions see values through 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from ..args import Args
@@ -1122,7 +1123,7 @@ AUTO_RESUME = lf_rule(
     severity=INFO,
     when=lambda a, ctx: _output_dir_state(a, ctx) == "resume",
     message=lambda ctx: (
-        f"LLaMA-Factory will resume training from {ctx.output_dir.path / ctx.output_dir.last_checkpoint}"
+        f"LLaMA-Factory will resume training from {os.path.join(ctx.output_dir.path, ctx.output_dir.last_checkpoint)}"
     ),
     key="output_dir",
     at="value",
