@@ -7,10 +7,6 @@ hub model that is not cached, and pathlib's import is a tenth of a schema-only l
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def hub_cache_dir(env: dict | None = None) -> str:
@@ -22,8 +18,8 @@ def hub_cache_dir(env: dict | None = None) -> str:
     return os.path.join(home, "hub")
 
 
-def snapshot(kind: str, repo_id: str, env: dict | None = None) -> Path | None:
-    """The newest downloaded snapshot of a ``models`` or ``datasets`` repository, if any."""
+def snapshot(kind: str, repo_id: str, env: dict | None = None):
+    """The newest downloaded snapshot of a ``models`` or ``datasets`` repository (a ``pathlib.Path``), if any."""
     snapshots = os.path.join(hub_cache_dir(env), f"{kind}--{repo_id.replace('/', '--')}", "snapshots")
     try:
         found = [entry for entry in os.scandir(snapshots) if entry.is_dir()]
@@ -36,9 +32,9 @@ def snapshot(kind: str, repo_id: str, env: dict | None = None) -> Path | None:
     return Path(max(found, key=lambda entry: entry.stat().st_mtime).path)
 
 
-def model_folders(model_name_or_path: object, workdir: str | os.PathLike, env: dict | None = None) -> list[Path]:
-    """Where the files of ``model_name_or_path`` are on this machine: the local folder (relative to the launch
-    directory) and the newest snapshot in the Hugging Face cache, those that exist."""
+def model_folders(model_name_or_path: object, workdir: str | os.PathLike, env: dict | None = None) -> list:
+    """Where the files of ``model_name_or_path`` are on this machine (``pathlib.Path`` folders): the local folder
+    (relative to the launch directory) and the newest snapshot in the Hugging Face cache, those that exist."""
     if not isinstance(model_name_or_path, str) or not model_name_or_path:
         return []
     local = os.path.join(workdir, os.path.expanduser(model_name_or_path))  # an absolute path stays as it is
