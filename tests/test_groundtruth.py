@@ -401,6 +401,59 @@ def test_fsdp_loading_matches_training_arguments(env_name, tmp_path):
     MATCH_RATES.append(f"{env_name}: FSDP loading {len(real)}/{len(real)} as TrainingArguments sets it up")
 
 
+_EARLY_STOPPING = """
+import json, sys
+import llamafactory, transformers
+from transformers import EarlyStoppingCallback
+from llamafactory.hparams import get_train_args
+out = []
+for args in json.loads(sys.argv[1]):
+    args = dict(args, output_dir=sys.argv[2], overwrite_output_dir=True, report_to="none")
+    try:
+        training_args, finetuning_args = get_train_args(args)[2:4]
+        if finetuning_args.early_stopping_steps is not None:  # train/tuner.py adds the callback; Trainer.train calls it
+            EarlyStoppingCallback(finetuning_args.early_stopping_steps).on_train_begin(training_args, None, None)
+        out.append(None)
+    except (Exception, SystemExit) as exc:
+        out.append(f"{type(exc).__name__}: {exc}"[:300])
+print(json.dumps([llamafactory.__version__, transformers.__version__, out]))
+"""
+
+
+@pytest.mark.parametrize("env_name", ENV_NAMES)
+def test_early_stopping_matches_the_callback(env_name, tmp_path):
+    """LF318 against transformers' EarlyStoppingCallback.on_train_begin on the TrainingArguments LLaMA-Factory
+    parses (0.9.2 has no early_stopping_steps: both refuse the key)."""
+    import yaml
+
+    python = gt_envs.ensure_env(env_name, gt_envs.default_root())
+    base = {"model_name_or_path": "m", "stage": "sft", "do_train": True, "finetuning_type": "lora",
+            "dataset": "d", "template": "default", "early_stopping_steps": 2}  # fmt: skip
+    evaluated = {"val_size": 0.1, "eval_strategy": "steps", "eval_steps": 10, "save_steps": 10}
+    variants = [{}, evaluated, {"metric_for_best_model": "eval_loss"}, {**evaluated, "metric_for_best_model": "eval_loss"},
+                {**evaluated, "load_best_model_at_end": True}, {**evaluated, "lr_scheduler_type": "reduce_lr_on_plateau"},
+                {"load_best_model_at_end": True, "save_strategy": "no"}]  # fmt: skip
+    cases = [{**base, **variant} for variant in variants]
+    environ = gt_envs.gt_environ(env_name, gt_envs.default_root(), scratch=tmp_path)
+    done = subprocess.run([str(python), "-c", _EARLY_STOPPING, json.dumps(cases), str(tmp_path / "out")],
+                          text=True, capture_output=True, env=environ)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    llamafactory, transformers, real = json.loads(done.stdout.strip().splitlines()[-1])
+    mismatches = []
+    for case, truth in zip(cases, real):
+        config = tmp_path / "cfg.yaml"
+        config.write_text(yaml.safe_dump({**case, "output_dir": str(tmp_path / "out")}))
+        options = LintOptions(llamafactory_version=llamafactory, transformers_version=transformers, workdir=tmp_path,
+                              count_datasets=False, env={"DISABLE_VERSION_CHECK": "1"})  # fmt: skip
+        errors = [d.code for d in lint_file(config, options).diagnostics if d.severity is Severity.ERROR]
+        if (truth is not None) != bool(errors) or (truth is not None and "EarlyStopping" in truth) != ("LF318" in errors):
+            mismatches.append({"case": case, "transformers": truth, "lf_lint": errors})
+    refused = sum(truth is not None for truth in real)
+    MATCH_RATES.append(f"{env_name}: early stopping {len(cases) - len(mismatches)}/{len(cases)} as the callback "
+                       f"decides ({refused} refused)")  # fmt: skip
+    assert not mismatches, json.dumps(mismatches, indent=1)
+
+
 @pytest.mark.parametrize("env_name", ENV_NAMES)
 def test_model_types_match_transformers(env_name, tmp_path):
     """lf_lint/data/model_types.json knows exactly the model types of the env's transformers (CONFIG_MAPPING_NAMES),

@@ -442,3 +442,15 @@ def test_the_old_evaluation_strategy_name_counts_where_transformers_accepts_it()
     )
     (found,) = _mine(lint_file("cfg.yaml", options, text=text))
     assert "with `eval_strategy: epoch`" in found.message
+
+
+def test_a_bound_of_an_option_without_effect_is_not_checked(tmp_path):
+    """lora_dropout: 1.5 stops a LoRA run (nn.Dropout), and freeze tuning never builds the dropout: LLaMA-Factory
+    trains (the differential accept/reject test's lora-dropout-big+freeze-ok), and LF316 says the value does nothing."""
+    path = tmp_path / "cfg.yaml"
+    options = LintOptions(count_datasets=False, workdir=tmp_path, llamafactory_version="0.9.5",
+                          transformers_version="4.57.1")  # fmt: skip
+    for method, expected in (("lora", {"LF105"}), ("freeze", {"LF316"})):
+        path.write_text(yaml.safe_dump({**TRAIN, "finetuning_type": method, "lora_dropout": 1.5}))
+        found = {d.code for d in lint_file(path, options).diagnostics} & {"LF105", "LF316"}
+        assert found == expected, method

@@ -773,18 +773,26 @@ def row_for(option: str, ctx: Context) -> Inert | None:
     return None
 
 
+def unmet_need(option: str, value: object, ctx: Context) -> Need | None:
+    """What ``option: value`` works with and does not have in this run, so that it has no effect; None when it takes
+    effect (or the table has no row for it). Out-of-range values of an option without effect are no error (LF105):
+    they never reach the code that would refuse them."""
+    row = row_for(option, ctx)
+    if row is None or (row.flag and not value) or (row.skip is not None and row.skip(ctx.args, ctx)):
+        return None
+    return next((n for n in row.needs if not n.met(ctx.args, ctx)), None)
+
+
 def _check(ctx: Context):
     a = ctx.args
+    mistyped = {p.key for p in ctx.schema_problems if p.kind in ("type", "enum")}
     for option in INERT:
         if not a.is_set(option) or option not in ctx.table:
             continue  # unset (its default asks for nothing), or unknown to this release (LF101/LF102)
         value = a.raw(option)
-        if value is None or a.get(option) != value:
+        if value is None or option in mistyped:
             continue  # null is the default; a wrongly typed value is LF103's
-        row = row_for(option, ctx)
-        if row is None or (row.flag and not value) or (row.skip is not None and row.skip(a, ctx)):
-            continue
-        need = next((n for n in row.needs if not n.met(a, ctx)), None)
+        need = unmet_need(option, value, ctx)
         if need is None:
             continue
         yield Finding(

@@ -6,6 +6,7 @@ from ..diagnostics import Severity
 from ..loading import is_date
 from ..schema import field_releases
 from .base import Context, Example, Finding, Rule
+from .inert_options import unmet_need
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 
@@ -351,7 +352,7 @@ INVALID_CHOICE = Rule(
 
 def _check_range(ctx: Context):
     for problem in ctx.schema_problems:
-        if problem.kind == "range":
+        if problem.kind == "range" and unmet_need(problem.key, problem.value, ctx) is None:
             yield Finding(f"`{problem.key}`: {problem.message}", key=problem.key, at="value")
 
 
@@ -365,7 +366,8 @@ OUT_OF_RANGE = Rule(
     "in [0, 1), `warmup_ratio` in [0, 1], `max_samples` and `cutoff_len` at least 1, a seed numpy accepts.",
     why="Each of these fails at start-up or in the first step (`batch_size should be a positive integer`, "
     "`warmup_ratio must lie in range [0,1]`, `Invalid learning rate`, a bare `StopIteration` for "
-    "`max_samples: 0`).",
+    "`max_samples: 0`). A value the run never uses is not checked by anything (`lora_dropout: 1.5` in freeze "
+    "tuning): LF316 reports that it has no effect instead.",
     example=Example("per_device_train_batch_size: 0"),
     use_instead=Example("per_device_train_batch_size: 1"),
     check=_check_range,

@@ -333,6 +333,98 @@ PREFETCH = Rule(
     check=_prefetch,
 )
 
+
+def _trainer_loads_data(ctx: Context) -> bool:
+    """The run builds the Hugging Face Trainer's data loaders: a training run of any stage but PPO (TRL's loop builds
+    its own), or an evaluation or prediction; the Megatron launches have loaders of their own."""
+    a = ctx.args
+    if ctx.table.arguments not in ("default", "kt"):
+        return False
+    return (a.do_train is True and a.stage != "ppo") or a.do_eval is True or a.do_predict is True
+
+
+def _persistent_workers(ctx: Context):
+    a = ctx.args
+    if a.dataloader_persistent_workers is True and a.dataloader_num_workers == 0 and _trainer_loads_data(ctx):
+        yield Finding(
+            "torch stops with: persistent_workers option needs num_workers > 0 (when the Trainer builds its first "
+            "data loader, after the model has loaded)",
+            key="dataloader_persistent_workers",
+            fix="set dataloader_num_workers to 1 or more, or remove dataloader_persistent_workers",
+        )
+
+
+PERSISTENT_WORKERS = Rule(
+    code="LF317",
+    name="persistent-workers-without-workers",
+    severity=ERROR,
+    summary="`dataloader_persistent_workers: true` with `dataloader_num_workers: 0`.",
+    what="Reports persistent data-loader workers when the data loader runs in the main process (no workers), in "
+    "runs that build the Trainer's data loaders (training, except PPO, evaluation or prediction).",
+    why="transformers passes `persistent_workers` to every `torch.utils.data.DataLoader` it builds without "
+    "checking the workers, and torch refuses the pair. Unlike the prefetch factor (LF308), nothing checks it at "
+    "start-up: the run stops in `get_train_dataloader`, after the model has loaded.",
+    example=Example("dataloader_persistent_workers: true"),
+    use_instead=Example("dataloader_persistent_workers: true\ndataloader_num_workers: 2"),
+    upstream="transformers trainer.py `_get_dataloader` / `get_train_dataloader` (4.45-5.8); torch "
+    "`DataLoader.__init__`.",
+    check=_persistent_workers,
+)
+
+
+def _early_stopping(ctx: Context):
+    a = ctx.args
+    if "early_stopping_steps" not in ctx.table or a.get("early_stopping_steps") is None:
+        return  # LLaMA-Factory 0.9.2 has no such argument (LF102)
+    if a.do_train is not True or not _trainer_loads_data(ctx):
+        return
+    # TrainingArguments.__post_init__ names "loss" when the best model is loaded or the scheduler needs a metric
+    needs_metric = {"reduce_lr_on_plateau"} | ({"greedy"} if ctx.target.tf >= (5, 0) else set())
+    if (
+        a.metric_for_best_model is None
+        and not a.load_best_model_at_end
+        and str(a.lr_scheduler_type) not in needs_metric
+    ):
+        message, fix = (
+            "EarlyStoppingCallback requires metric_for_best_model to be defined",
+            "set metric_for_best_model (eval_loss, or a metric compute_metrics returns)",
+        )
+    elif a.eval_strategy == "no":
+        message, fix = (
+            "EarlyStoppingCallback requires IntervalStrategy of steps or epoch",
+            "set eval_strategy (and val_size or eval_dataset)",
+        )
+    else:
+        return
+    yield Finding(
+        f"transformers stops with `AssertionError: {message}` when training begins (after the model and data have "
+        "loaded): LLaMA-Factory adds the callback for `early_stopping_steps`",
+        key="early_stopping_steps",
+        fix=fix,
+    )
+
+
+EARLY_STOPPING = Rule(
+    code="LF318",
+    name="early-stopping-without-evaluation",
+    severity=ERROR,
+    summary="`early_stopping_steps` without a metric to watch or without evaluations.",
+    what="Reports `early_stopping_steps` in a training run that names no `metric_for_best_model` (neither "
+    "`load_best_model_at_end` nor a scheduler that needs one names `loss` for it) or that never evaluates "
+    "(`eval_strategy: no`, the default).",
+    why="LLaMA-Factory 0.9.3 and later add transformers' `EarlyStoppingCallback(early_stopping_patience="
+    "early_stopping_steps)`, whose `on_train_begin` asserts both: the run stops when training begins, after the "
+    "model and the datasets have loaded.",
+    example=Example("early_stopping_steps: 3"),
+    use_instead=Example(
+        "early_stopping_steps: 3\nval_size: 0.1\neval_strategy: steps\neval_steps: 0.25\n"
+        "metric_for_best_model: eval_loss"
+    ),
+    upstream="LLaMA-Factory train/tuner.py::_training_function (0.9.3-0.9.5, main); transformers trainer_callback.py "
+    "`EarlyStoppingCallback.on_train_begin` (4.45-5.8).",
+    check=_early_stopping,
+)
+
 _FSDP_OPTIONS = (
     "full_shard",
     "shard_grad_op",
@@ -690,4 +782,5 @@ SCHEDULER_KWARGS = Rule(
 RULES = [
     EVAL_STEPS_MISSING, LOGGING_STEPS_ZERO, FRACTIONAL_STEPS, BEST_MODEL, FP16_AND_BF16, SCHEDULER_NEEDS_EVAL,
     WARMUP_VALUES, PREFETCH, FSDP_OPTIONS, SAVE_BEST, OUTPUT_DIR_REQUIRED, DEPRECATED, REPORT_TO, EMPTY_CACHE_STEPS, SCHEDULER_KWARGS,
+    PERSISTENT_WORKERS, EARLY_STOPPING,
 ]  # fmt: skip

@@ -141,6 +141,7 @@ MUTATIONS: dict[str, str] = {
     "vllm": "infer_backend: vllm",
     "ppo-logger": "stage: ppo\nreward_model: some/rm\nreport_to: mlflow",
     "prefetch": "dataloader_prefetch_factor: 2",
+    "persistent-workers": "dataloader_persistent_workers: true",  # torch refuses it in get_train_dataloader
     "fp16-bf16": "fp16: true\nbf16: true",
     "fsdp-offload": "fsdp: offload",
     "date-value": "run_name: 2024-01-01",
