@@ -1,7 +1,9 @@
-"""LF317 and LF318: what stops a run once the Trainer starts, after the model has loaded (the data loader's
-workers, the early-stopping callback's asserts)."""
+"""What stops a run after the model has loaded: the adapter set-up (LF296-LF298), the data loader's workers
+(LF317) and the early-stopping callback's asserts (LF318)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import yaml
@@ -62,3 +64,43 @@ def test_early_stopping_is_a_key_of_0_9_3_and_later(tmp_path):
     found = codes(tmp_path, {"early_stopping_steps": 3}, llamafactory="0.9.2", transformers="4.49.0")
     assert "LF318" not in found and "LF102" in found  # 0.9.2 has no such argument
     assert "LF318" in codes(tmp_path, {"early_stopping_steps": 3}, llamafactory="0.9.3", transformers="4.51.3")
+
+
+def _checkpoint(tmp_path, quant_method: str | None) -> str:
+    """A local model folder whose config.json records ``quant_method`` (None: not quantized)."""
+    folder = tmp_path / f"model-{quant_method}"
+    folder.mkdir(exist_ok=True)
+    config = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "intermediate_size": 128, "vocab_size": 100}  # fmt: skip
+    if quant_method is not None:
+        config["quantization_config"] = {"quant_method": quant_method, "bits": 4}
+    (folder / "config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+def test_dora_is_refused_on_every_quantization_but_bitsandbytes(tmp_path):
+    dora = {"use_dora": True}
+    for method in ("gptq", "awq"):
+        assert "LF298" in codes(tmp_path, {**dora, "model_name_or_path": _checkpoint(tmp_path, method)})
+    for method in ("bitsandbytes", None):
+        assert "LF298" not in codes(tmp_path, {**dora, "model_name_or_path": _checkpoint(tmp_path, method)})
+    mxfp4 = {**dora, "model_name_or_path": _checkpoint(tmp_path, "mxfp4")}
+    assert "LF298" not in codes(tmp_path, mxfp4)  # dequantized while loading from 0.9.4
+    assert "LF298" in codes(tmp_path, mxfp4, llamafactory="0.9.3", transformers="4.51.3")
+    assert "LF298" in codes(tmp_path, {**dora, "quantization_bit": 8, "quantization_method": "eetq"})
+    assert "LF298" not in codes(tmp_path, {**dora, "quantization_bit": 4})  # QDoRA with bitsandbytes
+    gptq = _checkpoint(tmp_path, "gptq")
+    resumed = {**dora, "model_name_or_path": gptq, "adapter_name_or_path": "saves/adapter"}  # no new adapter
+    assert "LF298" not in codes(tmp_path, resumed)
+    assert "LF298" not in codes(tmp_path, {**dora, "model_name_or_path": gptq, "do_train": False, "do_predict": True,
+                                           "eval_dataset": "identity", "predict_with_generate": True})  # fmt: skip
+
+
+def test_ktransformers_and_unsloth_build_lora_adapters_only(tmp_path):
+    assert "LF296" in codes(tmp_path, {"use_kt": True, "finetuning_type": "oft"})
+    assert "LF296" not in codes(tmp_path, {"use_kt": True})
+    assert "LF297" in codes(tmp_path, {"use_unsloth": True, "finetuning_type": "oft"})
+    assert "LF297" in codes(tmp_path, {"use_unsloth": True, "finetuning_type": "oft"}, llamafactory="0.9.4")
+    assert "LF297" not in codes(tmp_path, {"use_unsloth": True})
+    assert "LF297" not in codes(tmp_path, {"use_unsloth": True, "finetuning_type": "oft", "do_train": False,
+                                           "do_predict": True, "eval_dataset": "identity"})  # fmt: skip

@@ -968,6 +968,87 @@ QUANTIZATION_CONFLICT = lf_rule(
     applies_to=("train", "infer"),
 )
 
+_ADAPTER = "model/adapter.py::_setup_lora_tuning"
+
+
+def _creates_adapter(a: Args, ctx: Context) -> bool:
+    """A LoRA or OFT training run that creates new adapter weights after the model has loaded (``_setup_lora_tuning``:
+    ``is_trainable and adapter_to_resume is None``): no adapter to load, or ``create_new_adapter`` over adapters
+    that can be merged (not on a quantized model, under ZeRO-3, KTransformers or Unsloth)."""
+    if not a.do_train or str(a.finetuning_type or "lora") not in ("lora", "oft"):
+        return False
+    if a.adapter_name_or_path is None:
+        return True
+    quantized = isinstance(a.quantization_bit, int) or _ptq(ctx) is not None
+    return bool(a.create_new_adapter) and not (quantized or ctx.zero3 or a.get("use_kt") or a.use_unsloth)
+
+
+def _dora_quantization(a: Args, ctx: Context) -> str | None:
+    """The quantization a DoRA adapter would be created on that is not bitsandbytes (``model.quantization_method``):
+    a pre-quantized checkpoint's (MXFP4 and FP8 are dequantized while loading from 0.9.4), else HQQ or EETQ."""
+    if a.use_dora is not True or str(a.finetuning_type or "lora") != "lora" or not _creates_adapter(a, ctx):
+        return None
+    ptq = _ptq(ctx)
+    if ptq is not None:
+        dequantized = ("mxfp4", "fp8") if ctx.target.lf >= (0, 9, 4) else ()
+        return None if ptq in ("bitsandbytes", *dequantized) else ptq
+    return _method(a) if isinstance(a.quantization_bit, int) and _method(a) in ("hqq", "eetq") else None
+
+
+KT_OFT = lf_rule(
+    "LF296",
+    "ktransformers-oft",
+    summary="`use_kt` with `finetuning_type: oft`.",
+    what="Reports KTransformers (`use_kt: true`) in a run that creates an OFT adapter.",
+    why="KTransformers builds its adapters as LoRA only; LLaMA-Factory checks it when it adds the adapter, after "
+    "the model has loaded.",
+    upstream=f"{_ADAPTER} (LLaMA-Factory 0.9.5, main).",
+    versions=releases("0.9.5"),
+    when=lambda a, ctx: a.get("use_kt") is True and a.finetuning_type == "oft" and _creates_adapter(a, ctx),
+    message="KTransformers only supports LoRA finetuning.",
+    key="finetuning_type",
+    at="value",
+    fix="finetuning_type: lora",
+    example=Example("use_kt: true\nfinetuning_type: oft"),
+    use_instead=Example("use_kt: true\nfinetuning_type: lora"),
+)
+
+UNSLOTH_OFT = lf_rule(
+    "LF297",
+    "unsloth-oft",
+    summary="`use_unsloth` with `finetuning_type: oft`.",
+    what="Reports Unsloth (`use_unsloth: true`) in a run that creates an OFT adapter.",
+    why="Unsloth's PEFT model is LoRA only; LLaMA-Factory checks it when it adds the adapter, after the model has "
+    "loaded.",
+    upstream=f"{_ADAPTER} (LLaMA-Factory 0.9.4 and later).",
+    versions=releases("0.9.4"),
+    when=lambda a, ctx: a.use_unsloth is True and a.finetuning_type == "oft" and _creates_adapter(a, ctx),
+    message="Unsloth is currently not supported for OFT.",
+    key="finetuning_type",
+    at="value",
+    fix="finetuning_type: lora, or drop use_unsloth",
+    example=Example("use_unsloth: true\nfinetuning_type: oft"),
+    use_instead=Example("use_unsloth: true\nfinetuning_type: lora"),
+)
+
+DORA_QUANTIZED = lf_rule(
+    "LF298",
+    "dora-on-quantized-model",
+    summary="`use_dora` on a model quantized other than with bitsandbytes (a GPTQ/AWQ checkpoint, HQQ, EETQ).",
+    what="Reports `use_dora: true` when a new LoRA adapter is created on a local checkpoint whose config.json has a "
+    "`quantization_config` other than bitsandbytes (MXFP4 and FP8 are dequantized from 0.9.4 and pass), or on "
+    "`quantization_bit` with `quantization_method: hqq` or `eetq`.",
+    why="PEFT's DoRA needs the base weights it decomposes; LLaMA-Factory refuses every quantization but "
+    "bitsandbytes when it adds the adapter, after the model has loaded.",
+    upstream=f"{_ADAPTER} (LLaMA-Factory 0.9.2-0.9.5, main).",
+    when=lambda a, ctx: _dora_quantization(a, ctx) is not None,
+    message="DoRA is not compatible with PTQ-quantized models.",
+    key="use_dora",
+    fix="drop use_dora, or quantize with bitsandbytes (quantization_bit: 4) from the unquantized model",
+    example=Example("use_dora: true\nquantization_bit: 8\nquantization_method: hqq"),
+    use_instead=Example("use_dora: true\nquantization_bit: 4"),
+)
+
 # ----------------------------------------------------------------------------- warnings
 
 MIXED_PRECISION = lf_rule(
@@ -1267,5 +1348,5 @@ RULES = [
     TRACKIO_PROJECT, ADAPTER_NEEDS_LORA, QUANTIZATION_CONFLICT,
     MIXED_PRECISION, UPCAST_LAYERNORM, RESIZE_VOCAB_TARGET, MEMORY_OPTIMIZER_PRECISION, FP8_ALL_GATHER,
     NEAT_PACKING_WITHOUT_PACKING, RESUME_DROPPED, OUTPUT_DIR_NOT_EMPTY, AUTO_RESUME, YI_SLOW_TOKENIZER, EVAL_ONLY_NOTES,
-    PPO_EVAL_DATASET, PPO_TRL,
+    PPO_EVAL_DATASET, PPO_TRL, KT_OFT, UNSLOTH_OFT, DORA_QUANTIZED,
 ]  # fmt: skip
