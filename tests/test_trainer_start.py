@@ -104,3 +104,17 @@ def test_ktransformers_and_unsloth_build_lora_adapters_only(tmp_path):
     assert "LF297" not in codes(tmp_path, {"use_unsloth": True})
     assert "LF297" not in codes(tmp_path, {"use_unsloth": True, "finetuning_type": "oft", "do_train": False,
                                            "do_predict": True, "eval_dataset": "identity"})  # fmt: skip
+
+
+def test_an_automatic_device_map_takes_4_bit_bitsandbytes_only(tmp_path):
+    chat = {"model_name_or_path": "Qwen/Qwen3-0.6B", "template": "qwen3", "finetuning_type": "lora",
+            "quantization_device_map": "auto"}  # fmt: skip
+    path = tmp_path / "chat.yaml"
+    options = LintOptions(count_datasets=False, workdir=tmp_path, llamafactory_version="0.9.5",
+                          transformers_version="4.57.1", command="chat")  # fmt: skip
+    for bits, refused in ((8, True), (4, False)):
+        path.write_text(yaml.safe_dump({**chat, "quantization_bit": bits}))
+        assert ("LF294" in {d.code for d in lint_file(path, options).diagnostics}) is refused, bits
+    # a training run with a device map stops earlier, on its own check
+    found = codes(tmp_path, {"quantization_bit": 8, "quantization_device_map": "auto"})
+    assert "LF239" in found and "LF294" not in found

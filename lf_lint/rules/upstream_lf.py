@@ -910,20 +910,22 @@ def _ptq(ctx: Context) -> str | None:
 
 
 def _sharded_problem(a: Args, ctx: Context) -> str | None:
-    if not (
-        ctx.zero3 or fsdp_loads_on_cpu(a, ctx.launch, ctx.target.tf)
-    ):  # is_deepspeed_zero3_enabled() or is_fsdp_enabled()
+    sharded = ctx.zero3 or fsdp_loads_on_cpu(a, ctx.launch, ctx.target.tf)  # is_deepspeed_zero3_enabled() or is_fsdp_enabled()
+    auto_map = a.quantization_device_map == "auto" and not a.do_train  # training with it stops earlier (LF239)
+    if not (sharded or auto_map):
         return None
     ptq = _ptq(ctx)
     if ptq is not None:
         exempt = ("mxfp4", "fp8") if ctx.target.lf >= (0, 9, 4) else ()
-        return None if ptq in exempt else "DeepSpeed ZeRO-3 or FSDP is incompatible with PTQ-quantized models."
+        if not sharded or ptq in exempt:
+            return None
+        return "DeepSpeed ZeRO-3 or FSDP is incompatible with PTQ-quantized models."
     if not isinstance(a.quantization_bit, int) or a.finetuning_type not in ("lora", "oft") or _bits_problem(a, ctx):
         return None
     method = _method(a)
     if method == "bnb" and a.quantization_bit != 4:
         return "Only 4-bit quantized model can use fsdp+qlora or auto device map."
-    if method in ("hqq", "eetq"):
+    if method in ("hqq", "eetq") and sharded:
         return f"{method.upper()} quantization is incompatible with DeepSpeed ZeRO-3 or FSDP."
     return None
 
@@ -931,15 +933,18 @@ def _sharded_problem(a: Args, ctx: Context) -> str | None:
 QUANT_SHARDED = lf_rule(
     "LF294",
     "quantization-under-zero3",
-    summary="A quantized model LLaMA-Factory cannot load under DeepSpeed ZeRO-3 or FSDP: 8-bit bitsandbytes, HQQ, "
-    "EETQ, or an already quantized (GPTQ, AWQ, ...) checkpoint.",
+    summary="A quantized model LLaMA-Factory cannot load under DeepSpeed ZeRO-3 or FSDP (8-bit bitsandbytes, HQQ, "
+    "EETQ, or an already quantized GPTQ, AWQ, ... checkpoint), or with `quantization_device_map: auto` (8-bit).",
     what="Under DeepSpeed ZeRO-3 (the `deepspeed` config, or the one `--accelerate-config` names), or FSDP that "
     "loads the model sharded (an `--accelerate-config` FSDP file, where `fsdp_cpu_ram_efficient_loading` defaults "
     "to true; or the YAML's `fsdp` with `fsdp_config: {cpu_ram_efficient_loading: true}`, which needs accelerate "
     "to launch from transformers 5), reports bitsandbytes quantization other than 4-bit, HQQ and EETQ, and a local "
-    "checkpoint whose config.json has a `quantization_config` (MXFP4 and FP8 are dequantized from 0.9.4 and pass).",
-    why="Only 4-bit bitsandbytes weights can be sharded while loading; LLaMA-Factory stops when it quantizes the "
-    "model (transformers' `is_deepspeed_zero3_enabled()` or `is_fsdp_enabled()`).",
+    "checkpoint whose config.json has a `quantization_config` (MXFP4 and FP8 are dequantized from 0.9.4 and pass). "
+    "In a run that does not train (chat, export, prediction), `quantization_device_map: auto` with 8-bit "
+    "bitsandbytes too.",
+    why="Only 4-bit bitsandbytes weights can be sharded while loading, or spread over the GPUs by an automatic "
+    "device map; LLaMA-Factory stops when it quantizes the model (transformers' `is_deepspeed_zero3_enabled()` or "
+    "`is_fsdp_enabled()`, or the device map).",
     upstream=_QUANTIZE,
     when=lambda a, ctx: _sharded_problem(a, ctx) is not None,
     message=lambda ctx: _sharded_problem(ctx.args, ctx),
@@ -947,7 +952,7 @@ QUANT_SHARDED = lf_rule(
     fix="quantization_bit: 4 with bitsandbytes, or ZeRO-2",
     example=Example("quantization_bit: 8\ndeepspeed: {zero_optimization: {stage: 3}}", options={"num_gpus": 2}),
     use_instead=Example("quantization_bit: 4\ndeepspeed: {zero_optimization: {stage: 3}}", options={"num_gpus": 2}),
-    applies_to=("train",),
+    applies_to=("train", "infer"),
 )
 
 
