@@ -937,3 +937,19 @@ def test_a_config_that_does_not_train(tmp_path, monkeypatch):
         in out
     )
     assert f"help: per_device_eval_batch_size: {comfortable}" in out
+
+
+def test_liger_fuses_the_loss_of_the_model_types_each_release_patches():
+    """apply_liger_kernel's list grows release by release: Qwen3 from 0.9.3, Qwen3-Next and Qwen3.5 from 0.9.5,
+    the Qwen3.5 MoE on main; other types keep their logits (``Current model does not support liger kernel.``)."""
+
+    def logits(model: str, llamafactory: str) -> float:
+        config = f"model_name_or_path: {model}\nenable_liger_kernel: true"
+        return _report(config, llamafactory_version=llamafactory).estimate.logits
+
+    assert logits("Qwen/Qwen3-8B", "0.9.2") > 0 and logits("Qwen/Qwen3-8B", "0.9.3") == 0
+    assert logits("Qwen/Qwen3-Next-80B-A3B-Instruct", "0.9.4") > 0
+    assert logits("Qwen/Qwen3-Next-80B-A3B-Instruct", "0.9.5") == 0
+    assert logits("Qwen/Qwen3.5-9B", "0.9.5") == 0
+    assert logits("Qwen/Qwen3.5-35B-A3B", "0.9.5") > 0 and logits("Qwen/Qwen3.5-35B-A3B", "0.9.6.dev0") == 0
+    assert logits("meta-llama/Meta-Llama-3-8B", "0.9.2") == 0

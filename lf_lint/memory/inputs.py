@@ -31,12 +31,12 @@ from .evaluation import EvalForward, eval_forward, generation_forward, kv_cache_
 from .fsdp import fsdp_layout
 from .llamafactory import (
     INT8,
-    LIGER_MODEL_TYPES,
     NF4_DOUBLE_QUANT,
     NF4_PLAIN,
     batch_and_accumulation,
     int_or,
     largest_trainable,
+    liger_model_types,
     low_rank_state_bytes,
     name_list,
     optimizer_bytes,
@@ -406,7 +406,7 @@ def _micro_batch(run: _Run, weights: _Weights, parameters: _Parameters, images: 
     if checkpointing and "checkpointed" in run.detail:
         # only layers with trainable parameters are checkpointed; frozen layers after them are recorded in full
         checkpointed, full_layers = run.detail["checkpointed"], run.detail["recorded"]
-    liger = bool(args.enable_liger_kernel) and stage in ("pt", "sft") and shape.model_type in LIGER_MODEL_TYPES
+    liger = bool(args.enable_liger_kernel) and stage in ("pt", "sft") and shape.model_type in liger_model_types(run.target.lf)
     unsloth = bool(args.use_unsloth)
     logits_bytes = 12.0
     if liger or (unsloth and stage in ("pt", "sft")):

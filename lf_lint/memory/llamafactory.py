@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from ..versions import Target
+from ..versions import Target, parse_version
 from .deepspeed import largest_parameter
 from .model import Shape, fused_experts, layer_params_at, linears, module_count, read_as_text_model
 from .vision import VisionTraining
@@ -38,8 +38,21 @@ from .vision import VisionTraining
 NF4_DOUBLE_QUANT = (4 + 8 / 64 + 32 / (64 * 256)) / 8
 NF4_PLAIN = (4 + 32 / 64) / 8
 INT8 = 1.0
-LIGER_MODEL_TYPES = {"gemma", "gemma2", "llama", "mistral", "mixtral", "mllama", "phi3", "qwen2", "qwen2_vl", "qwen2_5_vl",
-                     "gemma3", "gemma3_text", "glm4", "granite", "llava", "olmo2", "paligemma", "qwen3", "qwen3_moe"}  # fmt: skip
+# model/model_utils/liger_kernel.py::apply_liger_kernel: the model types each release patches (others get "Current
+# model does not support liger kernel." and keep their logits), as (first release, types it adds); gpt_oss needs a
+# liger-kernel that has apply_liger_kernel_to_gpt_oss (0.8.5 on PyPI does).
+_LIGER_ADDED = (
+    ("0.9.2", ("gemma", "gemma2", "llama", "mistral", "mixtral", "mllama", "phi3", "qwen2", "qwen2_vl", "qwen2_5_vl")),
+    ("0.9.3", ("gemma3", "gemma3_text", "glm4", "granite", "llava", "olmo2", "paligemma", "qwen3", "qwen3_moe")),
+    ("0.9.4", ("glm4v", "gpt_oss")),
+    ("0.9.5", ("glm", "qwen3_next", "qwen3_5")),
+    ("0.9.6.dev0", ("qwen3_5_moe",)),
+)
+
+
+def liger_model_types(llamafactory: tuple) -> frozenset[str]:
+    """The model types whose losses ``enable_liger_kernel`` fuses in the LLaMA-Factory release ``llamafactory``."""
+    return frozenset(t for first, types in _LIGER_ADDED if parse_version(first) <= llamafactory for t in types)
 PAIRWISE = {"rm", "dpo"}
 
 

@@ -44,9 +44,9 @@ def _check_oom(ctx: Context):
     v, parts = report.verdict, report.estimate.breakdown()
     biggest = max(parts, key=parts.get)
     batch, accumulation = batch_and_accumulation(ctx.args)
-    from ..memory.llamafactory import LIGER_MODEL_TYPES
+    from ..memory.llamafactory import liger_model_types
 
-    liger = ctx.args.stage in ("pt", "sft") and report.model.shape.model_type in LIGER_MODEL_TYPES
+    liger = ctx.args.stage in ("pt", "sft") and report.model.shape.model_type in liger_model_types(ctx.target.lf)
     megatron = report.inputs.megatron is not None
     if megatron:  # layouts, the distributed optimizer, recomputation (megatron_advice.py)
         from ..memory.megatron_advice import megatron_remedies
