@@ -76,11 +76,14 @@ def test_json_format_contract(files, capsys):
     data = json.loads(out)
     (record,) = data["files"]
     assert record["path"] == "bad.yaml"
-    assert record["versions"] == {"llamafactory": "0.9.5", "transformers": "4.57.1"}
+    assert record["versions"] == {"llamafactory": "0.9.5", "transformers": "4.57.1", "source": "option", "notes": []}
     first = record["diagnostics"][0]
     assert {"code", "severity", "message", "line", "column", "end_line", "end_column", "name", "fix"} <= set(first)
     assert first["severity"] in ("error", "warning", "info")
     assert "plan" in record
+    _code, out, _ = lint(capsys, "--format", "json", "bad.yaml", "--transformers-version", "9.0.0")
+    versions = json.loads(out)["files"][0]["versions"]
+    assert versions["transformers"] != "9.0.0" and "transformers 9.0.0 is outside" in versions["notes"][0]
 
 
 def test_github_format(files, capsys):
