@@ -174,6 +174,12 @@ def configs(draw) -> dict:
         "torch_compile": draw(st.sampled_from([None, None, True])),
         "low_cpu_mem_usage": draw(st.sampled_from([None, None, False])),
         "preprocessing_num_workers": draw(maybe(st.sampled_from([1, 16]))),
+        "dataloader_num_workers": draw(maybe(st.sampled_from([0, 4]))),
+        "dataloader_persistent_workers": draw(st.sampled_from([None, None, True])),
+        "early_stopping_steps": draw(st.sampled_from([None, None, 3])),
+        "metric_for_best_model": draw(st.sampled_from([None, None, "eval_loss"])),
+        "load_best_model_at_end": draw(st.sampled_from([None, None, True])),
+        "quantization_device_map": draw(st.sampled_from([None, None, None, "auto"])),
     }
     optimizer = draw(st.sampled_from([None, None, None, "use_galore", "use_badam", "use_apollo", "use_adam_mini", "use_muon"]))
     if optimizer:
