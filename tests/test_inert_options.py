@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from train_config import TRAIN
 
 from lf_lint.diagnostics import Severity
 from lf_lint.engine import LintOptions, lint_file, make_context
@@ -15,17 +16,7 @@ from lf_lint.rules.inert_options import INERT, Need, render
 from lf_lint.schema import database, field_table
 from lf_lint.versions import SUPPORTED_LLAMAFACTORY, Target, newest_transformers_for
 
-# A train config that sets none of the table's options.
-TRAIN = {
-    "model_name_or_path": "Qwen/Qwen3-0.6B",
-    "stage": "sft",
-    "do_train": True,
-    "finetuning_type": "lora",
-    "dataset": "identity",
-    "template": "default",
-    "output_dir": "saves/run",
-    "bf16": True,
-}
+# TRAIN (train_config.py) sets none of the table's options.
 CHAT = {"model_name_or_path": "Qwen/Qwen3-0.6B", "template": "default", "finetuning_type": "lora"}
 
 # The config of hiyouga/LLaMA-Factory #10367 (Qwen3.5-27B LoRA on 3 x L40S), trimmed: QLoRA settings without

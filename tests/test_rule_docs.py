@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from train_config import TRAIN
 
 from lf_lint.engine import LintOptions, lint_file
 from lf_lint.rules import ALL_RULES, BY_CODE
 from lf_lint.versions import newest_transformers_for
 
 # A minimal config LLaMA-Factory accepts; rule examples are laid over it.
-BASE = {
-    "model_name_or_path": "Qwen/Qwen3-0.6B",
-    "stage": "sft",
-    "do_train": True,
-    "finetuning_type": "lora",
-    "dataset": "identity",
-    "template": "default",
-    "output_dir": "saves/run",
-    "bf16": True,
-    "save_steps": 0.25,
-}
+BASE = {**TRAIN, "save_steps": 0.25}
 DEFAULT_VERSIONS = {"llamafactory_version": "0.9.5", "transformers_version": "4.57.1"}
 
 

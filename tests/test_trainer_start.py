@@ -7,19 +7,10 @@ import json
 
 import pytest
 import yaml
+from train_config import TRAIN
 
 from lf_lint.engine import LintOptions, lint_file
 
-TRAIN = {
-    "model_name_or_path": "Qwen/Qwen3-0.6B",
-    "stage": "sft",
-    "do_train": True,
-    "finetuning_type": "lora",
-    "dataset": "identity",
-    "template": "default",
-    "output_dir": "saves/run",
-    "bf16": True,
-}
 EVALUATED = {"val_size": 0.1, "eval_strategy": "steps", "eval_steps": 10}
 
 
