@@ -447,7 +447,9 @@ def test_cli_gpu_errors_and_suggest(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if re.match(r"\s+\d+\s+\d+\s", line)]
     assert {(int(r[0]), int(r[1])) for r in rows} == {(1, 16), (2, 8), (4, 4), (8, 2), (16, 1)}
-    assert "<- current" in out
+    assert "<- current" in out and "give --num-examples" not in out  # the steps are known
+    assert main(["suggest", "cfg.yaml", "--gpu", "A10G", "--no-datasets"]) == 0
+    assert "give --num-examples or let lf-lint count the data for steps and time" in capsys.readouterr().out
     assert (
         main(
             [

@@ -282,6 +282,7 @@ def render_suggestion(suggestion: Suggestion) -> str:
                      "per step):")  # fmt: skip
         for c in suggestion.layouts:
             lines.append(f"    {c.layout:<28} {c.need_gib:>6.1f} GiB  {'fits' if c.fits else 'no':>4}  {c.change}")
-    lines.append("  (memory and time are estimates: the longest batch at cutoff_len; time at an assumed utilisation; "
-                 "give --num-examples or let lf-lint count the data for steps and time)")  # fmt: skip
+    unknown = any(c.total_steps is None for c in suggestion.choices)
+    lines.append("  (memory and time are estimates: the longest batch at cutoff_len; time at an assumed utilisation"
+                 + ("; give --num-examples or let lf-lint count the data for steps and time)" if unknown else ")"))  # fmt: skip
     return "\n".join(lines) + "\n"
