@@ -38,7 +38,7 @@ def _download(kind: str, repo_id: str, patterns: list[str], env: dict) -> Path:
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(repo_id=repo_id, repo_type=kind, allow_patterns=patterns,
-                                  cache_dir=str(hub_cache_dir(env))))  # fmt: skip
+                                  cache_dir=hub_cache_dir(env)))  # fmt: skip
 
 
 def _fetch(what: str, kind: str, repo_id: str, patterns: list[str], env: dict) -> Fetched:

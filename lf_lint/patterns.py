@@ -40,9 +40,5 @@ class LazyPattern:
     def sub(self, replacement, string: str, count: int = 0) -> str:
         return self.compiled().sub(replacement, string, count)
 
-    @property
-    def pattern(self) -> str:
-        return self.source
-
     def __repr__(self) -> str:
         return f"LazyPattern({self.source!r})"
